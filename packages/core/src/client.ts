@@ -1,0 +1,379 @@
+/**
+ * The client side every runtime shares: `EchoConnection` over any adapter's
+ * `SocketIO`. An adapter only dials and wires its socket's callbacks to the
+ * `SocketEvents` it is given.
+ */
+
+import { type EchoError, echoError, toEchoError } from "./errors.ts";
+import { type ConnectConfig, resolveConnectOptions, resolveEchoOptions, toBytes } from "./options.ts";
+import { EchoLedger, type SocketEvents, type SocketIO } from "./protocol.ts";
+import type { ConnectOptions, EchoConnection, EchoOptions, Runtime, SocketAddress, SocketInfo } from "./types.ts";
+
+/** An open socket, as an adapter's dialer returns it. */
+export interface Dialed {
+  readonly info: SocketInfo;
+  readonly io: SocketIO;
+}
+
+/**
+ * Opens a socket and wires its callbacks to `events`. It should give up when
+ * `signal` aborts (connect timeout or the caller's signal); if it cannot, the
+ * core destroys the socket once it opens.
+ */
+export type Dialer = (config: ConnectConfig, events: SocketEvents, signal: AbortSignal) => Promise<Dialed>;
+
+/** Validates options, dials with a timeout, and returns the open connection. */
+export async function openConnection(
+  runtime: Runtime,
+  options: ConnectOptions | undefined,
+  dial: Dialer,
+): Promise<EchoConnection> {
+  const config = resolveConnectOptions(options);
+  const context = { operation: "connect" as const, hostname: config.hostname, port: config.port };
+  if (config.signal?.aborted) throw echoError("EABORTED", context);
+  const connection = new ClientConnection(runtime, config);
+  const controller = new AbortController();
+  let failure: EchoError | undefined;
+  const stop = (error: EchoError) => {
+    failure ??= error;
+    controller.abort(error);
+  };
+  const timer =
+    config.timeout > 0 ? setTimeout(() => stop(echoError("ETIMEDOUT", context)), config.timeout) : undefined;
+  const onAbort = () => stop(echoError("EABORTED", context));
+  config.signal?.addEventListener("abort", onAbort, { once: true });
+  const aborted = new Promise<never>((_, reject) => {
+    controller.signal.addEventListener("abort", () => reject(failure), { once: true });
+  });
+  const dialing = dial(config, connection, controller.signal);
+  try {
+    const dialed = await Promise.race([dialing, aborted]);
+    connection.attach(dialed);
+    return connection;
+  } catch (error) {
+    // A dial that still succeeds after the timeout must not leak its socket.
+    dialing.then(
+      ({ io }) => io.destroy(),
+      () => {},
+    );
+    throw failure ?? toEchoError(error, context);
+  } finally {
+    clearTimeout(timer);
+    config.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+type Waiter = { resolve: () => void; reject: (error: EchoError) => void };
+
+/**
+ * The client connection. State: open -> (closeWrite) write-closed -> (server EOF) done.
+ * Any failure rejects everything pending with the same error, once.
+ */
+export class ClientConnection implements EchoConnection, SocketEvents {
+  readonly runtime: Runtime;
+  readonly closed: Promise<void>;
+  private io: SocketIO | undefined;
+  private info: SocketInfo | undefined;
+  private readonly config: ConnectConfig;
+  private readonly ledger = new EchoLedger();
+  /** Unflushed bytes handed to `io.write`. */
+  private pending = 0;
+  private readonly writeWaiters: Waiter[] = [];
+  private readonly rawChunks: Uint8Array[] = [];
+  private rawBytes = 0;
+  private readonly readWaiters: Array<{ resolve: (chunk: Uint8Array | null) => void; reject: (e: EchoError) => void }> =
+    [];
+  private readPaused = false;
+  private writeClosing = false;
+  private writeClosed = false;
+  private serverEnded = false;
+  private failure: EchoError | undefined;
+  private finished = false;
+  private resolveClosed!: () => void;
+  private rejectClosed!: (error: EchoError) => void;
+  private streams: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } | undefined;
+
+  constructor(runtime: Runtime, config: ConnectConfig) {
+    this.runtime = runtime;
+    this.config = config;
+    this.closed = new Promise((resolve, reject) => {
+      this.resolveClosed = resolve;
+      this.rejectClosed = reject;
+    });
+    // `closed` may reject with nobody listening; that must never crash the process
+    // (Deno and Node end the process on an unobserved rejection).
+    this.closed.catch(() => {});
+  }
+
+  attach({ info, io }: Dialed): void {
+    this.info = info;
+    this.io = io;
+    if (this.failure || this.finished) io.destroy();
+    this.config.signal?.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  private readonly onAbort = () => this.fail(echoError("EABORTED", this.context("close")));
+
+  get localAddress(): SocketAddress {
+    return (this.info as SocketInfo).localAddress;
+  }
+
+  get remoteAddress(): SocketAddress {
+    return (this.info as SocketInfo).remoteAddress;
+  }
+
+  get opened(): Promise<SocketInfo> {
+    return Promise.resolve(this.info as SocketInfo);
+  }
+
+  // --- sending ---
+
+  echo(payload: Uint8Array | string, options?: EchoOptions): Promise<Uint8Array> {
+    let bytes: Uint8Array;
+    let settings: ReturnType<typeof resolveEchoOptions>;
+    try {
+      bytes = toBytes(payload);
+      settings = resolveEchoOptions(options);
+      this.assertWritable("echo");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (settings.signal?.aborted) return Promise.reject(echoError("EABORTED", this.context("echo")));
+    if (bytes.byteLength === 0) return Promise.resolve(new Uint8Array(0));
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const { timeout, signal } = settings;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onAbort = () => this.fail(echoError("EABORTED", this.context("echo")));
+      const settle = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const segment = this.ledger.expect(bytes, (echoed) => {
+        settle();
+        resolve(echoed);
+      });
+      this.echoRejects.set(segment, (error) => {
+        settle();
+        reject(error);
+      });
+      if (timeout > 0) {
+        timer = setTimeout(() => {
+          const done = segment.received;
+          const error = echoError("ETIMEDOUT", this.context("echo"));
+          error.message = `echo ETIMEDOUT ${this.where()}: ${done} of ${bytes.byteLength} bytes came back within ${timeout} ms`;
+          this.fail(error);
+        }, timeout);
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.send(bytes);
+    });
+  }
+
+  private readonly echoRejects = new WeakMap<object, (error: EchoError) => void>();
+
+  write(data: Uint8Array | string): Promise<void> {
+    try {
+      const bytes = toBytes(data, "data");
+      this.assertWritable("write");
+      if (bytes.byteLength > 0) {
+        this.ledger.expect(bytes);
+        this.send(bytes);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.pending <= this.config.highWaterMark) return Promise.resolve();
+    return new Promise((resolve, reject) => this.writeWaiters.push({ resolve, reject }));
+  }
+
+  closeWrite(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (!this.writeClosing) {
+      this.writeClosing = true;
+      if (this.pending === 0) this.finishWrite();
+    }
+    return Promise.resolve();
+  }
+
+  private send(bytes: Uint8Array): void {
+    this.pending += bytes.byteLength;
+    (this.io as SocketIO).write(bytes);
+  }
+
+  private finishWrite(): void {
+    if (this.writeClosed || this.failure) return;
+    this.writeClosed = true;
+    if (this.serverEnded) this.finish();
+    else this.io?.closeWrite();
+  }
+
+  private assertWritable(operation: "echo" | "write"): void {
+    if (this.failure) throw this.failure;
+    if (this.finished || this.writeClosing) {
+      throw echoError("ECLOSED", this.context(operation), undefined);
+    }
+  }
+
+  // --- receiving ---
+
+  read(): Promise<Uint8Array | null> {
+    const chunk = this.rawChunks.shift();
+    if (chunk) {
+      this.rawBytes -= chunk.byteLength;
+      if (this.readPaused && this.rawBytes <= this.config.highWaterMark >> 1) {
+        this.readPaused = false;
+        this.io?.resume();
+      }
+      return Promise.resolve(chunk);
+    }
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.serverEnded || this.finished) return Promise.resolve(null);
+    return new Promise((resolve, reject) => this.readWaiters.push({ resolve, reject }));
+  }
+
+  get readable(): ReadableStream<Uint8Array> {
+    return this.webStreams().readable;
+  }
+
+  get writable(): WritableStream<Uint8Array> {
+    return this.webStreams().writable;
+  }
+
+  private webStreams() {
+    this.streams ??= {
+      readable: new ReadableStream<Uint8Array>({
+        pull: async (controller) => {
+          const chunk = await this.read();
+          if (chunk) controller.enqueue(chunk);
+          else controller.close();
+        },
+        cancel: () => this.close(),
+      }),
+      writable: new WritableStream<Uint8Array>({
+        write: (chunk) => this.write(chunk),
+        close: () => this.closeWrite(),
+        abort: () => this.close(),
+      }),
+    };
+    return this.streams;
+  }
+
+  // --- SocketEvents, from the adapter ---
+
+  onData(chunk: Uint8Array): void {
+    if (this.failure || this.finished) return;
+    const raw: Uint8Array[] = [];
+    try {
+      this.ledger.receive(chunk, raw);
+    } catch (error) {
+      this.fail(error as EchoError);
+      return;
+    }
+    for (const piece of raw) {
+      const waiter = this.readWaiters.shift();
+      if (waiter) waiter.resolve(piece);
+      else {
+        this.rawChunks.push(piece);
+        this.rawBytes += piece.byteLength;
+      }
+    }
+    if (!this.readPaused && this.rawBytes > this.config.highWaterMark) {
+      this.readPaused = true;
+      this.io?.pause();
+    }
+  }
+
+  onFlushed(bytes: number): void {
+    this.pending -= bytes;
+    if (this.pending <= this.config.highWaterMark) {
+      for (const waiter of this.writeWaiters.splice(0)) waiter.resolve();
+    }
+    if (this.writeClosing && this.pending === 0) this.finishWrite();
+  }
+
+  onEnd(): void {
+    if (this.failure || this.finished) return;
+    this.serverEnded = true;
+    if (!this.ledger.isEmpty) {
+      const expected = this.ledger.matched + this.ledger.outstanding;
+      const error = echoError("EPROTO", this.context("echo"));
+      error.message = `short echo from ${this.where()}: the server closed its side after echoing ${this.ledger.matched} of ${expected} bytes`;
+      this.fail(error);
+      return;
+    }
+    for (const waiter of this.readWaiters.splice(0)) waiter.resolve(null);
+    // An echo server only closes once we have half-closed (or it is shutting down):
+    // either way nothing more will come back, so the connection is done.
+    this.finish();
+  }
+
+  onError(error: unknown): void {
+    this.fail(toEchoError(error, this.context("read")));
+  }
+
+  onClose(): void {
+    if (this.failure) return;
+    if (!this.ledger.isEmpty || (!this.serverEnded && !this.finished)) {
+      this.fail(echoError(this.ledger.isEmpty ? "ECLOSED" : "ECONNRESET", this.context("read")));
+      return;
+    }
+    this.settle();
+  }
+
+  // --- closing ---
+
+  close(): Promise<void> {
+    if (!this.failure && !this.finished) {
+      const pending = !this.ledger.isEmpty;
+      this.finished = true;
+      if (pending) this.rejectPending(echoError("ECLOSED", this.context("close")));
+      this.io?.close();
+    }
+    return this.closed.then(
+      () => {},
+      () => {},
+    );
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Both sides are done: release the socket. */
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.io?.close();
+  }
+
+  private fail(error: EchoError): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.rejectPending(error);
+    this.io?.destroy();
+    this.config.signal?.removeEventListener("abort", this.onAbort);
+    this.rejectClosed(error);
+  }
+
+  private settle(): void {
+    this.config.signal?.removeEventListener("abort", this.onAbort);
+    this.finished = true;
+    for (const waiter of this.readWaiters.splice(0)) waiter.resolve(null);
+    this.resolveClosed();
+  }
+
+  private rejectPending(error: EchoError): void {
+    for (const segment of this.ledger.drain()) this.echoRejects.get(segment)?.(error);
+    for (const waiter of this.writeWaiters.splice(0)) waiter.reject(error);
+    for (const waiter of this.readWaiters.splice(0)) waiter.reject(error);
+  }
+
+  private where(): string {
+    const { hostname, port } = this.config;
+    return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  }
+
+  private context(operation: "echo" | "read" | "write" | "close") {
+    return { operation, hostname: this.config.hostname, port: this.config.port };
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * @tcp-echo/core: the runtime-neutral contract and protocol. Apps use a runtime
+ * package (`@tcp-echo/node`, `@tcp-echo/bun`, `@tcp-echo/deno`); adapters and
+ * tools use the pieces below.
+ */
+
+export type { CliHost } from "./cli.ts";
+export { EXIT, parseArguments, runCli } from "./cli.ts";
+export type { Dialed, Dialer } from "./client.ts";
+export { ClientConnection, openConnection } from "./client.ts";
+export type { EchoErrorCode, ErrorContext } from "./errors.ts";
+export { EchoError, ERROR_CODES, echoError, errorCodeOf, formatAddress, isEchoError, toEchoError } from "./errors.ts";
+export type { ConnectConfig, ListenConfig } from "./options.ts";
+export {
+  DEFAULTS,
+  familyOf,
+  isIPv4,
+  isIPv6,
+  normalizeHostname,
+  parsePort,
+  resolveConnectOptions,
+  resolveListenOptions,
+  toBytes,
+} from "./options.ts";
+export type { SocketEvents, SocketIO } from "./protocol.ts";
+export { concat, EchoLedger, EchoSession } from "./protocol.ts";
+export type { Binder, Listener } from "./server.ts";
+export { ServerCore, startServer } from "./server.ts";
+export type { Summary } from "./stats.ts";
+export { median, percentile, summarize } from "./stats.ts";
+export type * from "./types.ts";

@@ -1,0 +1,279 @@
+/**
+ * The echo protocol without a socket (sans-IO, after h11 and quinn-proto).
+ *
+ * A runtime adapter owns the socket. It tells the protocol what happened through
+ * `SocketEvents` and carries out what the protocol decides through `SocketIO`.
+ * Everything that is the same on every runtime (byte accounting, backpressure,
+ * half-close ordering, matching echoes to what was sent) lives here, and is
+ * unit-tested with a fake `SocketIO`.
+ */
+
+import { EchoError, echoError } from "./errors.ts";
+
+/** What the protocol asks of a socket. Each runtime adapter implements this table. */
+export interface SocketIO {
+  /**
+   * Queue `chunk` for sending, all of it, in order. Call `SocketEvents.onFlushed`
+   * with its length once it is handed to the kernel (synchronously is fine).
+   * The protocol never writes after `closeWrite`, `close` or `destroy`.
+   */
+  write(chunk: Uint8Array): void;
+  /** Stop reading from the socket (backpressure). Idempotent. */
+  pause(): void;
+  /** Read again after `pause`. Idempotent. */
+  resume(): void;
+  /** Send FIN (half-close). Only called once everything written has been flushed. */
+  closeWrite(): void;
+  /** Close both directions gracefully. Only called once everything written has been flushed. */
+  close(): void;
+  /** Close now, dropping anything unsent. Idempotent; must still lead to `onClose()`. */
+  destroy(): void;
+}
+
+/** What an adapter reports about its socket. */
+export interface SocketEvents {
+  /** Bytes arrived. The protocol keeps `chunk`: the adapter must not reuse its memory. */
+  onData(chunk: Uint8Array): void;
+  /** `bytes` of what was passed to `write` reached the kernel. */
+  onFlushed(bytes: number): void;
+  /** The peer half-closed (EOF). */
+  onEnd(): void;
+  /** The socket failed. `onClose()` must follow. */
+  onError(error: unknown): void;
+  /** The socket is gone (both directions, descriptor released). */
+  onClose(): void;
+}
+
+// --- server side ------------------------------------------------------------
+
+/** Why `EchoSession` asks to be closed; see `CloseReason` in types.ts. */
+export type SessionEnd = "eof" | "error" | "idle-timeout" | "server-close";
+
+/** How a session reports to its server. */
+export interface SessionHooks {
+  traffic(bytesIn: number, bytesOut: number): void;
+  /** Normalizes, counts and reports a connection error; returns it normalized. */
+  failed(error: unknown): EchoError;
+  closed(session: EchoSession): void;
+}
+
+/**
+ * One server-side connection: write back every byte, stop reading while more
+ * than `highWaterMark` bytes are unflushed, and after the peer's EOF close only
+ * once everything has been written back (inetd's echo does the same).
+ */
+export class EchoSession implements SocketEvents {
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Received but not yet flushed back. */
+  pending = 0;
+  /** Set on any traffic; the server's idle sweep clears it. */
+  active = true;
+  reason: SessionEnd | undefined;
+  failure: EchoError | undefined;
+  private paused = false;
+  private peerEnded = false;
+  private finishing = false;
+  private done = false;
+  private readonly io: SocketIO;
+  private readonly highWaterMark: number;
+  private readonly lowWaterMark: number;
+  private readonly hooks: SessionHooks;
+
+  constructor(io: SocketIO, highWaterMark: number, hooks: SessionHooks) {
+    this.io = io;
+    this.highWaterMark = highWaterMark;
+    this.lowWaterMark = highWaterMark >> 1;
+    this.hooks = hooks;
+  }
+
+  get isClosed(): boolean {
+    return this.done;
+  }
+
+  onData(chunk: Uint8Array): void {
+    const size = chunk.byteLength;
+    if (this.done || this.finishing || size === 0) return;
+    this.bytesIn += size;
+    this.active = true;
+    this.hooks.traffic(size, 0);
+    // Count before writing: an adapter may report the flush synchronously.
+    this.pending += size;
+    this.io.write(chunk);
+    if (!this.paused && this.pending > this.highWaterMark) {
+      this.paused = true;
+      this.io.pause();
+    }
+  }
+
+  onFlushed(bytes: number): void {
+    if (this.done) return;
+    this.pending -= bytes;
+    this.bytesOut += bytes;
+    this.active = true;
+    this.hooks.traffic(0, bytes);
+    if (this.paused && this.pending <= this.lowWaterMark && !this.peerEnded) {
+      this.paused = false;
+      this.io.resume();
+    }
+    if (this.peerEnded && this.pending === 0) this.finish();
+  }
+
+  onEnd(): void {
+    if (this.done) return;
+    this.peerEnded = true;
+    if (this.pending === 0) this.finish();
+  }
+
+  onError(error: unknown): void {
+    if (this.done) return;
+    this.failure ??= this.hooks.failed(error);
+    this.reason ??= "error";
+    this.io.destroy();
+  }
+
+  onClose(): void {
+    if (this.done) return;
+    this.done = true;
+    if (!this.reason) {
+      if (this.peerEnded && this.pending === 0) this.reason = "eof";
+      else {
+        // The socket went away without EOF or error: some runtimes report a reset this way.
+        this.reason = "error";
+        this.failure ??= this.hooks.failed(echoError("ECONNRESET", { operation: "read" }));
+      }
+    }
+    this.hooks.closed(this);
+  }
+
+  /** Close now (idle timeout, forced shutdown); pending echo is dropped. */
+  abort(reason: SessionEnd): void {
+    if (this.done) return;
+    this.reason ??= reason;
+    this.io.destroy();
+  }
+
+  private finish(): void {
+    if (this.finishing) return;
+    this.finishing = true;
+    this.reason ??= "eof";
+    this.io.close();
+  }
+}
+
+// --- client side -------------------------------------------------------------
+
+/** Bytes sent, waiting for their echo: from one `echo()` call, or one `write()`. */
+export interface Segment {
+  readonly bytes: Uint8Array;
+  /** How many of `bytes` have come back. */
+  received: number;
+  /** For `echo()` segments: the pieces received, joined on completion. `undefined` for `write()` data. */
+  readonly pieces: Uint8Array[] | undefined;
+  complete?(echoed: Uint8Array): void;
+}
+
+/**
+ * Matches the bytes a server sends back to what the client sent, in order.
+ * Every byte is compared: an echo server that changes, adds or drops bytes is
+ * caught here, not by each caller.
+ */
+export class EchoLedger {
+  private readonly segments: Segment[] = [];
+  private head = 0;
+  /** Bytes sent and not yet echoed. */
+  outstanding = 0;
+  /** Total bytes matched so far, for error messages. */
+  matched = 0;
+
+  get isEmpty(): boolean {
+    return this.head === this.segments.length;
+  }
+
+  /** Records bytes being sent. `onEcho` receives the whole echo; without it the bytes are for `read()`. */
+  expect(bytes: Uint8Array, onEcho?: (echoed: Uint8Array) => void): Segment {
+    const segment: Segment = { bytes, received: 0, pieces: onEcho ? [] : undefined };
+    if (onEcho) segment.complete = onEcho;
+    this.segments.push(segment);
+    this.outstanding += bytes.byteLength;
+    return segment;
+  }
+
+  /**
+   * Matches received bytes. Returns the pieces that belong to `write()` data, in
+   * order; completes `echo()` segments as they fill. Throws `EPROTO` on bytes that
+   * differ from, or go beyond, what was sent.
+   */
+  receive(chunk: Uint8Array, raw: Uint8Array[]): void {
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      const segment = this.segments[this.head];
+      if (!segment) {
+        throw new EchoError(
+          "EPROTO",
+          `the server sent ${chunk.byteLength - offset} more bytes than were sent to it (after byte ${this.matched}); it is not an echo server`,
+        );
+      }
+      const take = Math.min(segment.bytes.byteLength - segment.received, chunk.byteLength - offset);
+      const piece = chunk.subarray(offset, offset + take);
+      const mismatch = firstDifference(piece, segment.bytes, segment.received);
+      if (mismatch >= 0) {
+        throw new EchoError(
+          "EPROTO",
+          `the echo differs from what was sent at byte ${this.matched + mismatch}: sent 0x${hex(segment.bytes[segment.received + mismatch])}, got 0x${hex(piece[mismatch])}`,
+        );
+      }
+      segment.received += take;
+      offset += take;
+      this.matched += take;
+      this.outstanding -= take;
+      if (segment.pieces) segment.pieces.push(piece);
+      else raw.push(piece);
+      if (segment.received === segment.bytes.byteLength) {
+        this.segments[this.head] = undefined as unknown as Segment;
+        this.head++;
+        segment.complete?.(concat(segment.pieces ?? [], segment.bytes.byteLength));
+      }
+    }
+    this.compact();
+  }
+
+  /** Takes every pending segment out, for failing them. */
+  drain(): Segment[] {
+    const rest = this.segments.slice(this.head);
+    this.segments.length = 0;
+    this.head = 0;
+    this.outstanding = 0;
+    return rest;
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.segments.length) {
+      this.segments.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** Index of the first byte where `piece` differs from `source` at `start`, or -1. */
+export function firstDifference(piece: Uint8Array, source: Uint8Array, start: number): number {
+  const length = piece.byteLength;
+  for (let i = 0; i < length; i++) if (piece[i] !== source[start + i]) return i;
+  return -1;
+}
+
+export function concat(pieces: Uint8Array[], total?: number): Uint8Array {
+  if (pieces.length === 1) return pieces[0] as Uint8Array;
+  const size = total ?? pieces.reduce((sum, piece) => sum + piece.byteLength, 0);
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const piece of pieces) {
+    out.set(piece, offset);
+    offset += piece.byteLength;
+  }
+  return out;
+}
+
+function hex(byte: number | undefined): string {
+  return (byte ?? 0).toString(16).padStart(2, "0");
+}

@@ -1,0 +1,262 @@
+/**
+ * The server side every runtime shares: limits, counters, hooks, the idle sweep
+ * and shutdown. An adapter only binds a listener and turns each accepted socket
+ * into a `SocketIO`; `ServerCore.accept` does the rest.
+ */
+
+import { EchoError, echoError, toEchoError } from "./errors.ts";
+import { type ListenConfig, resolveListenOptions } from "./options.ts";
+import { EchoSession, type SocketEvents, type SocketIO } from "./protocol.ts";
+import type {
+  CloseOptions,
+  ConnectionInfo,
+  ConnectionSummary,
+  EchoServer,
+  ListenOptions,
+  Runtime,
+  ServerStats,
+  SocketAddress,
+  SocketInfo,
+} from "./types.ts";
+
+/** A bound listening socket, as an adapter hands it to the core. */
+export interface Listener {
+  readonly address: SocketAddress;
+  /** Stop accepting and release the listening socket. Called once. */
+  close(): void | Promise<void>;
+}
+
+/** Binds the listener; throws (any runtime error) when it cannot. */
+export type Binder = (config: ListenConfig, server: ServerCore) => Promise<Listener> | Listener;
+
+/**
+ * Validates options, binds through the adapter, and returns the running server.
+ * Every runtime's `listen` is this call plus its binder.
+ */
+export async function startServer(
+  runtime: Runtime,
+  options: ListenOptions | undefined,
+  bind: Binder,
+): Promise<EchoServer> {
+  const config = resolveListenOptions(options);
+  if (config.signal?.aborted) throw echoError("EABORTED", { operation: "listen" });
+  const server = new ServerCore(runtime, config);
+  let listener: Listener;
+  try {
+    listener = await bind(config, server);
+  } catch (error) {
+    throw toEchoError(error, { operation: "listen", hostname: config.hostname, port: config.port });
+  }
+  server.attach(listener);
+  return server;
+}
+
+interface Tracked {
+  readonly info: ConnectionInfo;
+  /** When the idle sweep last saw traffic. */
+  idleSince: number;
+}
+
+const IGNORED: SocketEvents = { onData() {}, onFlushed() {}, onEnd() {}, onError() {}, onClose() {} };
+
+export class ServerCore implements EchoServer {
+  readonly runtime: Runtime;
+  readonly closed: Promise<void>;
+  private listener: Listener | undefined;
+  private readonly config: ListenConfig;
+  private readonly live = new Map<EchoSession, Tracked>();
+  private readonly perAddress = new Map<string, number>();
+  private nextId = 1;
+  private counters = { accepted: 0, rejected: 0, idleClosed: 0, bytesIn: 0, bytesOut: 0 };
+  private readonly errorCounts: Record<string, number> = {};
+  private closing: Promise<void> | undefined;
+  private resolveClosed!: () => void;
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private drainTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly onAbort = () => void this.close();
+
+  constructor(runtime: Runtime, config: ListenConfig) {
+    this.runtime = runtime;
+    this.config = config;
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+  }
+
+  get address(): SocketAddress {
+    if (!this.listener) throw echoError("ECLOSED", { operation: "listen" });
+    return this.listener.address;
+  }
+
+  get connections(): number {
+    return this.live.size;
+  }
+
+  get stats(): ServerStats {
+    return { active: this.live.size, ...this.counters, errors: { ...this.errorCounts } };
+  }
+
+  /** Called once by `startServer` when the listener is bound. */
+  attach(listener: Listener): void {
+    this.listener = listener;
+    const { idleTimeout, signal } = this.config;
+    if (idleTimeout > 0) {
+      // One coarse sweep per server instead of a timer per connection: resetting a
+      // timer on every chunk is measurable at high message rates. Ticks of a
+      // quarter of the timeout (50-500 ms) keep the firing within T + 0.5 s.
+      const tick = Math.min(500, Math.max(50, Math.floor(idleTimeout / 4)));
+      this.sweepTimer = setInterval(() => this.sweep(), tick);
+    }
+    signal?.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  /**
+   * A socket was accepted. Returns where the adapter sends that socket's events.
+   * A connection over a limit, or arriving while closing, is destroyed here.
+   */
+  accept(socket: SocketInfo, io: SocketIO): SocketEvents {
+    const remote = socket.remoteAddress.hostname;
+    const info: ConnectionInfo = { ...socket, id: this.nextId++, openedAt: Date.now() };
+    const { maxConnections, maxConnectionsPerAddress } = this.config;
+    const fromAddress = this.perAddress.get(remote) ?? 0;
+    if (
+      this.closing ||
+      (maxConnections > 0 && this.live.size >= maxConnections) ||
+      (maxConnectionsPerAddress > 0 && fromAddress >= maxConnectionsPerAddress)
+    ) {
+      this.counters.rejected++;
+      io.destroy();
+      this.hook("onClose", this.config.onClose, { ...info, reason: "limit", bytesIn: 0, bytesOut: 0, durationMs: 0 });
+      return IGNORED;
+    }
+    const session = new EchoSession(io, this.config.highWaterMark, {
+      traffic: (bytesIn, bytesOut) => {
+        this.counters.bytesIn += bytesIn;
+        this.counters.bytesOut += bytesOut;
+      },
+      failed: (error) => this.connectionError(error, info),
+      closed: (done) => this.release(done),
+    });
+    this.live.set(session, { info, idleSince: info.openedAt });
+    this.perAddress.set(remote, fromAddress + 1);
+    this.counters.accepted++;
+    this.hook("onConnection", this.config.onConnection, info);
+    return session;
+  }
+
+  /** A server-level failure the adapter survived (an accept error, EMFILE): counted and reported. */
+  reportError(error: unknown): EchoError {
+    const failure = toEchoError(error, { operation: "accept", hostname: this.config.hostname, port: this.config.port });
+    this.count(failure);
+    this.hook("onError", this.config.onError, failure);
+    return failure;
+  }
+
+  close(options: CloseOptions = {}): Promise<void> {
+    if (options.force) this.forceAll();
+    if (this.closing) return this.closing;
+    this.closing = this.shutDown(options.timeout ?? this.config.drainTimeout);
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private async shutDown(drainTimeout: number): Promise<void> {
+    this.config.signal?.removeEventListener("abort", this.onAbort);
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    try {
+      await this.listener?.close();
+    } catch (error) {
+      this.reportError(error);
+    }
+    if (this.live.size > 0) {
+      this.drainTimer = setTimeout(() => this.forceAll(), drainTimeout);
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        if (this.live.size === 0) resolve();
+      });
+      clearTimeout(this.drainTimer);
+    }
+    this.resolveClosed();
+  }
+
+  private drained: (() => void) | undefined;
+
+  private forceAll(): void {
+    for (const session of this.live.keys()) session.abort("server-close");
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [session, tracked] of this.live) {
+      if (session.active) {
+        session.active = false;
+        tracked.idleSince = now;
+      } else if (now - tracked.idleSince >= this.config.idleTimeout) {
+        this.counters.idleClosed++;
+        session.abort("idle-timeout");
+      }
+    }
+  }
+
+  private release(session: EchoSession): void {
+    const tracked = this.live.get(session);
+    if (!tracked) return;
+    this.live.delete(session);
+    const remote = tracked.info.remoteAddress.hostname;
+    const left = (this.perAddress.get(remote) ?? 1) - 1;
+    if (left > 0) this.perAddress.set(remote, left);
+    else this.perAddress.delete(remote);
+    const summary: ConnectionSummary = {
+      ...tracked.info,
+      reason: session.reason ?? "eof",
+      bytesIn: session.bytesIn,
+      bytesOut: session.bytesOut,
+      durationMs: Date.now() - tracked.info.openedAt,
+      ...(session.failure ? { error: session.failure } : {}),
+    };
+    this.hook("onClose", this.config.onClose, summary);
+    if (this.live.size === 0) this.drained?.();
+  }
+
+  private connectionError(error: unknown, info: ConnectionInfo): EchoError {
+    const { hostname, port } = info.remoteAddress;
+    const failure = toEchoError(error, { operation: "read", hostname, port });
+    this.count(failure);
+    this.hook("onError", this.config.onError, failure, info);
+    return failure;
+  }
+
+  private count(error: EchoError): void {
+    this.errorCounts[error.code] = (this.errorCounts[error.code] ?? 0) + 1;
+  }
+
+  /**
+   * Runs a user hook so that nothing it does can hurt the server: a throw or a
+   * rejection is reported through `onError` (and a failing `onError` is dropped,
+   * since there is nowhere left to report it).
+   */
+  private hook<A extends unknown[]>(
+    name: "onConnection" | "onClose" | "onError",
+    fn: ((...args: A) => void | Promise<void>) | undefined,
+    ...args: A
+  ): void {
+    if (!fn) return;
+    const fail = (error: unknown) => {
+      if (name === "onError") return;
+      const reason = error instanceof Error ? error.message : String(error);
+      const failure = new EchoError("EHOOK", `${name} hook failed: ${reason}`, { cause: error });
+      this.count(failure);
+      this.hook("onError", this.config.onError, failure);
+    };
+    try {
+      const result = fn(...args);
+      if (result && typeof (result as Promise<void>).then === "function")
+        (result as Promise<void>).then(undefined, fail);
+    } catch (error) {
+      fail(error);
+    }
+  }
+}

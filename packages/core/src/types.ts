@@ -1,0 +1,223 @@
+/**
+ * The public contract of tcp-echo: every runtime package (`@tcp-echo/node`,
+ * `@tcp-echo/bun`, `@tcp-echo/deno`) exports `listen` and `connect` with exactly
+ * these shapes. A newcomer should be able to learn the whole API from this file.
+ *
+ * The protocol is RFC 862: the server writes back every byte it receives, in
+ * order, until the client closes. After the client half-closes (FIN), the server
+ * finishes echoing what it has, then closes its side too.
+ *
+ * Names follow the WinterTC Sockets API where that costs nothing (`hostname`,
+ * `port`, `opened`, `closed`, `readable`, `writable`, `close()`), and the
+ * Node/Bun/Deno vocabulary elsewhere (`closeWrite()` is Deno's name for the
+ * half-close; WinterTC has no standalone half-close).
+ */
+
+import type { EchoError } from "./errors.ts";
+
+/** Which runtime implementation is answering. */
+export type Runtime = "node" | "bun" | "deno";
+
+/** A TCP endpoint. `family` is what the socket really is, not what was asked for. */
+export interface SocketAddress {
+  readonly transport: "tcp";
+  /** Numeric address without brackets: `127.0.0.1`, `::1`. */
+  readonly hostname: string;
+  readonly port: number;
+  readonly family: "IPv4" | "IPv6";
+}
+
+/** Both ends of an open connection (WinterTC's `SocketInfo`). */
+export interface SocketInfo {
+  readonly localAddress: SocketAddress;
+  readonly remoteAddress: SocketAddress;
+}
+
+// --- server ---------------------------------------------------------------
+
+export interface ListenOptions {
+  /** Address to bind. Default `127.0.0.1` (loopback only). `::1` and `[::1]` are both accepted. */
+  hostname?: string;
+  /** Port to bind, 0 asks the OS for a free one. Default 12345, the tutorial's port. */
+  port?: number;
+  /**
+   * TCP_NODELAY on every accepted connection. Default `true`: an echo is
+   * latency-bound, and runtimes disagree on the default (Bun on, Node and Deno off),
+   * so we always set it explicitly.
+   */
+  noDelay?: boolean;
+  /**
+   * Per-connection high-water mark in bytes. While more than this many received
+   * bytes are not yet written back, the server stops reading from that peer, so
+   * a peer that never reads costs at most about this much memory. Default 256 KiB.
+   */
+  highWaterMark?: number;
+  /** Connections served at once; one more is closed at accept. Default 10,000. 0 means no limit. */
+  maxConnections?: number;
+  /** Connections served at once from one remote IP. Default 0 (no limit). */
+  maxConnectionsPerAddress?: number;
+  /** Close a connection with no bytes in either direction for this many ms. Default 300,000 (5 min). 0 disables. */
+  idleTimeout?: number;
+  /** How long `close()` lets open connections finish before forcing them, in ms. Default 10,000. */
+  drainTimeout?: number;
+  /** Aborting the signal closes the server, as `close()` does. */
+  signal?: AbortSignal;
+  /** A new connection was accepted. */
+  onConnection?: (connection: ConnectionInfo) => void | Promise<void>;
+  /** A connection ended, for any reason, including rejection at accept by a limit. */
+  onClose?: (connection: ConnectionSummary) => void | Promise<void>;
+  /**
+   * Something went wrong: on one connection (then `connection` is set) or in the
+   * server itself, including a hook that threw or rejected. Errors never stop the
+   * server; this hook is where they are reported.
+   */
+  onError?: (error: EchoError, connection?: ConnectionInfo) => void | Promise<void>;
+}
+
+export interface ConnectionInfo extends SocketInfo {
+  /** Unique per server, increasing from 1. */
+  readonly id: number;
+  /** `Date.now()` at accept. */
+  readonly openedAt: number;
+}
+
+/** Why a server-side connection ended. */
+export type CloseReason =
+  /** The peer half-closed and everything was echoed back: the normal end. */
+  | "eof"
+  /** The connection failed (reset, broken pipe...): see `error`. */
+  | "error"
+  /** No bytes either way for `idleTimeout` ms. */
+  | "idle-timeout"
+  /** Refused at accept by `maxConnections` or `maxConnectionsPerAddress`. */
+  | "limit"
+  /** Forced closed by `close({ force: true })`, an abort, or the drain timeout. */
+  | "server-close";
+
+export interface ConnectionSummary extends ConnectionInfo {
+  readonly reason: CloseReason;
+  /** Bytes received from the peer. */
+  readonly bytesIn: number;
+  /** Bytes written back to the peer. */
+  readonly bytesOut: number;
+  readonly durationMs: number;
+  readonly error?: EchoError;
+}
+
+/** Counters since the server started. All are plain numbers, cheap to read. */
+export interface ServerStats {
+  /** Connections open now. */
+  readonly active: number;
+  /** Connections accepted and served (not counting rejected ones). */
+  readonly accepted: number;
+  /** Connections closed at accept by a limit. */
+  readonly rejected: number;
+  /** Connections closed by the idle timeout. */
+  readonly idleClosed: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Errors seen, by code (`ECONNRESET: 3`). */
+  readonly errors: Readonly<Record<string, number>>;
+}
+
+export interface CloseOptions {
+  /** Close every connection now instead of letting them finish. Default false. */
+  force?: boolean;
+  /** Overrides `drainTimeout` for this call, in ms. */
+  timeout?: number;
+}
+
+export interface EchoServer extends AsyncDisposable {
+  readonly runtime: Runtime;
+  /** The bound address, with the real port when 0 was asked for. */
+  readonly address: SocketAddress;
+  /** Connections open now (same as `stats.active`). */
+  readonly connections: number;
+  readonly stats: ServerStats;
+  /**
+   * Stops accepting at once, lets open connections finish their echo for up to
+   * `drainTimeout` ms, then forces the rest closed. Resolves when every
+   * connection is gone. Idempotent: a second call returns the same promise
+   * (or forces, if it passes `force: true`).
+   */
+  close(options?: CloseOptions): Promise<void>;
+  /** Resolves once the server is fully closed, however that happened. Never rejects. */
+  readonly closed: Promise<void>;
+}
+
+// --- client ---------------------------------------------------------------
+
+export interface ConnectOptions {
+  /** Server to connect to. Default `127.0.0.1`. */
+  hostname?: string;
+  /** Default 12345. */
+  port?: number;
+  /** TCP_NODELAY. Default `true`. */
+  noDelay?: boolean;
+  /** Give up connecting after this many ms with `ETIMEDOUT`. Default 10,000. 0 waits for the OS. */
+  timeout?: number;
+  /**
+   * Bytes the client buffers before `write()` waits, and echoed bytes it holds
+   * for `read()` before it stops reading. Default 256 KiB.
+   */
+  highWaterMark?: number;
+  /** Aborting cancels the connect, or closes the connection once open. */
+  signal?: AbortSignal;
+}
+
+export interface EchoOptions {
+  /** Reject with `ETIMEDOUT` if the whole echo has not come back in this many ms. Default 0 (no limit). */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * A client connection to an echo server.
+ *
+ * Every byte sent, by `echo()` or `write()`, is expected back in order, and every
+ * byte received is checked against what was sent: a server that returns
+ * different, extra or too few bytes fails the connection with `EPROTO`.
+ *
+ * A timed-out or aborted `echo()` fails the whole connection, because the byte
+ * stream can no longer be matched to the calls that follow it.
+ */
+export interface EchoConnection extends AsyncDisposable {
+  readonly runtime: Runtime;
+  readonly localAddress: SocketAddress;
+  readonly remoteAddress: SocketAddress;
+  /** Already resolved: `connect()` only returns open connections. Kept for WinterTC parity. */
+  readonly opened: Promise<SocketInfo>;
+  /** Resolves when the connection is fully closed; rejects with the error that closed it. */
+  readonly closed: Promise<void>;
+
+  /**
+   * Sends `payload` (strings as UTF-8) and resolves with exactly that many echoed
+   * bytes. Calls may overlap: they are sent and matched in call order (pipelining).
+   * Do not modify a `Uint8Array` payload until its echo resolves.
+   */
+  echo(payload: Uint8Array | string, options?: EchoOptions): Promise<Uint8Array>;
+
+  /**
+   * Streaming: sends bytes whose echo is delivered by `read()` instead of an
+   * `echo()` promise. Resolves once the client's buffer is below its high-water
+   * mark, so `await`ing each write gives backpressure.
+   */
+  write(data: Uint8Array | string): Promise<void>;
+  /** The next echoed chunk of `write()` data, or `null` once the server has closed its side. */
+  read(): Promise<Uint8Array | null>;
+  /** `write()` and `read()` as web streams. Closing the writable half-closes. */
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+
+  /** Half-close: sends FIN after everything written so far; echoes keep arriving. */
+  closeWrite(): Promise<void>;
+  /** Closes both directions now. Pending echoes reject with `ECLOSED`. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What every runtime package exports. */
+export interface EchoRuntime {
+  readonly runtime: Runtime;
+  listen(options?: ListenOptions): Promise<EchoServer>;
+  connect(options?: ConnectOptions): Promise<EchoConnection>;
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+/** The tcp-echo command line on Node: `serve`, `send`, `ping` (see `--help`). */
+import { runCli } from "@tcp-echo/core";
+import { connect, listen, runtime } from "./adapter.ts";
+
+const code = await runCli({
+  runtime,
+  listen,
+  connect,
+  args: process.argv.slice(2),
+  program: "tcp-echo-node",
+  stdout: (data) =>
+    new Promise<void>((resolve) => {
+      if (process.stdout.write(data)) resolve();
+      else process.stdout.once("drain", resolve);
+    }),
+  stderr: (text) => void process.stderr.write(text),
+  stdin: () => process.stdin,
+  onSignal: (handler) => {
+    process.on("SIGINT", handler);
+    process.on("SIGTERM", handler);
+    return () => {
+      process.off("SIGINT", handler);
+      process.off("SIGTERM", handler);
+    };
+  },
+});
+process.exit(code);
