@@ -74,6 +74,7 @@ export class EchoSession implements SocketEvents {
   private paused = false;
   private peerEnded = false;
   private finishing = false;
+  private destroying = false;
   private done = false;
   private readonly io: SocketIO;
   private readonly highWaterMark: number;
@@ -129,7 +130,7 @@ export class EchoSession implements SocketEvents {
     if (this.done) return;
     this.failure ??= this.hooks.failed(error);
     this.reason ??= "error";
-    this.io.destroy();
+    this.destroy();
   }
 
   onClose(): void {
@@ -150,6 +151,12 @@ export class EchoSession implements SocketEvents {
   abort(reason: SessionEnd): void {
     if (this.done) return;
     this.reason ??= reason;
+    this.destroy();
+  }
+
+  private destroy(): void {
+    if (this.destroying) return;
+    this.destroying = true;
     this.io.destroy();
   }
 
