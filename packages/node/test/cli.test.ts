@@ -237,3 +237,46 @@ describe("node server process: memory stays bounded for a peer that never reads"
     expect(peak - idle).toBeLessThan(32 * 1024);
   }, 60_000);
 });
+
+describe("node server process: the descriptor limit", () => {
+  test("under prlimit --nofile=64, 120 connection attempts: CPU stays idle, the server lives and serves again", async () => {
+    const child = spawn(
+      "prlimit",
+      ["--nofile=64:64", process.execPath, "--import", "tsx", CLI, "serve", "--port", "0"],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    children.add(child);
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("server did not start")), 15_000);
+      child.stdout?.on("data", (chunk: Buffer) => {
+        const match = /:(\d+)\n/.exec(chunk.toString());
+        if (match) {
+          clearTimeout(timer);
+          resolve(Number(match[1]));
+        }
+      });
+    });
+    const pid = child.pid as number;
+    const cpuTicks = () => {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+      return Number(fields[11]) + Number(fields[12]);
+    };
+    const sockets = Array.from({ length: 120 }, () => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.on("error", () => {});
+      return socket;
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = cpuTicks();
+    await new Promise((r) => setTimeout(r, 2000));
+    // A spinning accept loop would burn ~200 ticks (2 s of one core); allow a noisy machine 1/4 of that.
+    expect(cpuTicks() - before).toBeLessThan(50);
+    for (const socket of sockets) socket.destroy();
+    await new Promise((r) => setTimeout(r, 500));
+    const result = await run(["send", "--port", String(port), "after", "the", "storm"]);
+    expect(result.stdout.toString()).toBe("Received response from server: after the storm\n");
+    expect(child.exitCode).toBeNull();
+  }, 60_000);
+});
