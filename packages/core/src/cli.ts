@@ -190,6 +190,18 @@ async function serve(host: CliHost, { values, positionals }: Parsed): Promise<nu
         host.stderr(`${remote ? `connection from ${remote}: ` : ""}${error.message}\n`);
     },
   });
+  // Before the "listening" line: a supervisor may signal as soon as it reads it.
+  let signals = 0;
+  const stop = host.onSignal((signal) => {
+    signals++;
+    if (signals === 1) {
+      if (!json)
+        host.stderr(`${signal}: closing; waiting for ${server.connections} connection(s) to finish (again to force)\n`);
+      void server.close();
+    } else {
+      void server.close({ force: true });
+    }
+  });
   const bound = server.address;
   log(
     { event: "listening", runtime: host.runtime, hostname: bound.hostname, port: bound.port },
@@ -211,17 +223,6 @@ async function serve(host: CliHost, { values, positionals }: Parsed): Promise<nu
           );
         }, statsEvery * 1000)
       : undefined;
-  let signals = 0;
-  const stop = host.onSignal((signal) => {
-    signals++;
-    if (signals === 1) {
-      if (!json)
-        host.stderr(`${signal}: closing; waiting for ${server.connections} connection(s) to finish (again to force)\n`);
-      void server.close();
-    } else {
-      void server.close({ force: true });
-    }
-  });
   await server.closed;
   stop();
   clearInterval(statsTimer);
