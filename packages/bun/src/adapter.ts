@@ -1,0 +1,369 @@
+/**
+ * tcp-echo over Bun's native sockets (`Bun.listen`, `Bun.connect`), not Bun's
+ * `node:net` layer. The protocol, limits and bookkeeping are core's; this file is
+ * only the table of how a Bun socket carries them out.
+ */
+
+import { closeSync, openSync } from "node:fs";
+import {
+  type ConnectOptions,
+  type EchoConnection,
+  type EchoServer,
+  familyOf,
+  isIPv4,
+  isIPv6,
+  type ListenOptions,
+  openConnection,
+  type SocketAddress,
+  type SocketEvents,
+  type SocketInfo,
+  type SocketIO,
+  startServer,
+} from "@tcp-echo/core";
+import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+
+// --- types ---
+
+export const runtime = "bun";
+
+type BunSocket = Socket<SocketAdapter>;
+
+// --- adapter ---
+
+export function listen(options?: ListenOptions): Promise<EchoServer> {
+  return startServer(runtime, options, async (config, server) => {
+    // Bun.listen reports a failed lookup as a bare "Failed to listen at <name>"
+    // with no code, and keeps the name as its address: resolving first gives
+    // ENOTFOUND from the lookup and the numeric address we really bound.
+    const hostname = await numeric(config.hostname);
+    // Every handler is synchronous: a rejected async handler crashes Bun even
+    // with an `error` handler.
+    const handlers: SocketHandler<SocketAdapter> = {
+      ...SOCKET_HANDLERS,
+      open(socket) {
+        // Bun turns TCP_NODELAY on by default, Node and Deno leave it off.
+        socket.setNoDelay(config.noDelay);
+        const adapter = new SocketAdapter(socket);
+        socket.data = adapter;
+        adapter.events = server.accept(infoOf(socket), adapter);
+        guard.check();
+      },
+      close(socket, error) {
+        SOCKET_HANDLERS.close?.(socket, error);
+        guard.released();
+      },
+    };
+    // allowHalfOpen: without it Bun closes the descriptor right after the `end`
+    // handler, and the echo still queued for a half-closed client is lost.
+    const guard = new AcceptGuard(
+      (port) => Bun.listen<SocketAdapter>({ hostname, port, allowHalfOpen: true, socket: handlers }),
+      config.port,
+      (error) => server.reportError(error),
+    );
+    return {
+      address: { transport: "tcp", hostname, port: guard.port, family: familyOf(hostname) },
+      // Stops accepting at once; open connections are core's to drain.
+      close: () => guard.stop(),
+    };
+  });
+}
+
+export function connect(options?: ConnectOptions): Promise<EchoConnection> {
+  return openConnection(runtime, options, (config, events, signal) => {
+    return new Promise((resolve, reject) => {
+      // Bun.connect cannot be cancelled before it opens: an abort rejects now,
+      // and a socket that opens afterwards is closed at once.
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      const dialing = Bun.connect<SocketAdapter>({
+        hostname: config.hostname,
+        port: config.port,
+        allowHalfOpen: true,
+        socket: {
+          ...SOCKET_HANDLERS,
+          open(socket) {
+            signal.removeEventListener("abort", onAbort);
+            if (signal.aborted) {
+              socket.terminate();
+              return;
+            }
+            socket.setNoDelay(config.noDelay);
+            const adapter = new SocketAdapter(socket);
+            adapter.events = events;
+            socket.data = adapter;
+            resolve({ info: infoOf(socket), io: adapter });
+          },
+          // With this handler the rejected Bun.connect promise is not reported as
+          // unhandled; the error (ECONNREFUSED, ENOTFOUND) carries its code.
+          connectError(_socket, error) {
+            signal.removeEventListener("abort", onAbort);
+            reject(error);
+          },
+        },
+      });
+      dialing.catch(reject);
+    });
+  });
+}
+
+/**
+ * Handlers every socket shares; each forwards to the socket's `SocketAdapter`
+ * (in `socket.data`, set by `open`), so the hot path allocates nothing.
+ */
+const SOCKET_HANDLERS: SocketHandler<SocketAdapter> = {
+  data(socket, chunk) {
+    socket.data.events.onData(chunk);
+  },
+  drain(socket) {
+    socket.data.flush();
+  },
+  end(socket) {
+    socket.data.ended = true;
+    socket.data.events.onEnd();
+  },
+  // A reset arrives here as `error` (ECONNRESET), not through the `error` handler.
+  close(socket, error) {
+    const adapter = socket.data;
+    if (!adapter) return;
+    const { events } = adapter;
+    const peerFin = !error && adapter.state === "write-shut" && !adapter.ended;
+    adapter.state = "closed";
+    if (error) events.onError(error);
+    // After our shutdown(), the peer's FIN closes the socket without calling
+    // `end` (uSockets' eof branch for a shut-down socket; see
+    // https://github.com/oven-sh/bun/pull/35947): report the EOF ourselves.
+    else if (peerFin) events.onEnd();
+    events.onClose();
+  },
+  // Called when a handler throws.
+  error(socket, error) {
+    socket.data?.events.onError(error);
+  },
+};
+
+const NO_EVENTS: SocketEvents = { onData() {}, onFlushed() {}, onEnd() {}, onError() {}, onClose() {} };
+
+/**
+ * How core's protocol maps onto a Bun socket: this is core's `SocketIO`, and
+ * `SOCKET_HANDLERS` feed the socket's events to `events`.
+ *
+ * `socket.write` does not buffer: it returns how many bytes the kernel took (0
+ * when its buffer is full, -1 once closed). What it leaves is queued here and
+ * written on `drain`; core counts queued bytes as unflushed, so its high-water
+ * mark pauses reading while the queue is long. Ignoring the count drops data,
+ * and queueing without pausing grows memory without bound.
+ */
+class SocketAdapter implements SocketIO {
+  events: SocketEvents = NO_EVENTS;
+  /** "write-shut" after our shutdown(); "closing" once we end() it; "closed" once Bun reports `close`. */
+  state: "open" | "write-shut" | "closing" | "closed" = "open";
+  /** The `end` handler ran. */
+  ended = false;
+  private readonly socket: BunSocket;
+  /** Bytes handed to `write` that the kernel has not taken yet, oldest first from `head`. */
+  private queue: Uint8Array[] = [];
+  private head = 0;
+  /** A close or half-close asked for while bytes are still queued: done once the queue is flushed. */
+  private after: "closeWrite" | "close" | undefined;
+
+  constructor(socket: BunSocket) {
+    this.socket = socket;
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.head === this.queue.length) {
+      const written = this.socket.write(chunk);
+      // The fast path: an empty queue and a kernel that takes everything.
+      if (written === chunk.byteLength) {
+        this.events.onFlushed(written);
+        return;
+      }
+      // Closed: the `close` handler reports it; nothing more will be flushed.
+      if (written < 0) return;
+      this.queue.push(written === 0 ? chunk : chunk.subarray(written));
+      if (written > 0) this.events.onFlushed(written);
+      return;
+    }
+    this.queue.push(chunk);
+  }
+
+  /** `drain`: the kernel has room again. */
+  flush(): void {
+    while (this.head < this.queue.length) {
+      const chunk = this.queue[this.head] as Uint8Array;
+      const written = this.socket.write(chunk);
+      if (written < 0) return;
+      const whole = written === chunk.byteLength;
+      // Settle the queue before telling core: onFlushed may call close() at once.
+      if (whole) this.queue[this.head++] = EMPTY;
+      else this.queue[this.head] = chunk.subarray(written);
+      if (written > 0) this.events.onFlushed(written);
+      if (!whole) return;
+    }
+    this.queue.length = 0;
+    this.head = 0;
+    if (this.after === "close") this.close();
+    else if (this.after === "closeWrite") this.closeWrite();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** `shutdown()` is the half-close (SHUT_WR); Bun's `end()` closes both directions. */
+  closeWrite(): void {
+    if (this.head < this.queue.length) this.after = "closeWrite";
+    else if (this.state === "open") {
+      this.state = "write-shut";
+      this.socket.shutdown();
+    }
+  }
+
+  /** Never `end(data)`: it can truncate or hang on large data; the queue is written first. */
+  close(): void {
+    if (this.head < this.queue.length) this.after = "close";
+    else this.end();
+  }
+
+  destroy(): void {
+    this.queue.length = 0;
+    this.head = 0;
+    this.end();
+  }
+
+  /** Bun's `end()` closes both directions and runs the `close` handler before it returns. */
+  private end(): void {
+    if (this.state === "closing" || this.state === "closed") return;
+    this.state = "closing";
+    this.socket.end();
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * At the descriptor limit Bun's accept loop spins: the listening socket stays
+ * readable, accept() fails with EMFILE, no handler is told, and a core burns at
+ * 100% (https://github.com/oven-sh/bun/pull/32705). Since JavaScript never sees
+ * those failures, the guard checks for a free descriptor after every accept and
+ * once a second; when there is none it closes the listener, reports EMFILE, and
+ * binds the same port again as soon as two descriptors are free (the listener's
+ * and the next connection's): when a connection closes, or on a retry timer.
+ * Clients arriving meanwhile are refused, as libuv's EMFILE handling resets them.
+ */
+class AcceptGuard {
+  readonly port: number;
+  private listener: TCPSocketListener<SocketAdapter>;
+  private readonly bind: (port: number) => TCPSocketListener<SocketAdapter>;
+  private readonly report: (error: unknown) => void;
+  private readonly watch: ReturnType<typeof setInterval>;
+  private retry: ReturnType<typeof setTimeout> | undefined;
+  private backoff = RETRY_MIN_MS;
+  private paused = false;
+  private stopped = false;
+
+  constructor(
+    bind: (port: number) => TCPSocketListener<SocketAdapter>,
+    port: number,
+    report: (error: unknown) => void,
+  ) {
+    this.bind = bind;
+    this.report = report;
+    // Throws synchronously (EADDRINUSE with errno 98); startServer maps it.
+    this.listener = bind(port);
+    // The real port when 0 was asked for: a rebind takes the same one.
+    this.port = this.listener.port;
+    this.watch = setInterval(() => this.check(), WATCH_MS);
+    this.watch.unref();
+  }
+
+  /** After an accept, and once a second: stop accepting before the next accept can spin. */
+  check(): void {
+    if (this.paused || this.stopped) return;
+    const failure = descriptorShortage(1);
+    if (!failure) return;
+    this.paused = true;
+    this.listener.stop();
+    this.report(failure);
+    this.schedule();
+  }
+
+  /** A descriptor may be free again. */
+  released(): void {
+    if (!this.paused || this.stopped || descriptorShortage(2)) return;
+    try {
+      this.listener = this.bind(this.port);
+    } catch (error) {
+      this.report(error);
+      return;
+    }
+    this.paused = false;
+    this.backoff = RETRY_MIN_MS;
+    clearTimeout(this.retry);
+    this.retry = undefined;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.watch);
+    clearTimeout(this.retry);
+    if (!this.paused) this.listener.stop();
+  }
+
+  /** Descriptors can also be freed outside this server; this timer keeps the process alive while paused. */
+  private schedule(): void {
+    this.retry = setTimeout(() => {
+      this.released();
+      if (this.paused && !this.stopped) this.schedule();
+    }, this.backoff);
+    this.backoff = Math.min(this.backoff * 2, RETRY_MAX_MS);
+  }
+}
+
+const WATCH_MS = 1000;
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 1000;
+
+// --- utils ---
+
+/** The EMFILE or ENFILE error if `count` more descriptors cannot be opened now; `undefined` if they can. */
+function descriptorShortage(count: number): Error | undefined {
+  const opened: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) opened.push(openSync("/dev/null", "r"));
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "EMFILE" || code === "ENFILE") return error as Error;
+  } finally {
+    for (const fd of opened) closeSync(fd);
+  }
+  return undefined;
+}
+
+/** The numeric address for `hostname`: itself for an IP literal, else the first the resolver returns. */
+async function numeric(hostname: string): Promise<string> {
+  if (isIPv4(hostname) || isIPv6(hostname)) return hostname;
+  const [first] = await Bun.dns.lookup(hostname, {});
+  return first?.address ?? hostname;
+}
+
+function infoOf(socket: BunSocket): SocketInfo {
+  return {
+    localAddress: endpoint(socket.localAddress, socket.localPort, socket.localFamily),
+    remoteAddress: endpoint(socket.remoteAddress, socket.remotePort, socket.remoteFamily),
+  };
+}
+
+/** A socket reset before we look at it has no addresses left; report it as unknown rather than throw. */
+function endpoint(hostname: string | undefined, port: number | undefined, family: string | undefined): SocketAddress {
+  return {
+    transport: "tcp",
+    hostname: hostname ?? "unknown",
+    port: port ?? 0,
+    family: family === "IPv6" ? "IPv6" : "IPv4",
+  };
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bun
+/** The tcp-echo command line on Bun: `serve`, `send`, `ping` (see `--help`). */
+import { runCli } from "@tcp-echo/core";
+import { connect, listen, runtime } from "./adapter.ts";
+
+// FileSinks buffer: flush() settles once the descriptor has taken everything,
+// which is the backpressure `send -` waits on, and nothing is lost at exit.
+const out = Bun.stdout.writer();
+const err = Bun.stderr.writer();
+
+const code = await runCli({
+  runtime,
+  listen,
+  connect,
+  args: Bun.argv.slice(2),
+  program: "tcp-echo-bun",
+  stdout: async (data) => {
+    out.write(data);
+    await out.flush();
+  },
+  stderr: (text) => {
+    err.write(text);
+    void err.flush();
+  },
+  stdin: () => Bun.stdin.stream(),
+  onSignal: (handler) => {
+    process.on("SIGINT", handler);
+    process.on("SIGTERM", handler);
+    return () => {
+      process.off("SIGINT", handler);
+      process.off("SIGTERM", handler);
+    };
+  },
+});
+await out.end();
+await err.end();
+process.exit(code);
