@@ -1,0 +1,276 @@
+/**
+ * tcp-echo over Deno's native sockets (`Deno.listen`, `Deno.connect`,
+ * `Deno.Conn`), not over Deno's `node:net` layer. The protocol, limits and
+ * bookkeeping are core's; this file is only the table of how a Deno connection
+ * carries them out.
+ */
+
+import {
+  type ConnectOptions,
+  type EchoConnection,
+  type EchoServer,
+  type ListenOptions,
+  openConnection,
+  type SocketAddress,
+  type SocketEvents,
+  type SocketInfo,
+  type SocketIO,
+  startServer,
+} from "@tcp-echo/core";
+
+// --- types ---
+
+export const runtime = "deno";
+
+/** Bytes asked of the kernel per `conn.read`. */
+const READ_SIZE = 64 * 1024;
+/** A read that fills less than this is copied out, so its buffer can take the next read. */
+const COPY_BELOW = READ_SIZE / 4;
+/** Back-off after a failed accept (EMFILE): doubles from the first to the last value, resets on success. */
+const ACCEPT_BACKOFF = { first: 10, max: 1000 };
+
+// --- adapter ---
+
+export function listen(options?: ListenOptions): Promise<EchoServer> {
+  return startServer(runtime, options, (config, server) => {
+    // Throws synchronously (AddrInUse, NotCapable): startServer maps it.
+    const listener = Deno.listen({ hostname: config.hostname, port: config.port, transport: "tcp" });
+    prepareSignals();
+    let stopped = false;
+    let backoff: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
+    // A `for await` over the listener ends for good on the first accept error
+    // (EMFILE), so accept in a loop that reports the error, backs off while
+    // descriptors are short, and keeps the listener.
+    const accepting = (async () => {
+      let delay = ACCEPT_BACKOFF.first;
+      while (!stopped) {
+        let conn: Deno.TcpConn;
+        try {
+          conn = await listener.accept();
+        } catch (error) {
+          if (stopped) break;
+          server.reportError(error);
+          await new Promise<void>((wake) => {
+            backoff = { timer: setTimeout(wake, delay), wake };
+          });
+          backoff = undefined;
+          delay = Math.min(delay * 2, ACCEPT_BACKOFF.max);
+          continue;
+        }
+        delay = ACCEPT_BACKOFF.first;
+        const { io, wire } = adapt(conn, "server");
+        try {
+          conn.setNoDelay(config.noDelay);
+          wire(server.accept(infoOf(conn), io));
+        } catch (error) {
+          // Reset before we could look at it: its addresses or options are gone.
+          io.destroy();
+          server.reportError(error);
+        }
+      }
+    })();
+    return {
+      address: addressOf(listener.addr),
+      close: async () => {
+        stopped = true;
+        if (backoff) {
+          clearTimeout(backoff.timer);
+          backoff.wake();
+        }
+        listener.close();
+        await accepting;
+      },
+    };
+  });
+}
+
+export function connect(options?: ConnectOptions): Promise<EchoConnection> {
+  return openConnection(runtime, options, async (config, events, signal) => {
+    const conn = await Deno.connect({ hostname: config.hostname, port: config.port, transport: "tcp", signal });
+    const { io, wire } = adapt(conn, "client");
+    try {
+      conn.setNoDelay(config.noDelay);
+      const info = infoOf(conn);
+      wire(events);
+      return { info, io };
+    } catch (error) {
+      io.destroy();
+      throw error;
+    }
+  });
+}
+
+/**
+ * How core's protocol maps onto a Deno connection: `io` carries out core's
+ * actions, `wire` starts the read loop that reports to core.
+ *
+ * Two loops per connection. The write loop drains a queue with `conn.write`,
+ * which may take only part of a buffer (ignoring its count lost data here), and
+ * reports each count to core as it goes out. The read loop calls `conn.read`
+ * and stops while core has paused it. Neither ever rejects unobserved: an
+ * unhandled rejection ends the Deno process, and a reset must only end its
+ * connection.
+ */
+function adapt(conn: Deno.Conn, side: "server" | "client"): { io: SocketIO; wire(events: SocketEvents): void } {
+  let events: SocketEvents | undefined;
+  const queue: Uint8Array[] = [];
+  let writing = false;
+  let flushed: (() => void) | undefined;
+  let paused = false;
+  let resumeReading: (() => void) | undefined;
+  let reading: Promise<void> | undefined;
+  let closed = false;
+
+  const fail = (error: unknown) => {
+    if (closed) return;
+    events?.onError(error);
+    destroy();
+  };
+
+  const destroy = () => {
+    if (closed) return;
+    closed = true;
+    queue.length = 0;
+    try {
+      conn.close();
+    } catch {
+      // Already released by a failed operation.
+    }
+    resumeReading?.();
+    flushed?.();
+    // A pending `conn.read` rejects once the resource is gone; report the close
+    // after it has, so nothing of this connection is left running.
+    void (reading ?? Promise.resolve()).then(() => events?.onClose());
+  };
+
+  const flush = async () => {
+    writing = true;
+    try {
+      while (queue.length > 0 && !closed) {
+        let chunk = queue[0] as Uint8Array;
+        while (chunk.byteLength > 0) {
+          const written = await conn.write(chunk);
+          if (closed) return;
+          chunk = chunk.subarray(written);
+          events?.onFlushed(written);
+        }
+        queue.shift();
+      }
+    } catch (error) {
+      fail(error);
+    } finally {
+      writing = false;
+      flushed?.();
+    }
+  };
+
+  const readLoop = async (target: SocketEvents) => {
+    let buffer = new Uint8Array(READ_SIZE);
+    try {
+      while (!closed) {
+        if (paused) {
+          await new Promise<void>((resolve) => {
+            resumeReading = resolve;
+          });
+          resumeReading = undefined;
+          continue;
+        }
+        const count = await conn.read(buffer);
+        if (closed) return;
+        if (count === null) {
+          target.onEnd();
+          return;
+        }
+        if (side === "server") {
+          // The server session hands each chunk straight to `io.write` and keeps
+          // nothing else, so once that write has flushed the buffer is free:
+          // read into the same memory again. Reading fresh memory every time
+          // halved bulk throughput here (page faults and GC); waiting for the
+          // write also bounds a connection's memory to one read buffer.
+          target.onData(buffer.subarray(0, count));
+          while ((writing || queue.length > 0) && !closed) {
+            await new Promise<void>((resolve) => {
+              flushed = resolve;
+            });
+            flushed = undefined;
+          }
+        } else if (count < COPY_BELOW) {
+          // The client keeps what it reads (echo results, `read()` chunks), so
+          // a buffer it was given is never read into again: small reads are
+          // copied out, large ones handed over and a new buffer allocated.
+          target.onData(buffer.slice(0, count));
+        } else {
+          target.onData(buffer.subarray(0, count));
+          buffer = new Uint8Array(READ_SIZE);
+        }
+      }
+    } catch (error) {
+      fail(error);
+    }
+  };
+
+  const io: SocketIO = {
+    write: (chunk) => {
+      if (closed) return;
+      queue.push(chunk);
+      if (!writing) void flush();
+    },
+    pause: () => {
+      paused = true;
+    },
+    resume: () => {
+      paused = false;
+      resumeReading?.();
+    },
+    // Never `conn.writable.close()`: it closes the whole connection, not just
+    // our side, and the rest of the echo is lost with no error
+    // (https://github.com/denoland/deno/issues/22258).
+    closeWrite: () => {
+      if (!closed) conn.closeWrite().catch(fail);
+    },
+    // Core calls this once everything written has reached the kernel, which
+    // still sends it, then FIN, after the descriptor is closed.
+    close: destroy,
+    destroy,
+  };
+
+  return {
+    io,
+    // Reads go through `conn.read`, never `conn.readable`: iterating that stream
+    // to EOF closes the whole connection, so a server could not echo what is
+    // left after the peer half-closes (https://github.com/denoland/deno/issues/27510).
+    wire: (target) => {
+      events = target;
+      reading = readLoop(target);
+    },
+  };
+}
+
+// --- utils ---
+
+/**
+ * Deno sets up its signal handling lazily, about half a second after start, and
+ * panics (the process exits) if no file descriptor is free at that moment. A
+ * server flooded at start is out of descriptors then (EMFILE), so set it up
+ * now, while one is free, by adding and removing a listener.
+ */
+function prepareSignals(): void {
+  if (Deno.build.os === "windows") return;
+  const ignore = () => {};
+  Deno.addSignalListener("SIGUSR2", ignore);
+  Deno.removeSignalListener("SIGUSR2", ignore);
+}
+
+function infoOf(conn: Deno.Conn): SocketInfo {
+  return { localAddress: addressOf(conn.localAddr), remoteAddress: addressOf(conn.remoteAddr) };
+}
+
+function addressOf(address: Deno.Addr): SocketAddress {
+  const { hostname, port } = address as Deno.NetAddr;
+  return {
+    transport: "tcp",
+    hostname,
+    port,
+    family: hostname.includes(":") ? "IPv6" : "IPv4",
+  };
+}
