@@ -92,6 +92,11 @@ export class EchoSession implements SocketEvents {
     return this.done;
   }
 
+  /**
+   * Hands `chunk` straight to `io.write` and keeps no other reference, so a
+   * server adapter may read into the same memory again once that write has
+   * flushed (the Deno adapter does: fresh memory per read halved its bulk rate).
+   */
   onData(chunk: Uint8Array): void {
     const size = chunk.byteLength;
     if (this.done || this.finishing || size === 0) return;
