@@ -1,0 +1,412 @@
+/**
+ * `pnpm bench`: each server in turn (A B C A B C ...) under the C load
+ * generator, scenario by scenario, over several repetitions, pinned and
+ * unpinned; then each runtime's client against the C server. Prints a table,
+ * writes JSON and an SVG chart under .bench/results (or where asked).
+ * Exit codes: 0 ok, 1 a wrong byte or a failed run, 2 usage.
+ */
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { chart } from "./chart.ts";
+import { buildNative, canPin, describeMachine, parseLoadgen } from "./native.ts";
+import { RESULTS_DIR, ROOT } from "./paths.ts";
+import { killAll, run, start } from "./processes.ts";
+import {
+  evaluateGoals,
+  fmt,
+  type Goal,
+  type Measurement,
+  type Pin,
+  type Row,
+  type Subject,
+  subjectsOf,
+  summarize,
+  table,
+} from "./report.ts";
+import {
+  CLIENT_SHAPE,
+  type Client,
+  detectRuntimes,
+  listClients,
+  listScenarios,
+  listServers,
+  type Scenario,
+  type Server,
+} from "./targets.ts";
+
+const USAGE = `usage: bench [options]
+  --duration S     measured seconds per run (default 3)
+  --warmup S       unmeasured seconds before each run (default 1)
+  --reps N         repetitions; every server runs once per repetition (default 3)
+  --scenarios L    comma list of a,b,c,d,e,f,client (default all)
+  --servers L      comma list of server ids (default all): c,node,node-net,bun,bun-net,deno,deno-net,deno-pipeto
+  --pin L          pinned,unpinned (default both; memory scenarios run once, unpinned when listed)
+  --flood-mb N     bytes written in scenario (e), in MB (default 200)
+  --idle-conns N   connections held in scenario (f) (default 10000)
+  --json FILE      write every measurement, summary and goal as JSON
+  --svg FILE       write the chart there (default .bench/results/bench.svg)
+  --smoke          about a second: scenario (b), C and Node servers, one short run`;
+
+interface Settings {
+  duration: number;
+  warmup: number;
+  reps: number;
+  scenarios: string[];
+  servers: string[] | undefined;
+  pins: Pin[];
+  floodBytes: number;
+  idleConnections: number;
+  json: string | undefined;
+  svg: string;
+  smoke: boolean;
+}
+
+function parseSettings(argv: string[]): Settings {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: "string" },
+      warmup: { type: "string" },
+      reps: { type: "string" },
+      scenarios: { type: "string" },
+      servers: { type: "string" },
+      pin: { type: "string" },
+      "flood-mb": { type: "string" },
+      "idle-conns": { type: "string" },
+      json: { type: "string" },
+      svg: { type: "string" },
+      smoke: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const number = (name: string, text: string | undefined, fallback: number, min: number) => {
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    if (!Number.isFinite(value) || value < min) throw new Error(`--${name}: expected a number >= ${min}, got ${text}`);
+    return value;
+  };
+  const list = (text: string | undefined) =>
+    text
+      ?.split(",")
+      .map((item) => item.trim())
+      .filter(Boolean);
+  const smoke = values.smoke === true;
+  const pins = (list(values.pin) ?? (smoke ? ["unpinned"] : ["pinned", "unpinned"])) as Pin[];
+  for (const pin of pins) if (pin !== "pinned" && pin !== "unpinned") throw new Error(`--pin: unknown mode ${pin}`);
+  const scenarios = list(values.scenarios) ?? (smoke ? ["b"] : ["a", "b", "c", "d", "e", "f", "client"]);
+  for (const id of scenarios)
+    if (!["a", "b", "c", "d", "e", "f", "client"].includes(id)) throw new Error(`--scenarios: unknown scenario ${id}`);
+  return {
+    duration: number("duration", values.duration, smoke ? 0.6 : 3, 0.1),
+    warmup: number("warmup", values.warmup, smoke ? 0.2 : 1, 0),
+    reps: Math.floor(number("reps", values.reps, smoke ? 1 : 3, 1)),
+    scenarios,
+    servers: list(values.servers) ?? (smoke ? ["c", "node"] : undefined),
+    pins,
+    floodBytes: number("flood-mb", values["flood-mb"], 200, 1) * 1e6,
+    idleConnections: Math.floor(number("idle-conns", values["idle-conns"], 10_000, 1)),
+    json: values.json === undefined ? undefined : resolve(values.json),
+    svg: resolve(values.svg ?? join(RESULTS_DIR, "bench.svg")),
+    smoke,
+  };
+}
+
+// --- running ------------------------------------------------------------------
+
+const SERVER_START_MS = 30_000;
+/** Cores: the server gets core 1, the load generator (or client) core 0. */
+const pinTo = (pin: Pin, core: number) => (pin === "pinned" ? ["taskset", "-c", String(core)] : []);
+
+interface Context {
+  readonly settings: Settings;
+  readonly loadgen: string;
+  readonly measurements: Measurement[];
+  readonly log: (text: string) => void;
+}
+
+function hardTimeout(settings: Settings, scenario?: Scenario): number {
+  if (scenario?.id === "e") return 180_000;
+  if (scenario?.id === "f") return 240_000;
+  return (settings.duration + settings.warmup) * 1000 + 60_000;
+}
+
+/** Starts `server`, runs one loadgen pass, stops the server; never throws. */
+async function measureServer(context: Context, server: Server, scenario: Scenario, pin: Pin, rep: number) {
+  const { settings } = context;
+  let failure: string | undefined;
+  let result: Record<string, number> | undefined;
+  let started: Awaited<ReturnType<typeof start>> | undefined;
+  try {
+    started = await start([...pinTo(pin, 1), ...server.command], ROOT, SERVER_START_MS);
+    const { port, pid } = started.hello as { port: number; pid: number };
+    const args = [
+      ...pinTo(pin, 0),
+      context.loadgen,
+      ...scenario.args,
+      "--port",
+      String(port),
+      "--pid",
+      String(pid),
+      "--duration",
+      String(settings.duration),
+      "--warmup",
+      String(settings.warmup),
+    ];
+    const finished = await run(args, ROOT, hardTimeout(settings, scenario));
+    result = parseLoadgen(finished.stdout) as Record<string, number> | undefined;
+    if (finished.timedOut) failure = "hard timeout";
+    else if (!result) failure = `load generator failed (${finished.code}): ${finished.stderr.trim()}`;
+    else if ("error" in result) failure = String(result.error);
+    // A server that changes bytes gets no figure: correctness is never traded for speed.
+    else if (result.wrong_bytes) failure = `${result.wrong_bytes} wrong bytes echoed`;
+    if (started.child.exitCode !== null || started.child.signalCode !== null)
+      failure ??= `the server died: ${started.stderr().trim().split("\n").slice(-3).join(" | ")}`;
+  } catch (error) {
+    failure = (error as Error).message;
+  } finally {
+    await started?.stop();
+  }
+  const measurement: Measurement = {
+    group: scenario.id,
+    pin,
+    rep,
+    target: server.id,
+    value: result && !failure ? scenario.value(result) : Number.NaN,
+    ...(result && scenario.id !== "c" && (result.rtt_us as unknown as { count: number })?.count
+      ? {
+          rttP50us: (result.rtt_us as unknown as { p50: number }).p50,
+          rttP99us: (result.rtt_us as unknown as { p99: number }).p99,
+        }
+      : {}),
+    ...(result && scenario.id === "e"
+      ? { stallMB: (result.written_before_stall ?? Number.NaN) / 1e6, stalled: Boolean(result.stalled) }
+      : {}),
+    errors: result?.errors ?? 0,
+    wrongBytes: result?.wrong_bytes ?? 0,
+    ...(failure ? { failure } : {}),
+  };
+  const first = (result as { first_error?: string } | undefined)?.first_error;
+  context.measurements.push(measurement);
+  context.log(
+    `  ${scenario.id} ${pin.padEnd(8)} rep ${rep} ${server.id.padEnd(12)} ${fmt(measurement.value)} ${scenario.unit}` +
+      (measurement.rttP50us !== undefined ? ` p50 ${fmt(measurement.rttP50us, 1)} us` : "") +
+      (measurement.errors ? ` errors ${measurement.errors}` : "") +
+      (measurement.wrongBytes ? ` WRONG BYTES ${measurement.wrongBytes}` : "") +
+      (first ? ` (${first})` : "") +
+      (failure ? ` FAILED: ${failure.split("\n")[0]}` : ""),
+  );
+}
+
+/** Our client (or the C load generator, `client` undefined) against a fresh C server. */
+async function measureClient(context: Context, echoServer: string, client: Client | undefined, pin: Pin, rep: number) {
+  const { settings } = context;
+  const target = client?.id ?? "c-loadgen";
+  let failure: string | undefined;
+  let result: Record<string, unknown> | undefined;
+  let server: Awaited<ReturnType<typeof start>> | undefined;
+  try {
+    server = await start([...pinTo(pin, 1), echoServer], ROOT, SERVER_START_MS);
+    const port = String(server.hello.port);
+    const shape = ["--conns", String(CLIENT_SHAPE.conns), "--size", String(CLIENT_SHAPE.size)];
+    const timing = ["--duration", String(settings.duration), "--warmup", String(settings.warmup)];
+    const command = client
+      ? [
+          ...pinTo(pin, 0),
+          ...client.command,
+          "--port",
+          port,
+          ...shape,
+          "--depth",
+          String(CLIENT_SHAPE.depth),
+          ...timing,
+        ]
+      : [...pinTo(pin, 0), context.loadgen, "--mode", "pipelined", "--port", port, ...shape];
+    if (!client) command.push("--depth", String(CLIENT_SHAPE.depth), ...timing);
+    const finished = await run(command, ROOT, hardTimeout(settings) + SERVER_START_MS);
+    result = parseLoadgen(finished.stdout);
+    if (finished.timedOut) failure = "hard timeout";
+    else if (!result)
+      failure = `client failed (${finished.code}): ${finished.stderr.trim().split("\n").slice(-3).join(" | ")}`;
+  } catch (error) {
+    failure = (error as Error).message;
+  } finally {
+    await server?.stop();
+  }
+  const measurement: Measurement = {
+    group: "client",
+    pin,
+    rep,
+    target,
+    value: result && !failure ? (result.msgs_per_s as number) : Number.NaN,
+    errors: (result?.errors as number) ?? 0,
+    wrongBytes: (result?.wrong_bytes as number) ?? 0,
+    ...(failure ? { failure } : {}),
+  };
+  context.measurements.push(measurement);
+  context.log(
+    `  client ${pin.padEnd(8)} rep ${rep} ${target.padEnd(12)} ${fmt(measurement.value)} msg/s` +
+      (measurement.errors ? ` errors ${measurement.errors} (${result?.first_error})` : "") +
+      (failure ? ` FAILED: ${failure.split("\n")[0]}` : ""),
+  );
+}
+
+// --- main -----------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  let settings: Settings;
+  try {
+    settings = parseSettings(process.argv.slice(2));
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const log = (text: string) => console.log(text);
+  const machine = describeMachine();
+  const native = buildNative();
+  const runtimes = detectRuntimes();
+  const pinning = canPin();
+  const pins = settings.pins.filter((pin) => pin === "unpinned" || pinning);
+  if (pins.length < settings.pins.length) log("note: taskset cannot pin to two cores here; pinned runs are skipped");
+
+  const servers = listServers(runtimes, native.echoServer).filter(
+    (s) => !settings.servers || settings.servers.includes(s.id),
+  );
+  const clients = settings.scenarios.includes("client")
+    ? listClients(runtimes).filter(
+        (c) => !settings.servers || settings.servers.includes(c.runtime) || settings.servers.includes(c.id),
+      )
+    : [];
+  const scenarios = listScenarios({
+    floodBytes: settings.floodBytes,
+    idleConnections: settings.idleConnections,
+  }).filter((s) => settings.scenarios.includes(s.id));
+  const context: Context = { settings, loadgen: native.loadgen, measurements: [], log };
+
+  await preflight(context, native.echoServer, servers, clients);
+  const present = servers.filter((s) => !s.missing);
+  const presentClients = clients.filter((c) => !c.missing);
+  log(
+    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB, ${machine.kernel}; ${machine.cc}\n` +
+      `runtimes: node ${runtimes.node.version}, bun ${runtimes.bun.version}, deno ${runtimes.deno.version}\n` +
+      `servers: ${present.map((s) => s.id).join(", ")}` +
+      [...servers, ...clients]
+        .filter((s) => s.missing)
+        .map((s) => `\nmissing: ${s.id}: ${s.missing?.split("\n")[0]}`)
+        .join(""),
+  );
+
+  const memoryPin: Pin = pins.includes("unpinned") ? "unpinned" : (pins[0] as Pin);
+  for (const pin of pins) {
+    for (const scenario of scenarios) {
+      if (!scenario.timed && pin !== memoryPin) continue;
+      log(`(${scenario.id}) ${scenario.title}, ${pin}`);
+      for (let rep = 1; rep <= settings.reps; rep++)
+        for (const server of present) await measureServer(context, server, scenario, pin, rep);
+    }
+    if (settings.scenarios.includes("client") && presentClients.length) {
+      log(
+        `(client) connect().echo() against the C server, ${CLIENT_SHAPE.conns} conns x ${CLIENT_SHAPE.depth} in flight, ${pin}`,
+      );
+      for (let rep = 1; rep <= settings.reps; rep++) {
+        await measureClient(context, native.echoServer, undefined, pin, rep);
+        for (const client of presentClients) await measureClient(context, native.echoServer, client, pin, rep);
+      }
+    }
+  }
+
+  // --- report ---
+  const subjects = subjectsOf(present);
+  const clientSubjects: Subject[] = [
+    { id: "c-loadgen", label: "C load generator", runtime: "c", kind: "reference" },
+    ...presentClients.map((c) => ({ id: c.id, label: c.label, runtime: c.runtime, kind: "client" as const })),
+  ];
+  const rows: Row[] = [];
+  const blocks: string[] = [];
+  for (const pin of pins) {
+    for (const scenario of scenarios) {
+      const summary = summarize(
+        context.measurements,
+        subjects,
+        scenario.id,
+        pin,
+        "c",
+        scenario.better,
+        scenario.id !== "e",
+      );
+      if (!summary.length) continue;
+      rows.push(...summary);
+      blocks.push(table(`(${scenario.id}) ${scenario.title} [${pin}]`, scenario.unit, summary));
+    }
+    const summary = summarize(context.measurements, clientSubjects, "client", pin, "c-loadgen", "higher", true);
+    if (summary.length) {
+      rows.push(...summary);
+      blocks.push(table(`(client) connect().echo() pipelined vs the C server [${pin}]`, "msg/s", summary));
+    }
+  }
+  const goals = evaluateGoals(rows, scenarios);
+  log(`\nratios are medians of per-repetition ratios; >1 is better in every ratio column\n\n${blocks.join("\n\n")}`);
+  if (goals.length) log(`\ngoals (issue 6):\n${goalLines(goals)}`);
+
+  const missing = [...servers, ...clients].filter((s) => s.missing).map((s) => ({ id: s.id, reason: s.missing }));
+  const versions = { node: runtimes.node.version, bun: runtimes.bun.version, deno: runtimes.deno.version };
+  const meta = { date: new Date().toISOString(), machine, versions, pinned: pins.includes("pinned"), settings };
+  if (settings.json) {
+    mkdirSync(dirname(settings.json), { recursive: true });
+    writeFileSync(
+      settings.json,
+      `${JSON.stringify({ ...meta, missing, rows, goals, measurements: context.measurements }, null, 2)}\n`,
+    );
+    log(`json: ${settings.json}`);
+  }
+  mkdirSync(dirname(settings.svg), { recursive: true });
+  writeFileSync(settings.svg, chart(rows, scenarios, subjects, meta));
+  log(`chart: ${settings.svg}`);
+
+  const wrong = context.measurements.reduce((sum, m) => sum + m.wrongBytes, 0);
+  const failed = context.measurements.filter((m) => m.failure);
+  if (wrong > 0) log(`FAILED: the load generator saw ${wrong} wrong bytes`);
+  if (failed.length) log(`FAILED: ${failed.length} runs failed`);
+  return wrong > 0 || failed.length ? 1 : 0;
+}
+
+/** A short echo through every server and client first: a runtime that cannot run is reported missing, not measured. */
+async function preflight(context: Context, echoServer: string, servers: Server[], clients: Client[]): Promise<void> {
+  const probe: Settings = { ...context.settings, duration: 0.2, warmup: 0 };
+  const quiet: Context = { ...context, settings: probe, measurements: [], log: () => {} };
+  const [scenario] = listScenarios({ floodBytes: 1, idleConnections: 1 });
+  for (const server of servers.filter((s) => !s.missing)) {
+    await measureServer(quiet, server, scenario as Scenario, "unpinned", 0);
+    const outcome = quiet.measurements.pop();
+    if (outcome?.failure || !outcome?.value) server.missing = `does not run: ${outcome?.failure ?? "no echo"}`;
+  }
+  for (const client of clients.filter((c) => !c.missing)) {
+    await measureClient(quiet, echoServer, client, "unpinned", 0);
+    const outcome = quiet.measurements.pop();
+    if (outcome?.failure || !outcome?.value) client.missing = `does not run: ${outcome?.failure ?? "no echo"}`;
+  }
+}
+
+function goalLines(goals: Goal[]): string {
+  return goals
+    .map(
+      (g) =>
+        `  ${g.met ? "met    " : "MISSED "} ${g.target.padEnd(5)} ${g.pin.padEnd(8)} ${g.goal.padEnd(38)} measured ${g.measured}`,
+    )
+    .join("\n");
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (error) {
+  console.error(`bench: ${(error as Error).stack ?? error}`);
+} finally {
+  killAll();
+}
+process.exit(code);

@@ -1,0 +1,239 @@
+/**
+ * From measurements to what a reader needs: medians, per-repetition ratios
+ * (each server against the C server and against its runtime's idiomatic server
+ * measured in the same repetition, so drift hits both), the goals of issue 6,
+ * and the terminal table.
+ */
+
+import { median } from "@tcp-echo/core";
+import type { Scenario, Server, ServerKind } from "./targets.ts";
+
+export type Pin = "pinned" | "unpinned";
+
+export interface Measurement {
+  /** A scenario id, or "client". */
+  readonly group: string;
+  readonly pin: Pin;
+  readonly rep: number;
+  /** A server id, a client id, or "c-loadgen" (the reference client). */
+  readonly target: string;
+  /** The scenario's figure; NaN when the run failed. */
+  readonly value: number;
+  readonly rttP50us?: number;
+  readonly rttP99us?: number;
+  /** Flood: bytes written before the client stalled, and whether it stalled at all. */
+  readonly stallMB?: number;
+  readonly stalled?: boolean;
+  readonly errors: number;
+  readonly wrongBytes: number;
+  readonly failure?: string;
+}
+
+export interface Row {
+  readonly group: string;
+  readonly pin: Pin;
+  readonly target: string;
+  readonly label: string;
+  readonly kind: ServerKind | "client" | "reference";
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  /** Median of per-repetition ratios to the C server (or the C load generator); >1 is better. */
+  readonly vsC: number | undefined;
+  /** Ours only: median of per-repetition ratios to the best idiomatic server on the same runtime; >1 is better. */
+  readonly vsIdiomatic: number | undefined;
+  readonly rttP50us: number | undefined;
+  readonly rttP99us: number | undefined;
+  readonly stallMB: number | undefined;
+  readonly stalled: boolean | undefined;
+  readonly errors: number;
+  readonly wrongBytes: number;
+  readonly failures: string[];
+}
+
+const finite = (values: number[]) => values.filter((value) => Number.isFinite(value));
+
+function medianOf(values: number[]): number | undefined {
+  const kept = finite(values);
+  return kept.length ? median(kept) : undefined;
+}
+
+/** `x` against `reference` such that >1 always means better. */
+function ratio(x: number, reference: number, better: "higher" | "lower"): number {
+  return better === "higher" ? x / reference : reference / x;
+}
+
+export interface Subject {
+  readonly id: string;
+  readonly label: string;
+  readonly runtime: string;
+  readonly kind: Row["kind"];
+}
+
+/**
+ * Rows for one group and pin mode. `reference` is the C server (or C load
+ * generator); `better` says which direction wins; `withRatios` is false where a
+ * ratio means nothing (flood: the C server's growth is about zero).
+ */
+export function summarize(
+  measurements: Measurement[],
+  subjects: Subject[],
+  group: string,
+  pin: Pin,
+  reference: string,
+  better: "higher" | "lower",
+  withRatios: boolean,
+): Row[] {
+  const mine = measurements.filter((m) => m.group === group && m.pin === pin);
+  if (mine.length === 0) return [];
+  const reps = [...new Set(mine.map((m) => m.rep))];
+  const at = (target: string, rep: number) =>
+    mine.find((m) => m.target === target && m.rep === rep)?.value ?? Number.NaN;
+  return subjects
+    .filter((subject) => mine.some((m) => m.target === subject.id))
+    .map((subject) => {
+      const runs = mine.filter((m) => m.target === subject.id);
+      const values = finite(runs.map((m) => m.value));
+      const idioms = subjects.filter((s) => s.kind === "idiomatic" && s.runtime === subject.runtime);
+      const vsC = withRatios
+        ? medianOf(reps.map((rep) => ratio(at(subject.id, rep), at(reference, rep), better)))
+        : undefined;
+      const vsIdiomatic =
+        withRatios && subject.kind === "ours" && idioms.length
+          ? medianOf(
+              reps.map((rep) => {
+                const rivals = finite(idioms.map((s) => at(s.id, rep)));
+                if (rivals.length === 0) return Number.NaN;
+                const best = better === "higher" ? Math.max(...rivals) : Math.min(...rivals);
+                return ratio(at(subject.id, rep), best, better);
+              }),
+            )
+          : undefined;
+      return {
+        group,
+        pin,
+        target: subject.id,
+        label: subject.label,
+        kind: subject.kind,
+        median: medianOf(values) ?? Number.NaN,
+        min: values.length ? Math.min(...values) : Number.NaN,
+        max: values.length ? Math.max(...values) : Number.NaN,
+        vsC,
+        vsIdiomatic,
+        rttP50us: medianOf(runs.map((m) => m.rttP50us ?? Number.NaN)),
+        rttP99us: medianOf(runs.map((m) => m.rttP99us ?? Number.NaN)),
+        stallMB: medianOf(runs.map((m) => m.stallMB ?? Number.NaN)),
+        stalled: runs.some((m) => m.stalled !== undefined) ? runs.every((m) => m.stalled) : undefined,
+        errors: runs.reduce((sum, m) => sum + m.errors, 0),
+        wrongBytes: runs.reduce((sum, m) => sum + m.wrongBytes, 0),
+        failures: runs.flatMap((m) => (m.failure ? [m.failure] : [])),
+      };
+    });
+}
+
+export function subjectsOf(servers: Server[]): Subject[] {
+  return servers.map((s) => ({ id: s.id, label: s.label, runtime: s.runtime, kind: s.kind }));
+}
+
+// --- goals ------------------------------------------------------------------
+
+export interface Goal {
+  readonly goal: string;
+  readonly target: string;
+  readonly pin: Pin;
+  readonly measured: string;
+  readonly met: boolean | undefined;
+}
+
+const AGAINST_C: Record<string, Record<string, number>> = {
+  a: { node: 0.9, bun: 0.9, deno: 0.9 },
+  b: { node: 0.55, bun: 0.65, deno: 0.65 },
+  c: { node: 0.7, bun: 0.9, deno: 0.9 },
+  d: { node: 0.9, bun: 0.9, deno: 0.9 },
+};
+
+/** The goals of issue 6, each with the figure measured in this run. */
+export function evaluateGoals(rows: Row[], scenarios: Scenario[]): Goal[] {
+  const goals: Goal[] = [];
+  for (const row of rows.filter((r) => r.kind === "ours")) {
+    const scenario = scenarios.find((s) => s.id === row.group);
+    if (!scenario) continue;
+    if (row.vsIdiomatic !== undefined)
+      goals.push({
+        goal: `(${row.group}) >= 1.0x the idiomatic server`,
+        target: row.target,
+        pin: row.pin,
+        measured: `${row.vsIdiomatic.toFixed(2)}x`,
+        met: row.vsIdiomatic >= 1,
+      });
+    const floor = AGAINST_C[row.group]?.[row.target];
+    if (floor !== undefined)
+      goals.push({
+        goal: `(${row.group}) >= ${floor}x the C server`,
+        target: row.target,
+        pin: row.pin,
+        measured: row.vsC === undefined ? "failed" : `${row.vsC.toFixed(2)}x`,
+        met: row.vsC === undefined ? false : row.vsC >= floor,
+      });
+    if (row.group === "e") {
+      goals.push({
+        goal: "(e) client stalls within 16 MB",
+        target: row.target,
+        pin: row.pin,
+        measured: row.stalled === false ? `never stalled (${fmt(row.stallMB)} MB)` : `${fmt(row.stallMB)} MB`,
+        met: row.stalled === true && (row.stallMB ?? Number.POSITIVE_INFINITY) <= 16,
+      });
+      goals.push({
+        goal: "(e) peak RSS within 32 MB of idle",
+        target: row.target,
+        pin: row.pin,
+        measured: `+${fmt(row.median)} MB`,
+        met: row.median <= 32,
+      });
+    }
+  }
+  return goals;
+}
+
+// --- the terminal table -------------------------------------------------------
+
+export function fmt(value: number | undefined, digits?: number): string {
+  if (value === undefined || !Number.isFinite(value)) return "-";
+  const places = digits ?? (Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2);
+  return value.toLocaleString("en-US", { minimumFractionDigits: places, maximumFractionDigits: places });
+}
+
+const ratioText = (value: number | undefined) => (value === undefined ? "" : `${fmt(value, 2)}x`);
+
+export function table(title: string, unit: string, rows: Row[]): string {
+  const header = ["server", `median ${unit}`, "min-max", "x C", "x idiomatic", "p50 RTT us", "p99 RTT us", "notes"];
+  const lines = rows.map((row) => {
+    const notes = [
+      row.stallMB !== undefined ? `${row.stalled ? "stalled at" : "never stalled,"} ${fmt(row.stallMB)} MB` : "",
+      row.errors ? `${row.errors} errors` : "",
+      row.wrongBytes ? `${row.wrongBytes} WRONG BYTES` : "",
+      row.failures.length ? `failed: ${row.failures[0]?.split("\n")[0]}` : "",
+    ]
+      .filter(Boolean)
+      .join("; ");
+    return [
+      row.label,
+      fmt(row.median),
+      `${fmt(row.min)}-${fmt(row.max)}`,
+      ratioText(row.vsC),
+      ratioText(row.vsIdiomatic),
+      fmt(row.rttP50us, 1),
+      fmt(row.rttP99us, 1),
+      notes,
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => (line[i] as string).length)));
+  const render = (cells: string[]) =>
+    cells
+      .map((cell, i) =>
+        i === 0 || i === cells.length - 1 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number),
+      )
+      .join("  ")
+      .trimEnd();
+  return [title, render(header), ...lines.map(render)].join("\n");
+}

@@ -1,0 +1,220 @@
+/**
+ * What the bench compares: the servers (ours, the idiomatic alternative on each
+ * runtime, the C limit), the clients, and the scenarios (a)-(f) of issue 6.
+ */
+
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { BUN, DENO, PACKAGE_DIR, PEERS_DIR, ROOT } from "./paths.ts";
+
+export type RuntimeName = "node" | "bun" | "deno";
+
+export interface Runtime {
+  readonly name: RuntimeName;
+  /** The command that runs a TypeScript peer script on this runtime. */
+  command(script: string): string[];
+  /** Why this runtime cannot be benchmarked, or undefined when it can. */
+  readonly missing: string | undefined;
+  readonly version: string;
+  /** Where our package for this runtime lives; missing until its helper has built it. */
+  readonly packageEntry: string;
+}
+
+function versionOf(file: string, args: string[]): string | undefined {
+  try {
+    return execFileSync(file, args, { encoding: "utf8", timeout: 20_000 }).split("\n")[0]?.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+// `node --import tsx` keeps one process (the `tsx` command is a wrapper that
+// spawns a second), so the pid the peer reports is the one whose memory we read.
+const tsxLoader = pathToFileURL(createRequire(join(PACKAGE_DIR, "package.json")).resolve("tsx")).href;
+
+export function detectRuntimes(): Record<RuntimeName, Runtime> {
+  const bun = versionOf(BUN, ["--version"]);
+  const deno = versionOf(DENO, ["--version"]);
+  return {
+    node: {
+      name: "node",
+      command: (script) => [process.execPath, "--import", tsxLoader, script],
+      missing: undefined,
+      version: process.version.replace(/^v/, ""),
+      packageEntry: join(ROOT, "packages/node/src/index.ts"),
+    },
+    bun: {
+      name: "bun",
+      command: (script) => [BUN, script],
+      missing: bun ? undefined : `no working Bun binary at ${BUN} (run pnpm install)`,
+      version: bun ?? "missing",
+      packageEntry: join(ROOT, "packages/bun/src/index.ts"),
+    },
+    deno: {
+      name: "deno",
+      // Our own config: it maps the workspace packages, and keeps Deno from
+      // rewriting the root package.json.
+      command: (script) => [DENO, "run", "--allow-net", "--config", join(PACKAGE_DIR, "deno.json"), script],
+      missing: deno ? undefined : `no working Deno binary at ${DENO} (run pnpm install)`,
+      version: deno?.split(" ")[1] ?? "missing",
+      packageEntry: join(ROOT, "packages/deno/src/index.ts"),
+    },
+  };
+}
+
+export type ServerKind = "ours" | "idiomatic" | "limit";
+
+export interface Server {
+  readonly id: string;
+  readonly label: string;
+  readonly runtime: RuntimeName | "c";
+  readonly kind: ServerKind;
+  readonly command: string[];
+  /** Why it is left out of this run. */
+  missing: string | undefined;
+}
+
+export interface Client {
+  readonly id: string;
+  readonly label: string;
+  readonly runtime: RuntimeName | "c";
+  readonly command: string[];
+  missing: string | undefined;
+}
+
+function unavailable(runtime: Runtime, needsPackage: boolean): string | undefined {
+  if (runtime.missing) return runtime.missing;
+  if (needsPackage && !existsSync(runtime.packageEntry))
+    return `@tcp-echo/${runtime.name} is not built yet (${runtime.packageEntry} missing)`;
+  return undefined;
+}
+
+export function listServers(runtimes: Record<RuntimeName, Runtime>, echoServer: string): Server[] {
+  const peer = (name: string) => join(PEERS_DIR, name);
+  const servers: Server[] = [
+    { id: "c", label: "C epoll", runtime: "c", kind: "limit", command: [echoServer], missing: undefined },
+  ];
+  for (const runtime of Object.values(runtimes)) {
+    const name = runtime.name;
+    servers.push({
+      id: name,
+      label: `${name}: @tcp-echo/${name}`,
+      runtime: name,
+      kind: "ours",
+      command: [...runtime.command(peer(`${name}.ts`)), "serve"],
+      missing: unavailable(runtime, true),
+    });
+    servers.push({
+      id: `${name}-net`,
+      label: `${name}: node:net pipe`,
+      runtime: name,
+      kind: "idiomatic",
+      command: runtime.command(peer("node-net.ts")),
+      missing: unavailable(runtime, false),
+    });
+  }
+  servers.push({
+    id: "deno-pipeto",
+    label: "deno: readable.pipeTo",
+    runtime: "deno",
+    kind: "idiomatic",
+    command: runtimes.deno.command(peer("deno-pipe-to.ts")),
+    missing: unavailable(runtimes.deno, false),
+  });
+  return servers;
+}
+
+export function listClients(runtimes: Record<RuntimeName, Runtime>): Client[] {
+  return Object.values(runtimes).map((runtime) => ({
+    id: `${runtime.name}-client`,
+    label: `${runtime.name}: connect().echo()`,
+    runtime: runtime.name,
+    command: [...runtime.command(join(PEERS_DIR, `${runtime.name}.ts`)), "client"],
+    missing: unavailable(runtime, true),
+  }));
+}
+
+export interface Scenario {
+  readonly id: "a" | "b" | "c" | "d" | "e" | "f";
+  readonly title: string;
+  /** What the loadgen is asked to do, besides the port. */
+  readonly args: string[];
+  readonly unit: string;
+  readonly better: "higher" | "lower";
+  /** Timed scenarios measure speed; the others (flood, idle) measure memory. */
+  readonly timed: boolean;
+  /** The scenario's figure, from the loadgen's JSON line. */
+  value(result: Record<string, number>): number;
+}
+
+export interface ScenarioSizes {
+  readonly floodBytes: number;
+  readonly idleConnections: number;
+}
+
+const MB = 1e6;
+
+export function listScenarios(sizes: ScenarioSizes): Scenario[] {
+  return [
+    {
+      id: "a",
+      title: "ping-pong: 1 conn, 64 B, 1 in flight",
+      args: ["--mode", "pipelined", "--conns", "1", "--size", "64", "--depth", "1"],
+      unit: "msg/s",
+      better: "higher",
+      timed: true,
+      value: (r) => r.msgs_per_s as number,
+    },
+    {
+      id: "b",
+      title: "50 conns, 64 B, 16 in flight",
+      args: ["--mode", "pipelined", "--conns", "50", "--size", "64", "--depth", "16"],
+      unit: "msg/s",
+      better: "higher",
+      timed: true,
+      value: (r) => r.msgs_per_s as number,
+    },
+    {
+      id: "c",
+      title: "bulk stream: 4 conns, 64 KiB writes",
+      args: ["--mode", "bulk", "--conns", "4", "--size", "65536"],
+      unit: "MB/s",
+      better: "higher",
+      timed: true,
+      value: (r) => r.mb_per_s as number,
+    },
+    {
+      id: "d",
+      title: "churn: connect, echo 64 B, half-close, close (16 at a time)",
+      args: ["--mode", "churn", "--conns", "16", "--size", "64"],
+      unit: "conn/s",
+      better: "higher",
+      timed: true,
+      value: (r) => r.msgs_per_s as number,
+    },
+    {
+      id: "e",
+      title: `flood: write ${sizes.floodBytes / MB} MB without reading`,
+      args: ["--mode", "flood", "--bytes", String(sizes.floodBytes), "--stall", "1000"],
+      unit: "MB RSS growth",
+      better: "lower",
+      timed: false,
+      value: (r) => (((r.rss_peak_kb as number) - (r.rss_idle_kb as number)) * 1024) / MB,
+    },
+    {
+      id: "f",
+      title: `${sizes.idleConnections.toLocaleString("en-US")} idle connections`,
+      args: ["--mode", "idle", "--conns", String(sizes.idleConnections)],
+      unit: "KB RSS/conn",
+      better: "lower",
+      timed: false,
+      value: (r) => (r.bytes_per_conn as number) / 1e3,
+    },
+  ];
+}
+
+/** Our client's shape: scenario (b), pipelined `echo()` calls against the C server. */
+export const CLIENT_SHAPE = { conns: 50, size: 64, depth: 16 } as const;

@@ -1,0 +1,74 @@
+/**
+ * Keeps the bench from rotting: its smoke mode builds the C programs, runs our
+ * Node server and the C server under the load generator, and must see every
+ * byte echoed correctly. No timing is asserted, only that traffic flowed.
+ */
+
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { buildNative, parseLoadgen } from "../src/native.ts";
+import { PACKAGE_DIR, ROOT } from "../src/paths.ts";
+import { run } from "../src/processes.ts";
+
+const scratch = mkdtempSync(join(tmpdir(), "tcp-echo-bench-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe("bench", () => {
+  test("smoke: the load generator sees no wrong byte and a nonzero rate from each server", async () => {
+    const json = join(scratch, "smoke.json");
+    const result = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        join(PACKAGE_DIR, "src/bench.ts"),
+        "--smoke",
+        "--json",
+        json,
+        "--svg",
+        join(scratch, "smoke.svg"),
+      ],
+      { cwd: ROOT, encoding: "utf8", timeout: 100_000, killSignal: "SIGKILL" },
+    );
+    expect(result.status, result.stderr + result.stdout).toBe(0);
+    const report = JSON.parse(readFileSync(json, "utf8")) as {
+      measurements: { target: string; value: number; wrongBytes: number; errors: number; failure?: string }[];
+    };
+    const targets = report.measurements.map((m) => m.target).sort();
+    expect(targets).toEqual(["c", "node"]);
+    for (const measurement of report.measurements) {
+      expect(measurement.failure).toBeUndefined();
+      expect(measurement.wrongBytes).toBe(0);
+      expect(measurement.errors).toBe(0);
+      expect(measurement.value).toBeGreaterThan(0);
+    }
+    expect(readFileSync(join(scratch, "smoke.svg"), "utf8")).toMatch(/^<svg /);
+  });
+
+  test("load generator: a server that changes one byte is caught, and the run fails", async () => {
+    const { loadgen } = buildNative();
+    let flipped = false;
+    const corrupting = net.createServer((socket) => {
+      socket.on("error", () => {});
+      socket.on("data", (chunk: Buffer) => {
+        if (!flipped && chunk.length > 0) {
+          flipped = true;
+          chunk[0] = (chunk[0] as number) ^ 0xff;
+        }
+        socket.write(chunk);
+      });
+    });
+    await new Promise<void>((resolve) => corrupting.listen(0, "127.0.0.1", resolve));
+    const { port } = corrupting.address() as net.AddressInfo;
+    const args = ["--port", String(port), "--conns", "2", "--depth", "4", "--duration", "0.3", "--warmup", "0"];
+    const finished = await run([loadgen, ...args], ROOT, 30_000);
+    corrupting.close();
+    const result = parseLoadgen(finished.stdout) as { wrong_bytes: number };
+    expect(finished.code).toBe(1);
+    expect(result.wrong_bytes).toBe(1);
+  });
+});
