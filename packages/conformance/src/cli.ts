@@ -1,0 +1,195 @@
+/**
+ * `pnpm matrix`: every client against every server, with live progress, then
+ * the table, the per-case breakdown of failing cells, and exit code 0 only when
+ * every expected cell passed.
+ *
+ *   pnpm matrix [--server NAME]... [--client NAME]... [--case NAME]...
+ *               [--json FILE] [--markdown] [--profile full|quick] [--require-all]
+ */
+
+import { writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { type CellResult, clientsOf, type MatrixEvent, runMatrix } from "./matrix.ts";
+import { CASE_NAMES, PROFILES } from "./plan.ts";
+import { installExitHandlers, killAllAndWait } from "./processes.ts";
+import { formatDuration, renderDetails, renderLegend, renderTable, type TableInput } from "./report.ts";
+
+const USAGE = `usage: pnpm matrix [options]
+
+  --server NAME   only this server (repeat or comma-separate): node, bun, deno, node@bun,
+                  node@deno, socat, xinetd, python, control, client-only
+  --client NAME   only this client: node, bun, deno, node@bun, node@deno, nc, ncat, socat,
+                  python, harness
+  --case NAME     only this case: ${CASE_NAMES.join(", ")}
+  --json FILE     write the full result as JSON
+  --markdown      print the table as Markdown (for a README or a CI summary)
+  --profile P     full (default: 256 MiB payload on the diagonal) or quick (the test suite's)
+  --require-all   fail when a server or client is not installed or not available
+  --jobs N        rows (servers) run at once (default 2)
+`;
+
+function list(values: string[] | undefined): string[] | undefined {
+  return values?.flatMap((value) => value.split(",")).filter(Boolean);
+}
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse();
+  } catch (error) {
+    process.stderr.write(`matrix: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const profile = PROFILES[(values.profile ?? "full") as keyof typeof PROFILES];
+  if (!profile) {
+    process.stderr.write(`matrix: --profile must be full or quick\n`);
+    return 2;
+  }
+  const jobs = Number(values.jobs ?? 2);
+  if (!Number.isInteger(jobs) || jobs < 1) {
+    process.stderr.write(`matrix: --jobs must be a positive integer\n`);
+    return 2;
+  }
+  installExitHandlers();
+  const progress = new Progress(process.stdout.isTTY === true);
+  let result: Awaited<ReturnType<typeof runMatrix>>;
+  try {
+    result = await runMatrix(
+      {
+        profile,
+        servers: list(values.server),
+        clients: list(values.client),
+        cases: list(values.case),
+        requireAll: values["require-all"] === true,
+        jobs,
+      },
+      (event) => progress.update(event),
+    );
+  } catch (error) {
+    process.stderr.write(`matrix: ${(error as Error).message}\n`);
+    return 2;
+  } finally {
+    await killAllAndWait();
+  }
+  progress.done();
+  const format = values.markdown ? "markdown" : "text";
+  const lines = [
+    "",
+    `tcp-echo conformance matrix (${result.profile} profile, ${formatDuration(result.durationMs)})`,
+    "",
+    renderTable(result, format),
+    "",
+    renderLegend(),
+  ];
+  const details = renderDetails(result);
+  if (details) lines.push("", details);
+  const failing = result.cells.filter((cell) => cell.status === "fail" || cell.status === "unexpected-pass").length;
+  lines.push(
+    "",
+    result.ok
+      ? `OK: every expected cell passed (${result.cells.length} cells)`
+      : `FAILED: ${failing} cell(s) failed${values["require-all"] ? " or could not run" : ""}`,
+  );
+  process.stdout.write(`${lines.join("\n")}\n`);
+  if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
+  return result.ok ? 0 : 1;
+}
+
+function parse() {
+  return parseArgs({
+    options: {
+      server: { type: "string", multiple: true },
+      client: { type: "string", multiple: true },
+      case: { type: "string", multiple: true },
+      json: { type: "string" },
+      markdown: { type: "boolean" },
+      profile: { type: "string" },
+      "require-all": { type: "boolean" },
+      jobs: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+
+/**
+ * Live progress. On a terminal the table is redrawn as cells fill in; in a log
+ * (CI, a pipe) each finished cell is one line.
+ */
+class Progress {
+  private readonly tty: boolean;
+  private input: { servers: TableInput["servers"]; clients: TableInput["clients"]; cells: CellResult[] } = {
+    servers: [],
+    clients: [],
+    cells: [],
+  };
+  private readonly running = new Set<string>();
+  private total = 0;
+  private drawn = 0;
+
+  constructor(tty: boolean) {
+    this.tty = tty;
+  }
+
+  update(event: MatrixEvent): void {
+    if (event.type === "plan") {
+      const clients = clientsOf(event.rows);
+      this.input.servers = event.rows.map(({ server }) => ({ ...server, missing: server.missing() }));
+      this.input.clients = clients.map((client) => ({ ...client, missing: client.missing() }));
+      this.total = event.rows.reduce((sum, row) => sum + row.cells.length, 0);
+      this.write(`Running ${this.total} cells: ${event.rows.length} servers x ${clients.length} clients\n`);
+    } else if (event.type === "cell-start") {
+      this.running.add(`${event.server}|${event.client}`);
+    } else if (event.type === "case" && !this.tty) {
+      return;
+    } else if (event.type === "cell") {
+      const { cell } = event;
+      this.running.delete(`${cell.server}|${cell.client}`);
+      this.input.cells.push(cell);
+      if (!this.tty) {
+        const index = String(this.input.cells.length).padStart(String(this.total).length);
+        const failures = cell.cases.filter((r) => !r.ok && cell.status === "fail");
+        const detail = failures.map((r) => `\n    ✗ ${r.case}: ${r.failure}`).join("");
+        this.write(
+          `[${index}/${this.total}] ${cell.server} server x ${cell.client} client: ${cellSummary(cell)} (${formatDuration(cell.ms)})${detail}\n`,
+        );
+      }
+    }
+    if (this.tty) this.redraw();
+  }
+
+  done(): void {
+    if (this.tty) this.clear();
+  }
+
+  private redraw(): void {
+    this.clear();
+    const text = `${renderTable(this.input, "text", this.running)}\n${this.input.cells.length}/${this.total} cells done\n`;
+    process.stdout.write(text);
+    this.drawn = text.split("\n").length - 1;
+  }
+
+  private clear(): void {
+    if (this.drawn > 0) process.stdout.write(`\x1b[${this.drawn}F\x1b[J`);
+    this.drawn = 0;
+  }
+
+  private write(text: string): void {
+    this.clear();
+    process.stdout.write(text);
+  }
+}
+
+function cellSummary(cell: CellResult): string {
+  const passed = cell.cases.filter((r) => r.ok).length;
+  if (cell.status === "not-available") return cell.note ?? "not available";
+  if (cell.status === "expected-fail") return `expected fail ✓ (${cell.cases.length - passed} case(s) caught it)`;
+  if (cell.status === "unexpected-pass") return "✗ UNEXPECTED PASS: the broken server was not caught";
+  return `${cell.status === "pass" ? "✓" : "✗"} ${passed}/${cell.cases.length}`;
+}
+
+process.exit(await main());

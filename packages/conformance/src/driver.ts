@@ -1,0 +1,317 @@
+/**
+ * The client driver: one script that runs unchanged under Node (tsx), Bun and
+ * Deno, imports the runtime package it is told to, and runs the named cases
+ * against a server using only the public `EchoConnection` API. It prints one
+ * JSON line per case (`DriverResult`), as each case finishes.
+ *
+ *   <runtime> driver.ts --package node --host 127.0.0.1 --port 4000 --cases tutorial,payloads --params '{...}'
+ *
+ * Only APIs all three runtimes share are used here: `node:crypto`'s `createHash`,
+ * the `process` global, web crypto, timers.
+ */
+
+import { createHash } from "node:crypto";
+import type { EchoConnection, EchoError } from "@tcp-echo/core";
+import { CaseFailure, deadline, fail, sleep } from "./deadline.ts";
+import { type CaseName, type CaseParams, type DriverResult, formatSize as label } from "./plan.ts";
+
+interface RuntimePackage {
+  readonly runtime: string;
+  connect(options: { hostname: string; port: number; timeout?: number }): Promise<EchoConnection>;
+  isEchoError(value: unknown, code?: string): value is EchoError;
+}
+
+interface Target {
+  readonly pkg: RuntimePackage;
+  readonly hostname: string;
+  readonly port: number;
+  readonly params: CaseParams;
+}
+
+// --- cases ---
+
+type CaseBody = (target: Target, checks: string[]) => Promise<void>;
+
+const CASES: Partial<Record<CaseName, CaseBody>> = {
+  async tutorial({ pkg, hostname, port }, checks) {
+    const connection = await pkg.connect({ hostname, port });
+    try {
+      const reply = new TextDecoder().decode(await connection.echo("Hello, server!", { timeout: 10_000 }));
+      if (reply !== "Hello, server!") fail(`got ${JSON.stringify(reply)} back`);
+      await connection.closeWrite();
+      await deadline(connection.closed, 10_000, "the server's EOF after the exchange");
+      checks.push(`Received response from server: ${reply}`);
+    } finally {
+      await connection.close();
+    }
+  },
+
+  async payloads(target, checks) {
+    for (const size of target.params.payloads) {
+      const { sent, received, bytes } = await streamThrough(target, size, 0);
+      if (bytes !== size) fail(`${label(size)}: ${bytes} of ${size} bytes came back`);
+      if (sent !== received) fail(`${label(size)}: sha256 differs (sent ${sent}, got ${received})`);
+      checks.push(`${label(size)} sha256 ${sent.slice(0, 12)} ok`);
+    }
+  },
+
+  async pipelining({ pkg, hostname, port }, checks) {
+    const connection = await pkg.connect({ hostname, port });
+    try {
+      const payloads = Array.from({ length: 1000 }, () => randomBytes(1 + Math.floor(Math.random() * 8192)));
+      const order: number[] = [];
+      // All 1,000 calls are issued before any echo returns: they are in flight together.
+      const replies = await deadline(
+        Promise.all(
+          payloads.map(async (payload, i) => {
+            const reply = await connection.echo(payload);
+            order.push(i);
+            return reply;
+          }),
+        ),
+        60_000,
+        "1,000 pipelined echoes",
+      );
+      replies.forEach((reply, i) => {
+        if (!sameBytes(reply, payloads[i] as Uint8Array)) fail(`echo #${i} came back different`);
+      });
+      if (order.some((value, i) => value !== i)) fail("echoes resolved out of call order");
+      await connection.closeWrite();
+      await deadline(connection.closed, 10_000, "EOF after the pipelined echoes");
+      const total = payloads.reduce((sum, payload) => sum + payload.byteLength, 0);
+      checks.push(`1000 echoes (${label(total)}) matched in order`);
+    } finally {
+      await connection.close();
+    }
+  },
+
+  async "half-close"(target, checks) {
+    for (const [size, readDelay] of [
+      [target.params.halfClose, 0],
+      [target.params.halfCloseLate, target.params.lateReadMs],
+    ] as const) {
+      const { sent, received, bytes } = await streamThrough(target, size, readDelay);
+      const what = `${label(size)}, reading after ${readDelay} ms`;
+      if (bytes !== size) fail(`${what}: ${bytes} of ${size} bytes came back before EOF`);
+      if (sent !== received) fail(`${what}: sha256 differs`);
+      checks.push(`${what}: exactly ${size} bytes, then EOF`);
+    }
+  },
+
+  async "zero-byte"({ pkg, hostname, port }, checks) {
+    const connection = await pkg.connect({ hostname, port });
+    try {
+      await connection.closeWrite();
+      const chunk = await deadline(connection.read(), 10_000, "EOF after an immediate half-close");
+      if (chunk !== null) fail(`got ${chunk.byteLength} bytes from a session that sent none`);
+      await deadline(connection.closed, 10_000, "the connection to close");
+      checks.push("immediate half-close: clean EOF, no bytes");
+    } finally {
+      await connection.close();
+    }
+  },
+
+  async "many-connections"({ pkg, hostname, port, params }, checks) {
+    const count = params.connections;
+    const one = async () => {
+      const connection = await pkg.connect({ hostname, port, timeout: 30_000 });
+      try {
+        const payload = randomBytes(1 + Math.floor(Math.random() * 4096));
+        const reply = await connection.echo(payload, { timeout: 30_000 });
+        if (!sameBytes(reply, payload)) fail("an echo came back different");
+        await connection.closeWrite();
+        await connection.closed;
+      } finally {
+        await connection.close();
+      }
+    };
+    const outcomes = await deadline(
+      Promise.allSettled(Array.from({ length: count }, one)),
+      60_000,
+      `${count} connections`,
+    );
+    const failures = outcomes.filter((outcome) => outcome.status === "rejected");
+    if (failures.length > 0) {
+      const first = (failures[0] as PromiseRejectedResult).reason;
+      fail(`${failures.length} of ${count} connections failed; first: ${describe(first, codeOf(pkg, first))}`);
+    }
+    checks.push(`${count} concurrent connections, all byte-exact`);
+  },
+
+  async "client-detection"(target, checks) {
+    // Against the negative control, which drops its queued echo at our half-close:
+    // the client must say so (a short echo), not hang and not report success.
+    try {
+      const { bytes } = await streamThrough(target, target.params.halfCloseLate, target.params.lateReadMs);
+      fail(`the client reported success (${bytes} bytes) against a server that drops echoes`);
+    } catch (error) {
+      if (error instanceof CaseFailure) throw error;
+      const code = codeOf(target.pkg, error);
+      if (code !== "EPROTO" && code !== "ECONNRESET")
+        fail(`expected EPROTO (short echo), got ${describe(error, code)}`);
+      checks.push(`${code}: ${(error as Error).message}`);
+    }
+  },
+
+  async errors({ pkg, hostname, port, params }, checks) {
+    const expectCode = async (what: string, code: string, attempt: () => Promise<unknown>) => {
+      try {
+        await deadline(attempt(), 10_000, what);
+      } catch (error) {
+        if (error instanceof CaseFailure) throw error;
+        const got = codeOf(pkg, error);
+        if (got !== code) fail(`${what}: expected ${code}, got ${describe(error, got)}`);
+        checks.push(`${what}: ${code}`);
+        return;
+      }
+      fail(`${what}: succeeded, expected ${code}`);
+    };
+    await expectCode("refused connection", "ECONNREFUSED", () => pkg.connect({ hostname, port: params.refusedPort }));
+    for (const bad of [70000, -1, 1.5, "abc"]) {
+      await expectCode(`port ${JSON.stringify(bad)}`, "EINVAL", () =>
+        pkg.connect({ hostname, port: bad as unknown as number }),
+      );
+    }
+    // `port` is a server that resets every connection once it has read from it.
+    await expectCode("server reset mid-echo", "ECONNRESET", async () => {
+      const connection = await pkg.connect({ hostname, port });
+      try {
+        await connection.echo(randomBytes(64 * 1024));
+      } finally {
+        await connection.close();
+      }
+    });
+    await expectCode("echo after close()", "ECLOSED", async () => {
+      const connection = await pkg.connect({ hostname, port });
+      await connection.close();
+      await connection.echo("too late");
+    });
+  },
+};
+
+// --- streaming ---
+
+interface Streamed {
+  sent: string;
+  received: string;
+  bytes: number;
+}
+
+/**
+ * Writes `size` random bytes and half-closes, while a concurrent reader (started
+ * `readDelay` ms after the first write) hashes everything until EOF.
+ */
+async function streamThrough({ pkg, hostname, port }: Target, size: number, readDelay: number): Promise<Streamed> {
+  const connection = await pkg.connect({ hostname, port });
+  try {
+    const sentHash = createHash("sha256");
+    const receivedHash = createHash("sha256");
+    let bytes = 0;
+    const writer = (async () => {
+      for (let offset = 0; offset < size; offset += CHUNK) {
+        // A fresh chunk each time: the connection keeps it to check the echo.
+        const chunk = randomBytes(Math.min(CHUNK, size - offset));
+        sentHash.update(chunk);
+        await connection.write(chunk);
+      }
+      await connection.closeWrite();
+    })();
+    const reader = (async () => {
+      if (readDelay > 0) await sleep(readDelay);
+      for (let chunk = await connection.read(); chunk; chunk = await connection.read()) {
+        receivedHash.update(chunk);
+        bytes += chunk.byteLength;
+      }
+    })();
+    // Observe both at once: a failed reader must not leave the writer's rejection unhandled.
+    const both = Promise.all([writer, reader]);
+    writer.catch(() => {});
+    reader.catch(() => {});
+    await deadline(both, Math.round(20_000 + size / 50_000), `${label(size)} to come back`);
+    await deadline(connection.closed, 10_000, "the connection to close after EOF");
+    return { sent: sentHash.digest("hex"), received: receivedHash.digest("hex"), bytes };
+  } finally {
+    await connection.close();
+  }
+}
+
+// --- utils ---
+
+const CHUNK = 64 * 1024;
+
+function randomBytes(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  // getRandomValues fills at most 64 KiB per call.
+  for (let offset = 0; offset < size; offset += 65536) {
+    crypto.getRandomValues(bytes.subarray(offset, Math.min(size, offset + 65536)));
+  }
+  return bytes;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function codeOf(pkg: RuntimePackage, error: unknown): string {
+  return pkg.isEchoError(error) ? error.code : "not an EchoError";
+}
+
+function describe(error: unknown, code: string): string {
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return `${code} (${message})`;
+}
+
+// --- main ---
+
+function argument(args: string[], name: string): string | undefined {
+  const index = args.indexOf(`--${name}`);
+  return index >= 0 ? args[index + 1] : undefined;
+}
+
+const PACKAGES: Record<string, string> = {
+  node: "../../node/src/index.ts",
+  bun: "../../bun/src/index.ts",
+  deno: "../../deno/src/index.ts",
+};
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const name = argument(args, "package") ?? "";
+  const path = PACKAGES[name];
+  if (!path) throw new Error(`--package must be one of ${Object.keys(PACKAGES).join(", ")}`);
+  const pkg = (await import(new URL(path, import.meta.url).href)) as RuntimePackage;
+  const base: Target = {
+    pkg,
+    hostname: argument(args, "host") ?? "127.0.0.1",
+    port: Number(argument(args, "port")),
+    params: JSON.parse(argument(args, "params") ?? "{}") as CaseParams,
+  };
+  for (const name of (argument(args, "cases") ?? "").split(",").filter(Boolean)) {
+    const body = CASES[name as CaseName];
+    const started = performance.now();
+    const checks: string[] = [];
+    let result: DriverResult;
+    if (!body) result = { case: name, ok: false, ms: 0, checks, failure: `unknown case ${name}` };
+    else {
+      try {
+        await body(base, checks);
+        result = { case: name, ok: true, ms: Math.round(performance.now() - started), checks };
+      } catch (error) {
+        const failure =
+          error instanceof CaseFailure ? error.message : describe(error, codeOf(pkg, error)).replace(/\s+/g, " ");
+        result = { case: name, ok: false, ms: Math.round(performance.now() - started), checks, failure };
+      }
+    }
+    await new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify(result)}\n`, () => resolve()));
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    process.stderr.write(`driver: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,459 @@
+/**
+ * Runs the matrix: for each server (row), every client (column) runs every case
+ * that applies to the pair. One server process per row, restarted if it dies
+ * (and the death is a failure of the case that was running). Cells run one at a
+ * time, so timings and /proc measurements are not disturbed by each other.
+ */
+
+import { createInterface } from "node:readline";
+import { CaseFailure } from "./deadline.ts";
+import { HARNESS_CASES, type HarnessParams, PIPE_CASES } from "./harness.ts";
+import {
+  CLIENTS,
+  type ClientSpec,
+  describeExit,
+  freePort,
+  HARNESS,
+  HOST,
+  ROOT,
+  type RunningServer,
+  SERVERS,
+  type ServerSpec,
+} from "./participants.ts";
+import { CASES, type CaseName, type CaseParams, type CaseSpec, type DriverResult, type Profile } from "./plan.ts";
+import { spawnManaged } from "./processes.ts";
+
+export interface CaseResult {
+  readonly case: CaseName;
+  readonly ok: boolean;
+  readonly ms: number;
+  readonly checks: readonly string[];
+  readonly failure?: string;
+}
+
+/**
+ * - `pass` / `fail`: every case passed / at least one failed.
+ * - `expected-fail`: the negative control row failed at least one case (and our
+ *   clients detected it): what must happen. `unexpected-pass`: it did not.
+ * - `not-available`: the server or client cannot run here (`note` says why and how to fix it).
+ */
+export type CellStatus = "pass" | "fail" | "expected-fail" | "unexpected-pass" | "not-available";
+
+export interface CellResult {
+  readonly server: string;
+  readonly client: string;
+  readonly status: CellStatus;
+  readonly cases: readonly CaseResult[];
+  readonly ms: number;
+  readonly note?: string;
+}
+
+export interface Participant {
+  readonly name: string;
+  readonly kind: string;
+  readonly description: string;
+  readonly missing?: string;
+}
+
+export interface MatrixResult {
+  readonly profile: Profile["name"];
+  readonly startedAt: string;
+  readonly durationMs: number;
+  readonly servers: readonly Participant[];
+  readonly clients: readonly Participant[];
+  readonly cases: readonly { name: CaseName; proves: string }[];
+  readonly cells: readonly CellResult[];
+  /** Every expected cell passed (and, with `requireAll`, nothing was unavailable). */
+  readonly ok: boolean;
+}
+
+export interface MatrixOptions {
+  readonly profile: Profile;
+  readonly servers?: readonly string[];
+  readonly clients?: readonly string[];
+  readonly cases?: readonly string[];
+  /** Count an unavailable server or client as a failure (CI, where everything is installed). */
+  readonly requireAll?: boolean;
+  /** Rows run at once. Default 1. */
+  readonly jobs?: number;
+}
+
+export type MatrixEvent =
+  | { type: "plan"; rows: readonly PlannedRow[] }
+  | { type: "cell-start"; server: string; client: string }
+  | { type: "case"; server: string; client: string; result: CaseResult }
+  | { type: "cell"; cell: CellResult };
+
+export interface PlannedCell {
+  readonly client: ClientSpec;
+  readonly cases: readonly CaseSpec[];
+}
+
+export interface PlannedRow {
+  readonly server: ServerSpec;
+  readonly cells: readonly PlannedCell[];
+}
+
+// --- planning ---
+
+function rowMatches(spec: CaseSpec, server: ServerSpec): boolean {
+  switch (spec.rows) {
+    case "servers":
+      return server.kind === "ours" || server.kind === "peer" || server.kind === "control";
+    case "ours":
+      return server.kind === "ours";
+    case "control":
+      return server.kind === "control";
+    case "client-only":
+      return server.kind === "client-only";
+  }
+}
+
+function playerMatches(spec: CaseSpec, client: ClientSpec): boolean {
+  switch (spec.players) {
+    case "api":
+      return client.kind === "ours";
+    case "pipe":
+      return client.kind === "ours" || client.kind === "peer";
+    case "harness":
+      return client.kind === "harness";
+  }
+}
+
+/** Which cases run in which cell; a pair with no case is "n/a" and not planned. */
+export function planMatrix(options: Pick<MatrixOptions, "servers" | "clients" | "cases">): PlannedRow[] {
+  const pick = <T extends { name: string }>(all: readonly T[], names: readonly string[] | undefined, what: string) => {
+    if (!names?.length) return all;
+    for (const name of names) {
+      if (!all.some((item) => item.name === name)) {
+        throw new Error(`unknown ${what} ${JSON.stringify(name)}; known: ${all.map((item) => item.name).join(", ")}`);
+      }
+    }
+    return all.filter((item) => names.includes(item.name));
+  };
+  const servers = pick(SERVERS, options.servers, "server");
+  const clients = pick([...CLIENTS, HARNESS], options.clients, "client");
+  const cases = pick(CASES, options.cases, "case");
+  const rows: PlannedRow[] = [];
+  for (const server of servers) {
+    const cells = clients
+      .map((client) => ({
+        client,
+        cases: cases.filter(
+          (spec) =>
+            rowMatches(spec, server) &&
+            playerMatches(spec, client) &&
+            !(server.kind === "peer" && spec.peerServerClients && !spec.peerServerClients.includes(client.name)),
+        ),
+      }))
+      .filter((cell) => cell.cases.length > 0);
+    if (cells.length > 0) rows.push({ server, cells });
+  }
+  return rows;
+}
+
+/** The sizes a cell runs with. The 256 MiB payload runs where the profile says. */
+export function paramsFor(profile: Profile, server: ServerSpec, client: ClientSpec, refusedPort: number): CaseParams {
+  const big = profile.bigPayloadOn === "diagonal" && server.kind === "ours" && server.name === client.name;
+  return {
+    payloads: big ? [...profile.payloads, profile.bigPayload] : profile.payloads,
+    halfClose: profile.halfClose,
+    halfCloseLate: profile.halfCloseLate,
+    lateReadMs: 500,
+    connections: profile.connections,
+    refusedPort,
+  };
+}
+
+/** Hard limit per driver case: far above a healthy run, so only a hang reaches it. */
+function budget(name: CaseName, params: CaseParams): number {
+  const bytes = params.payloads.reduce((sum, size) => sum + size, 0);
+  const budgets: Partial<Record<CaseName, number>> = {
+    payloads: Math.round(30_000 + bytes / 10_000),
+    "half-close": 60_000,
+    pipelining: 70_000,
+    "many-connections": 70_000,
+    "client-detection": 45_000,
+    errors: 60_000,
+  };
+  return budgets[name] ?? 25_000;
+}
+
+// --- running ---
+
+/** One row's server: started on first use, restarted if it died. */
+class ServerSlot {
+  private running: RunningServer | undefined;
+  private readonly spec: ServerSpec;
+
+  constructor(spec: ServerSpec) {
+    this.spec = spec;
+  }
+
+  async get(): Promise<RunningServer> {
+    if (this.running?.process?.exit) this.running = undefined;
+    this.running ??= await this.spec.start();
+    return this.running;
+  }
+
+  /** Why the server is no longer running, if it died. */
+  death(): string | undefined {
+    const managed = this.running?.process;
+    if (!managed?.exit) return undefined;
+    const tail = managed.stderrTail();
+    return `the ${this.spec.name} server died (${describeExit(managed.exit)})${tail ? `: ${tail.split("\n").slice(-3).join(" | ")}` : ""}`;
+  }
+
+  async stop(): Promise<void> {
+    await this.running?.stop();
+    this.running = undefined;
+  }
+}
+
+export interface RunningMatrix {
+  readonly rows: readonly PlannedRow[];
+  /** One cell's result, once it has run. */
+  cell(server: string, client: string): Promise<CellResult>;
+  readonly result: Promise<MatrixResult>;
+}
+
+/**
+ * Starts the matrix: `jobs` rows at a time (each row's cells in order, on its
+ * own server). Most of a cell's time is spent waiting (process start-up, the
+ * late reader, the slow peer), so two rows share two cores well; /proc
+ * measurements are per process and per port, so rows cannot disturb each other's.
+ */
+export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent) => void = () => {}): RunningMatrix {
+  const started = Date.now();
+  const rows = planMatrix(options);
+  onEvent({ type: "plan", rows });
+  const pending = new Map<string, { promise: Promise<CellResult>; resolve: (cell: CellResult) => void }>();
+  for (const row of rows) {
+    for (const planned of row.cells) {
+      let resolve!: (cell: CellResult) => void;
+      const promise = new Promise<CellResult>((done) => {
+        resolve = done;
+      });
+      pending.set(`${row.server.name}|${planned.client.name}`, { promise, resolve });
+    }
+  }
+  const cells: CellResult[] = [];
+  const runRow = async (row: PlannedRow) => {
+    const slot = new ServerSlot(row.server);
+    try {
+      for (const planned of row.cells) {
+        const cell = await runCell(row.server, planned, slot, options.profile, onEvent);
+        cells.push(cell);
+        onEvent({ type: "cell", cell });
+        pending.get(`${cell.server}|${cell.client}`)?.resolve(cell);
+      }
+    } finally {
+      await slot.stop();
+    }
+  };
+  const queue = [...rows];
+  const worker = async () => {
+    for (let row = queue.shift(); row; row = queue.shift()) await runRow(row);
+  };
+  const result = Promise.all(Array.from({ length: Math.max(1, options.jobs ?? 1) }, worker)).then((): MatrixResult => {
+    const columns = clientsOf(rows).map((client) => client.name);
+    const order = (cell: CellResult) =>
+      rows.findIndex((row) => row.server.name === cell.server) * 1000 + columns.indexOf(cell.client);
+    cells.sort((a, b) => order(a) - order(b));
+    const participants = (list: readonly (ServerSpec | ClientSpec)[]) =>
+      list.map((item) => {
+        const missing = item.missing();
+        return { name: item.name, kind: item.kind, description: item.description, ...(missing ? { missing } : {}) };
+      });
+    const unavailable = cells.some((cell) => cell.status === "not-available");
+    return {
+      profile: options.profile.name,
+      startedAt: new Date(started).toISOString(),
+      durationMs: Date.now() - started,
+      servers: participants(rows.map((row) => row.server)),
+      clients: participants(clientsOf(rows)),
+      cases: CASES.map(({ name, proves }) => ({ name, proves })),
+      cells,
+      ok:
+        cells.every((cell) => cell.status !== "fail" && cell.status !== "unexpected-pass") &&
+        !(options.requireAll && unavailable),
+    };
+  });
+  return {
+    rows,
+    cell: (server, client) => {
+      const entry = pending.get(`${server}|${client}`);
+      return entry ? entry.promise : Promise.reject(new Error(`no cell ${server} x ${client} in this plan`));
+    },
+    result,
+  };
+}
+
+export function runMatrix(options: MatrixOptions, onEvent?: (event: MatrixEvent) => void): Promise<MatrixResult> {
+  return startMatrix(options, onEvent).result;
+}
+
+/** The clients of a plan, in column order. */
+export function clientsOf(rows: readonly PlannedRow[]): ClientSpec[] {
+  return [...new Map(rows.flatMap((row) => row.cells.map((cell) => [cell.client.name, cell.client]))).values()].sort(
+    (a, b) => columnIndex(a) - columnIndex(b),
+  );
+}
+
+function columnIndex(client: ClientSpec): number {
+  const index = CLIENTS.indexOf(client);
+  return index >= 0 ? index : CLIENTS.length;
+}
+
+/** Runs one cell (every case of one server/client pair); never throws. */
+async function runCell(
+  server: ServerSpec,
+  planned: PlannedCell,
+  slot: ServerSlot,
+  profile: Profile,
+  onEvent: (event: MatrixEvent) => void = () => {},
+): Promise<CellResult> {
+  const { client, cases } = planned;
+  const started = Date.now();
+  const base = { server: server.name, client: client.name };
+  const missing = server.missing() ?? client.missing();
+  if (missing) return { ...base, status: "not-available", cases: [], ms: 0, note: missing };
+  onEvent({ type: "cell-start", ...base });
+  const results: CaseResult[] = [];
+  const record = (result: CaseResult) => {
+    results.push(result);
+    onEvent({ type: "case", ...base, result });
+  };
+  let running: RunningServer;
+  try {
+    running = await slot.get();
+  } catch (error) {
+    const failure = `the server did not start: ${(error as Error).message}`;
+    for (const spec of cases) record({ case: spec.name, ok: false, ms: 0, checks: [], failure });
+    return finish(server, base, results, started);
+  }
+  const params = paramsFor(profile, server, client, await freePort());
+  if (client.driver) {
+    await runDriver(client, running.port, cases, params, slot, record);
+    return finish(server, base, results, started);
+  }
+  const runOne = async (spec: CaseSpec): Promise<CaseResult> => {
+    // A case that killed the server must not be blamed on the next one.
+    if (spec.name !== "shutdown") running = await slot.get().catch(() => running);
+    const caseStarted = Date.now();
+    let result: CaseResult;
+    try {
+      const checks = client.pipe
+        ? await PIPE_CASES[spec.name]!(client, running.port, params)
+        : await HARNESS_CASES[spec.name]!(running, harnessParams(profile));
+      result = { case: spec.name, ok: true, ms: Date.now() - caseStarted, checks };
+    } catch (error) {
+      const failure = error instanceof CaseFailure ? error.message : `harness error: ${(error as Error).stack}`;
+      result = { case: spec.name, ok: false, ms: Date.now() - caseStarted, checks: [], failure };
+    }
+    const death = spec.name === "shutdown" ? undefined : slot.death();
+    return death ? { ...result, ok: false, failure: [result.failure, death].filter(Boolean).join("; ") } : result;
+  };
+  // The slow peer mostly sleeps, so it runs alongside backpressure (which
+  // measures memory, not connections). Resets must come after both: it checks
+  // that the server holds no connection at all. Shutdown ends the server: last.
+  const named = (name: CaseName) => cases.find((spec) => spec.name === name);
+  const slow = named("slow-peer");
+  const backpressure = named("backpressure");
+  const together = await Promise.all([backpressure && runOne(backpressure), slow && runOne(slow)]);
+  for (const result of together) if (result) record(result);
+  for (const spec of cases) {
+    if (spec !== slow && spec !== backpressure) record(await runOne(spec));
+  }
+  return finish(server, base, results, started);
+}
+
+function harnessParams(profile: Profile): HarnessParams {
+  return {
+    backpressureBytes: profile.backpressureBytes,
+    resets: profile.resets,
+    slowPeerBytes: profile.slowPeerBytes,
+  };
+}
+
+/** One driver process per cell runs its cases in order and prints one JSON line per case. */
+async function runDriver(
+  client: ClientSpec,
+  port: number,
+  cases: readonly CaseSpec[],
+  params: CaseParams,
+  slot: ServerSlot,
+  record: (result: CaseResult) => void,
+): Promise<void> {
+  const [command, ...args] = [
+    ...(client.driver!() as [string, ...string[]]),
+    "--host",
+    HOST,
+    "--port",
+    String(port),
+    "--cases",
+    cases.map((spec) => spec.name).join(","),
+    "--params",
+    JSON.stringify(params),
+  ];
+  // Startup (tsx or deno compiling TypeScript on a cold cache) plus every case's own limit.
+  const timeoutMs = 30_000 + cases.reduce((sum, spec) => sum + budget(spec.name, params), 0);
+  const driver = spawnManaged(command, args, { label: `driver ${client.name}`, cwd: ROOT, timeoutMs });
+  const seen = new Set<string>();
+  const lines = createInterface({ input: driver.child.stdout! });
+  lines.on("line", (line) => {
+    let parsed: DriverResult;
+    try {
+      parsed = JSON.parse(line) as DriverResult;
+    } catch {
+      return;
+    }
+    seen.add(parsed.case);
+    const death = slot.death();
+    const failure = [parsed.failure, parsed.ok ? undefined : death].filter(Boolean).join("; ");
+    record({
+      case: parsed.case as CaseName,
+      ok: parsed.ok,
+      ms: parsed.ms,
+      checks: parsed.checks,
+      ...(failure ? { failure } : {}),
+    });
+  });
+  const linesClosed = new Promise<void>((resolve) => lines.once("close", resolve));
+  const exit = await driver.exited;
+  await linesClosed;
+  const why = exit.timedOut
+    ? `the ${client.name} driver hung and was killed after ${timeoutMs} ms`
+    : `the ${client.name} driver ended (${describeExit(exit)}) before this case`;
+  const tail = driver.stderrTail().split("\n").slice(-3).join(" | ");
+  for (const spec of cases) {
+    if (seen.has(spec.name)) continue;
+    const death = slot.death();
+    record({
+      case: spec.name,
+      ok: false,
+      ms: 0,
+      checks: [],
+      failure: [why + (tail ? `: ${tail}` : ""), death].filter(Boolean).join("; "),
+    });
+  }
+}
+
+function finish(
+  server: ServerSpec,
+  base: { server: string; client: string },
+  results: CaseResult[],
+  started: number,
+): CellResult {
+  const ms = Date.now() - started;
+  if (server.kind !== "control") {
+    return { ...base, status: results.every((r) => r.ok) ? "pass" : "fail", cases: results, ms };
+  }
+  // The negative control: its conformance cases must fail somewhere in the cell,
+  // and the detection case (our clients catching it) must pass.
+  const detection = results.filter((r) => r.case === "client-detection");
+  const conformance = results.filter((r) => r.case !== "client-detection");
+  const caught = conformance.some((r) => !r.ok);
+  const status: CellStatus = !detection.every((r) => r.ok) ? "fail" : caught ? "expected-fail" : "unexpected-pass";
+  return { ...base, status, cases: results, ms };
+}

@@ -1,0 +1,218 @@
+/**
+ * The conformance cases and the sizes they use. Plain data, no runtime APIs: the
+ * runner, the vitest suite, the report and the client driver (which runs on
+ * Node, Bun and Deno) all read it.
+ */
+
+export type CaseName =
+  | "tutorial"
+  | "payloads"
+  | "pipelining"
+  | "half-close"
+  | "zero-byte"
+  | "many-connections"
+  | "backpressure"
+  | "resets"
+  | "slow-peer"
+  | "client-detection"
+  | "errors"
+  | "shutdown";
+
+/**
+ * Who plays the client in a case:
+ * - `api`: our clients only (the driver), because the case needs the `EchoConnection` API;
+ * - `pipe`: our clients and the real peer clients (nc, ncat, socat, Python), for
+ *   what any byte pipe can do: send stdin, half-close at EOF, print the echo;
+ * - `harness`: a raw `node:net` client inside the runner, for cases that test the
+ *   server alone (the client column is "harness").
+ */
+export type Players = "api" | "pipe" | "harness";
+
+/** Which servers a case runs against. */
+export type Rows = "servers" | "ours" | "control" | "client-only";
+
+export interface CaseSpec {
+  readonly name: CaseName;
+  /** The behaviour it proves, as a sentence: the test's name. */
+  readonly proves: string;
+  /** Why the case exists: the bug it would catch. */
+  readonly reason: string;
+  readonly players: Players;
+  readonly rows: Rows;
+  /** Against the peer servers, only these clients run the case (see `many-connections`). */
+  readonly peerServerClients?: readonly string[];
+}
+
+export const CASES: readonly CaseSpec[] = [
+  {
+    name: "tutorial",
+    proves: 'the tutorial exchange: "Hello, server!" round-trips',
+    reason: "The first thing anyone tries; if this fails nothing else matters.",
+    players: "pipe",
+    rows: "servers",
+  },
+  {
+    name: "payloads",
+    proves:
+      "payloads of 0 B, 1 B, 64 KiB, 16 MiB (and 256 MiB) come back byte-exact, hash-compared with a concurrent reader",
+    reason:
+      "Catches truncation, reordering and corruption at every scale, including partial writes (Deno's write may take part of a buffer; Bun's write returns a count) that only show past the socket buffer size.",
+    players: "pipe",
+    rows: "servers",
+  },
+  {
+    name: "pipelining",
+    proves: "1,000 echoes of random sizes in flight on one connection are each matched in order",
+    reason:
+      "A client must split one byte stream back into the calls that produced it; a server must not reorder or coalesce-and-drop under many small writes.",
+    players: "api",
+    rows: "servers",
+  },
+  {
+    name: "half-close",
+    proves: "after a half-close the client receives exactly N bytes then EOF, also when it starts reading 500 ms late",
+    reason:
+      "The server must finish echoing after the client's FIN. Node's allowHalfOpen defaults to false and Bun's end() is a full close: both drop the queued echo, which only shows when the queue is full as the FIN arrives (the late reader).",
+    players: "pipe",
+    rows: "servers",
+  },
+  {
+    name: "zero-byte",
+    proves: "a session that connects and half-closes at once ends with a clean EOF",
+    reason:
+      "The empty session is where 'wait for data before anything else' servers hang, and where clients mistake EOF for an error.",
+    players: "pipe",
+    rows: "servers",
+  },
+  {
+    name: "many-connections",
+    proves: "500 concurrent connections each echo byte-exact",
+    reason:
+      "Accept loops that serialize clients, small listen backlogs and per-connection leaks only show with many sockets at once, on both ends.",
+    players: "api",
+    rows: "servers",
+    // socat and xinetd fork (and socat execs cat) per connection: one client
+    // proves they take 500 at once; five would only time fork() on 2 cores.
+    peerServerClients: ["node"],
+  },
+  {
+    name: "backpressure",
+    proves: "a client that writes 200 MB without reading stalls, and the server's RSS stays bounded",
+    reason:
+      "An echo server that keeps reading while it cannot write (the naive on('data', write) server) buffers without limit: one slow peer exhausts its memory. Measured from /proc, not from the server's own account.",
+    players: "harness",
+    rows: "servers",
+  },
+  {
+    name: "resets",
+    proves: "after 100 clients reset mid-stream (RST) the server serves the next client and holds no connection",
+    reason:
+      "A reset is routine for a server. Node crashes on a socket 'error' without a listener; Bun crashes on a rejected async handler; leaked sockets show as connections that never close.",
+    players: "harness",
+    rows: "servers",
+  },
+  {
+    name: "slow-peer",
+    proves: "a client sending one byte a second for a few seconds gets every byte back promptly",
+    reason:
+      "Servers that wait to fill a buffer before echoing, or cut slow peers with a coarse idle timer (Bun's timeout ticks in 4 s steps), fail here.",
+    players: "harness",
+    rows: "servers",
+  },
+  {
+    name: "client-detection",
+    proves: "against the broken server the client reports a short echo with a clear error and never hangs",
+    reason:
+      "A suite whose clients would accept a short echo proves nothing: our clients must catch what the negative control gets wrong.",
+    players: "api",
+    rows: "control",
+  },
+  {
+    name: "errors",
+    proves: "a refused connection, a bad port, a server reset and an echo after close each report core's code",
+    reason:
+      "One error code set across runtimes is the contract: ECONNREFUSED, EINVAL before any syscall (Node would take 'abc' as a socket path), ECONNRESET, ECLOSED.",
+    players: "api",
+    rows: "client-only",
+  },
+  {
+    name: "shutdown",
+    proves: "after the server is told to close, new connections are refused while an open one finishes its echo",
+    reason:
+      "Graceful shutdown is our CLI's promise (SIGINT drains); servers that stop mid-echo or keep accepting lose data on every deploy.",
+    players: "harness",
+    rows: "ours",
+  },
+];
+
+export const CASE_NAMES: readonly CaseName[] = CASES.map((spec) => spec.name);
+
+/** What a driver or harness case is given: the sizes of one cell. */
+export interface CaseParams {
+  /** `payloads` sizes, in bytes. */
+  readonly payloads: readonly number[];
+  /** `half-close`: bytes read at once, and bytes read only after `lateReadMs`. */
+  readonly halfClose: number;
+  readonly halfCloseLate: number;
+  readonly lateReadMs: number;
+  readonly connections: number;
+  /** `errors`: a port nothing listens on. */
+  readonly refusedPort: number;
+}
+
+/** One line of driver output. */
+export interface DriverResult {
+  readonly case: string;
+  readonly ok: boolean;
+  readonly ms: number;
+  /** What was verified, for the report. */
+  readonly checks: readonly string[];
+  readonly failure?: string;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export interface Profile {
+  readonly name: "full" | "quick";
+  readonly payloads: readonly number[];
+  /** The 256 MiB payload, only where `bigPayloadOn` says (it dominates the run time). */
+  readonly bigPayload: number;
+  readonly bigPayloadOn: "diagonal" | "nowhere";
+  readonly halfClose: number;
+  readonly halfCloseLate: number;
+  readonly connections: number;
+  readonly backpressureBytes: number;
+  readonly resets: number;
+  readonly slowPeerBytes: number;
+}
+
+const FULL: Profile = {
+  name: "full",
+  payloads: [0, 1, 64 * KiB, 16 * MiB],
+  bigPayload: 256 * MiB,
+  bigPayloadOn: "diagonal",
+  halfClose: 1 * MiB,
+  // Larger than the loopback socket buffers a reader that has not started can
+  // hold, so the server's queue is full when the FIN arrives.
+  halfCloseLate: 16 * MiB,
+  connections: 500,
+  backpressureBytes: 200 * 1000 * 1000,
+  resets: 100,
+  slowPeerBytes: 4,
+};
+
+/**
+ * `full` is what `pnpm matrix` runs; `quick` is the vitest suite inside `pnpm
+ * test`, with the same cases and the same counts but without the 256 MiB payload.
+ */
+export const PROFILES: Record<Profile["name"], Profile> = {
+  full: FULL,
+  quick: { ...FULL, name: "quick", bigPayloadOn: "nowhere" },
+};
+
+export function formatSize(size: number): string {
+  if (size >= MiB) return `${Math.round(size / MiB)} MiB`;
+  if (size >= KiB) return `${Math.round(size / KiB)} KiB`;
+  return `${size} B`;
+}

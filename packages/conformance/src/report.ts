@@ -1,0 +1,99 @@
+/** The matrix as text: the servers x clients table (plain or Markdown), and the per-case breakdown. */
+
+import type { CellResult, MatrixResult, Participant } from "./matrix.ts";
+import { CASES } from "./plan.ts";
+
+/** What a finished (or running) cell shows: passed/total and the failing cases by name. */
+export function cellText(cell: CellResult | undefined, running = false): string {
+  if (!cell) return running ? "…" : "n/a";
+  const passed = cell.cases.filter((r) => r.ok).length;
+  const failed = cell.cases.filter((r) => !r.ok).map((r) => r.case);
+  const count = `${passed}/${cell.cases.length}`;
+  switch (cell.status) {
+    case "pass":
+      return `✓ ${count}`;
+    case "fail":
+      return `✗ ${count} ${failed.join(", ")}`;
+    case "expected-fail":
+      return `✓ expected fail (${failed.join(", ")})`;
+    case "unexpected-pass":
+      return "✗ UNEXPECTED PASS (broken server not caught)";
+    case "not-available":
+      return (cell.note ?? "not available").split(":")[0] as string;
+  }
+}
+
+export interface TableInput {
+  readonly servers: readonly Participant[];
+  readonly clients: readonly Participant[];
+  readonly cells: readonly CellResult[];
+}
+
+export function renderTable(input: TableInput, format: "text" | "markdown", running?: ReadonlySet<string>): string {
+  const header = ["server \\ client", ...input.clients.map((client) => client.name)];
+  const rows = input.servers.map((server) => [
+    server.name,
+    ...input.clients.map((client) => {
+      const key = `${server.name}|${client.name}`;
+      const cell = input.cells.find((c) => c.server === server.name && c.client === client.name);
+      return cellText(cell, running?.has(key));
+    }),
+  ]);
+  if (format === "markdown") {
+    const line = (cells: readonly string[]) => `| ${cells.map((c) => c.replace(/\|/g, "\\|")).join(" | ")} |`;
+    return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+  }
+  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((row) => (row[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+/** Failing cells case by case, what caught the negative control, and what could not run. */
+export function renderDetails(result: MatrixResult): string {
+  const out: string[] = [];
+  const failing = result.cells.filter((cell) => cell.status === "fail" || cell.status === "unexpected-pass");
+  if (failing.length > 0) {
+    out.push("Failures:");
+    for (const cell of failing) {
+      out.push(`  ${cell.server} server x ${cell.client} client:`);
+      for (const r of cell.cases) {
+        out.push(`    ${r.ok ? "✓" : "✗"} ${r.case}${r.ok ? "" : `: ${r.failure ?? "failed"}`}`);
+      }
+    }
+  }
+  const caught = result.cells.filter((cell) => cell.status === "expected-fail");
+  if (caught.length > 0) {
+    out.push("Negative control (expected to fail; each column must catch it):");
+    for (const cell of caught) {
+      const first = cell.cases.find((r) => !r.ok);
+      out.push(`  x ${cell.client}: ${first?.case}: ${first?.failure}`);
+    }
+  }
+  const missing = [...result.servers, ...result.clients].filter((p) => p.missing);
+  if (missing.length > 0) {
+    out.push("Not run:");
+    for (const p of missing) out.push(`  ${p.name}: ${p.missing}`);
+  }
+  return out.join("\n");
+}
+
+/** Which cases run in which kind of cell, so a reader knows why a count is 4 and not 12. */
+export function renderLegend(): string {
+  const who = (players: string) => CASES.filter((spec) => spec.players === players).map((spec) => spec.name);
+  return [
+    `our clients (driver, EchoConnection API): ${[...who("pipe"), ...who("api")].join(", ")}`,
+    `peer clients (byte pipes): ${who("pipe").join(", ")}; n/a: ${who("api").join(", ")}`,
+    `harness column (server-only, raw node:net client, /proc): ${who("harness").join(", ")} (shutdown: our servers only)`,
+    "control row: the broken server must fail in every column (expected fail); client-detection must pass",
+    "client-only row: errors (refused port, bad ports, a resetting server, echo after close)",
+  ].join("\n");
+}
+
+export function formatDuration(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  return seconds >= 60 ? `${Math.floor(seconds / 60)} min ${seconds % 60} s` : `${seconds} s`;
+}
