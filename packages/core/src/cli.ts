@@ -4,10 +4,22 @@
  * and exits with the code `runCli` returns: 0 ok, 1 failure, 2 usage error.
  */
 
-import { EchoError, formatAddress, isEchoError } from "./errors.ts";
+import { EchoError, formatEndpoint, isEchoError } from "./errors.ts";
 import { DEFAULTS, normalizeHostname, parsePort } from "./options.ts";
 import { summarize } from "./stats.ts";
-import type { ConnectionSummary, EchoConnection, EchoRuntime, EchoServer } from "./types.ts";
+import type {
+  Address,
+  ConnectionInfo,
+  ConnectionSummary,
+  ConnectOptions,
+  EchoConnection,
+  EchoRuntime,
+  EchoServer,
+  ServerOptions,
+  TlsClientOptions,
+  TlsServerOptions,
+  UnixConnectOptions,
+} from "./types.ts";
 
 export interface CliHost extends EchoRuntime {
   /** Arguments after the script: `["serve", "--port", "0"]`. */
@@ -21,6 +33,8 @@ export interface CliHost extends EchoRuntime {
   stdin(): AsyncIterable<Uint8Array>;
   /** Calls `handler` on SIGINT and SIGTERM; returns a function that stops listening. */
   onSignal(handler: (signal: string) => void): () => void;
+  /** Reads a whole file, for `--tls-cert FILE` and the like (core has no file APIs). */
+  readFile?(path: string): Promise<Uint8Array>;
 }
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -30,18 +44,35 @@ class UsageError extends Error {}
 const USAGE = `usage: PROGRAM <command> [options]
 
 commands:
-  serve [--host H] [--port P] [--json] [--max-connections N] [--idle-timeout MS] [--drain-timeout MS] [--stats SECONDS]
+  serve [ADDRESS] [--json] [--max-connections N] [--idle-timeout MS] [--drain-timeout MS] [--stats SECONDS]
         run an echo server (port 0 picks a free one); Ctrl-C drains, a second Ctrl-C forces
-  send  [--host H] [--port P] [--timeout MS] [MESSAGE... | -]
+  send  [ADDRESS] [--timeout MS] [MESSAGE... | -]
         send MESSAGE (default "Hello, server!"), half-close, check the echo; "-" streams stdin to stdout
-  ping  [--host H] [--port P] [--count N] [--size B] [--interval MS] [--timeout MS]
+  ping  [ADDRESS] [--count N] [--size B] [--interval MS] [--timeout MS]
         measure round-trip time with echoes, like ping
+
+ADDRESS, one of:
+  [--host H] [--port P]          TCP (IPv4 or IPv6: --host ::1)
+  [--host H] [--port P] TLS...   TLS over TCP
+  --unix PATH                    a Unix domain socket (at most 107 bytes)
+TLS options (PEM files):
+  serve:      --tls-cert FILE --tls-key FILE [--tls-ca FILE: require client certificates signed by it]
+  send, ping: [--tls-ca FILE] [--tls-servername NAME] [--tls-cert FILE --tls-key FILE: a client certificate]
 
 defaults: --host ${DEFAULTS.hostname} --port ${DEFAULTS.port}`;
 
 type Spec = Record<string, "string" | "boolean">;
 
-const COMMON: Spec = { host: "string", port: "string", help: "boolean" };
+const COMMON: Spec = {
+  host: "string",
+  port: "string",
+  unix: "string",
+  "tls-cert": "string",
+  "tls-key": "string",
+  "tls-ca": "string",
+  help: "boolean",
+};
+const CLIENT: Spec = { ...COMMON, "tls-servername": "string", timeout: "string" };
 const SPECS: Record<string, Spec> = {
   serve: {
     ...COMMON,
@@ -51,8 +82,8 @@ const SPECS: Record<string, Spec> = {
     "drain-timeout": "string",
     stats: "string",
   },
-  send: { ...COMMON, timeout: "string" },
-  ping: { ...COMMON, count: "string", size: "string", interval: "string", timeout: "string" },
+  send: CLIENT,
+  ping: { ...CLIENT, count: "string", size: "string", interval: "string" },
 };
 
 interface Parsed {
@@ -115,6 +146,66 @@ function address(values: Parsed["values"], minPort: number): { hostname: string;
   }
 }
 
+const TLS_FLAGS = ["tls-cert", "tls-key", "tls-ca", "tls-servername"] as const;
+
+/** `--unix PATH`, or undefined for TCP; the TCP-only flags cannot go with it. */
+function unixPath(values: Parsed["values"]): string | undefined {
+  const path = values.unix as string | undefined;
+  if (path === undefined) return undefined;
+  const clash = ["host", "port", ...TLS_FLAGS].find((name) => values[name] !== undefined);
+  if (clash)
+    throw new UsageError(`--unix cannot go with --${clash}: a Unix socket has no host or port, and TLS runs over TCP`);
+  return path;
+}
+
+/** Reads a `--tls-*` file through the runtime; a file that cannot be read is a usage error naming the flag. */
+async function pemFile(host: CliHost, values: Parsed["values"], name: string): Promise<Uint8Array | undefined> {
+  const path = values[name] as string | undefined;
+  if (path === undefined) return undefined;
+  if (!host.readFile) throw new UsageError(`--${name} needs a runtime that can read files`);
+  try {
+    return await host.readFile(path);
+  } catch (error) {
+    throw new UsageError(`cannot read --${name} ${path}: ${(error as Error).message}`);
+  }
+}
+
+function both(values: Parsed["values"], what: string): void {
+  if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined))
+    throw new UsageError(`--tls-cert and --tls-key go together: ${what}`);
+}
+
+type Target = (ConnectOptions & { transport: "tcp"; hostname: string; port: number }) | UnixConnectOptions;
+
+/** `--tls-cert` and `--tls-key`, and `--tls-ca` for mutual TLS: the CA that signs the client certificates required. */
+async function serverTls(host: CliHost, values: Parsed["values"]): Promise<TlsServerOptions> {
+  const [cert, key, ca] = await Promise.all(["tls-cert", "tls-key", "tls-ca"].map((n) => pemFile(host, values, n)));
+  return { cert: cert as Uint8Array, key: key as Uint8Array, ...(ca ? { ca, requestCert: true } : {}) };
+}
+
+/** Where `send` and `ping` connect: a Unix socket, or TCP with TLS if any `--tls-*` flag is given. */
+async function target(host: CliHost, values: Parsed["values"]): Promise<Target> {
+  const path = unixPath(values);
+  if (path !== undefined) return { transport: "unix", path };
+  const tcp: Target = { transport: "tcp", ...address(values, 1) };
+  if (TLS_FLAGS.some((name) => values[name] !== undefined)) {
+    both(values, "the client certificate and its key");
+    const tls: TlsClientOptions = {};
+    const [ca, cert, key] = await Promise.all(["tls-ca", "tls-cert", "tls-key"].map((n) => pemFile(host, values, n)));
+    if (ca) tls.ca = ca;
+    if (cert) tls.cert = cert;
+    if (key) tls.key = key;
+    if (values["tls-servername"] !== undefined) tls.serverName = values["tls-servername"] as string;
+    tcp.tls = tls;
+  }
+  return tcp;
+}
+
+/** Connects over either transport; the CLI only needs what every connection has. */
+function dial(host: CliHost, options: ConnectOptions | UnixConnectOptions): Promise<EchoConnection<Address>> {
+  return options.transport === "unix" ? host.connect(options) : host.connect(options);
+}
+
 /** Runs one command; returns the exit code. Never throws. */
 export async function runCli(host: CliHost): Promise<number> {
   const [command, ...rest] = host.args;
@@ -152,28 +243,26 @@ export async function runCli(host: CliHost): Promise<number> {
 
 async function serve(host: CliHost, { values, positionals }: Parsed): Promise<number> {
   if (positionals.length) throw new UsageError(`serve takes no arguments, got ${JSON.stringify(positionals[0])}`);
-  const { hostname, port } = address(values, 0);
+  const path = unixPath(values);
   const json = values.json === true;
   const log = (event: Record<string, unknown>, text?: string) => {
     if (json) host.stdout(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
     else if (text) host.stdout(`${text}\n`);
   };
-  const server: EchoServer = await host.listen({
-    hostname,
-    port,
+  const options: ServerOptions<Address> = {
     ...(values["max-connections"] !== undefined ? { maxConnections: count(values, "max-connections", 0) } : {}),
     ...(values["idle-timeout"] !== undefined ? { idleTimeout: count(values, "idle-timeout", 0) } : {}),
     ...(values["drain-timeout"] !== undefined ? { drainTimeout: count(values, "drain-timeout", 0) } : {}),
-    onConnection: ({ id, remoteAddress: r }) =>
+    onConnection: ({ id, remoteAddress }: ConnectionInfo<Address>) =>
       log(
-        { event: "connection", id, remote: formatAddress(r.hostname, r.port) },
-        `New connection from ${formatAddress(r.hostname, r.port)}`,
+        { event: "connection", id, remote: formatEndpoint(remoteAddress) },
+        `New connection from ${formatEndpoint(remoteAddress)}`,
       ),
-    onClose: (summary: ConnectionSummary) =>
+    onClose: (summary: ConnectionSummary<Address>) =>
       log({
         event: "close",
         id: summary.id,
-        remote: formatAddress(summary.remoteAddress.hostname, summary.remoteAddress.port),
+        remote: formatEndpoint(summary.remoteAddress),
         reason: summary.reason,
         bytesIn: summary.bytesIn,
         bytesOut: summary.bytesOut,
@@ -181,15 +270,24 @@ async function serve(host: CliHost, { values, positionals }: Parsed): Promise<nu
         ...(summary.error ? { code: summary.error.code } : {}),
       }),
     onError: (error, connection) => {
-      const remote = connection
-        ? formatAddress(connection.remoteAddress.hostname, connection.remoteAddress.port)
-        : undefined;
+      const remote = connection ? formatEndpoint(connection.remoteAddress) : undefined;
       if (json) log({ event: "error", code: error.code, message: error.message, ...(remote ? { remote } : {}) });
       // A peer resetting is routine for a server; only say so in the JSON log.
       else if (error.code !== "ECONNRESET" && error.code !== "EPIPE")
         host.stderr(`${remote ? `connection from ${remote}: ` : ""}${error.message}\n`);
     },
-  });
+  };
+  let server: EchoServer<Address>;
+  let tls = false;
+  if (path !== undefined) server = await host.listen({ transport: "unix", path, ...options });
+  else {
+    const { hostname, port } = address(values, 0);
+    both(values, "the server's certificate and its key");
+    if (values["tls-ca"] !== undefined && values["tls-cert"] === undefined)
+      throw new UsageError("--tls-ca on serve requires client certificates, which needs --tls-cert and --tls-key");
+    tls = values["tls-cert"] !== undefined;
+    server = await host.listen({ hostname, port, ...(tls ? { tls: await serverTls(host, values) } : {}), ...options });
+  }
   // Before the "listening" line: a supervisor may signal as soon as it reads it.
   let signals = 0;
   const stop = host.onSignal((signal) => {
@@ -203,11 +301,21 @@ async function serve(host: CliHost, { values, positionals }: Parsed): Promise<nu
     }
   });
   const bound = server.address;
+  // The text line is the same with or without TLS, so scripts parse the port one way.
   log(
-    { event: "listening", runtime: host.runtime, hostname: bound.hostname, port: bound.port },
-    `Server listening on ${formatAddress(bound.hostname, bound.port)}`,
+    bound.transport === "unix"
+      ? { event: "listening", runtime: host.runtime, transport: "unix", path: bound.path }
+      : {
+          event: "listening",
+          runtime: host.runtime,
+          transport: "tcp",
+          tls,
+          hostname: bound.hostname,
+          port: bound.port,
+        },
+    `Server listening on ${formatEndpoint(bound)}`,
   );
-  if (!isLoopback(bound.hostname)) {
+  if (bound.transport === "tcp" && !isLoopback(bound.hostname)) {
     host.stderr(
       `warning: listening on ${bound.hostname}, reachable from other machines; limits: ${values["max-connections"] ?? DEFAULTS.maxConnections} connections, idle timeout ${values["idle-timeout"] ?? DEFAULTS.idleTimeout} ms\n`,
     );
@@ -237,9 +345,9 @@ function isLoopback(hostname: string): boolean {
 // --- send ---
 
 async function send(host: CliHost, { values, positionals }: Parsed): Promise<number> {
-  const target = address(values, 1);
+  const to = await target(host, values);
   const timeout = count(values, "timeout", 10_000);
-  const connection = await host.connect({ ...target, timeout });
+  const connection = await dial(host, { ...to, timeout });
   try {
     if (positionals.length === 1 && positionals[0] === "-") return await sendStream(host, connection);
     const message = positionals.length ? positionals.join(" ") : "Hello, server!";
@@ -255,7 +363,7 @@ async function send(host: CliHost, { values, positionals }: Parsed): Promise<num
 }
 
 /** `send -`: stdin to the server, its echo to stdout, byte-exact; the connection checks every byte. */
-async function sendStream(host: CliHost, connection: EchoConnection): Promise<number> {
+async function sendStream(host: CliHost, connection: EchoConnection<Address>): Promise<number> {
   const copyOut = (async () => {
     for (let chunk = await connection.read(); chunk; chunk = await connection.read()) await host.stdout(chunk);
   })();
@@ -274,13 +382,13 @@ async function sendStream(host: CliHost, connection: EchoConnection): Promise<nu
 
 async function ping(host: CliHost, { values, positionals }: Parsed): Promise<number> {
   if (positionals.length) throw new UsageError(`ping takes no arguments, got ${JSON.stringify(positionals[0])}`);
-  const target = address(values, 1);
+  const to = await target(host, values);
   const total = count(values, "count", 4, 1);
   const size = count(values, "size", 56, 1);
   const interval = count(values, "interval", 1000);
   const timeout = count(values, "timeout", 2000, 1);
-  const where = formatAddress(target.hostname, target.port);
-  let connection: EchoConnection = await host.connect({ ...target, timeout });
+  const where = formatEndpoint(to);
+  let connection = await dial(host, { ...to, timeout });
   await host.stdout(`PING ${where} (${host.runtime} client): ${size} bytes\n`);
   const times: number[] = [];
   let interrupted = false;
@@ -307,7 +415,7 @@ async function ping(host: CliHost, { values, positionals }: Parsed): Promise<num
         );
         // A failed echo fails its connection: the next probe needs a new one.
         await connection.close();
-        connection = await host.connect({ ...target, timeout });
+        connection = await dial(host, { ...to, timeout });
       }
       if (seq < total && interval > 0 && !interrupted) await new Promise((resolve) => setTimeout(resolve, interval));
     }

@@ -4,14 +4,22 @@
  * `SocketEvents` it is given.
  */
 
-import { type EchoError, echoError, toEchoError } from "./errors.ts";
+import { contextOf, type EchoError, echoError, formatEndpoint, toEchoError } from "./errors.ts";
 import { type ConnectConfig, resolveConnectOptions, resolveEchoOptions, toBytes } from "./options.ts";
 import { EchoLedger, type SocketEvents, type SocketIO } from "./protocol.ts";
-import type { ConnectOptions, EchoConnection, EchoOptions, Runtime, SocketAddress, SocketInfo } from "./types.ts";
+import type {
+  Address,
+  ConnectOptions,
+  EchoConnection,
+  EchoOptions,
+  Runtime,
+  SocketInfo,
+  UnixConnectOptions,
+} from "./types.ts";
 
 /** An open socket, as an adapter's dialer returns it. */
 export interface Dialed {
-  readonly info: SocketInfo;
+  readonly info: SocketInfo<Address>;
   readonly io: SocketIO;
 }
 
@@ -25,11 +33,11 @@ export type Dialer = (config: ConnectConfig, events: SocketEvents, signal: Abort
 /** Validates options, dials with a timeout, and returns the open connection. */
 export async function openConnection(
   runtime: Runtime,
-  options: ConnectOptions | undefined,
+  options: ConnectOptions | UnixConnectOptions | undefined,
   dial: Dialer,
-): Promise<EchoConnection> {
+): Promise<EchoConnection<Address>> {
   const config = resolveConnectOptions(options);
-  const context = { operation: "connect" as const, hostname: config.hostname, port: config.port };
+  const context = { operation: "connect" as const, ...contextOf(config) };
   if (config.signal?.aborted) throw echoError("EABORTED", context);
   const connection = new ClientConnection(runtime, config);
   const controller = new AbortController();
@@ -69,11 +77,11 @@ type Waiter = { resolve: () => void; reject: (error: EchoError) => void };
  * The client connection. State: open -> (closeWrite) write-closed -> (server EOF) done.
  * Any failure rejects everything pending with the same error, once.
  */
-export class ClientConnection implements EchoConnection, SocketEvents {
+export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   readonly runtime: Runtime;
   readonly closed: Promise<void>;
   private io: SocketIO | undefined;
-  private info: SocketInfo | undefined;
+  private info: SocketInfo<Address> | undefined;
   private readonly config: ConnectConfig;
   private readonly ledger = new EchoLedger();
   /** Unflushed bytes handed to `io.write`. */
@@ -114,16 +122,16 @@ export class ClientConnection implements EchoConnection, SocketEvents {
 
   private readonly onAbort = () => this.fail(echoError("EABORTED", this.context("close")));
 
-  get localAddress(): SocketAddress {
-    return (this.info as SocketInfo).localAddress;
+  get localAddress(): Address {
+    return (this.info as SocketInfo<Address>).localAddress;
   }
 
-  get remoteAddress(): SocketAddress {
-    return (this.info as SocketInfo).remoteAddress;
+  get remoteAddress(): Address {
+    return (this.info as SocketInfo<Address>).remoteAddress;
   }
 
-  get opened(): Promise<SocketInfo> {
-    return Promise.resolve(this.info as SocketInfo);
+  get opened(): Promise<SocketInfo<Address>> {
+    return Promise.resolve(this.info as SocketInfo<Address>);
   }
 
   // --- sending ---
@@ -369,11 +377,10 @@ export class ClientConnection implements EchoConnection, SocketEvents {
   }
 
   private where(): string {
-    const { hostname, port } = this.config;
-    return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+    return formatEndpoint(this.config);
   }
 
   private context(operation: "echo" | "read" | "write" | "close") {
-    return { operation, hostname: this.config.hostname, port: this.config.port };
+    return { operation, ...contextOf(this.config) };
   }
 }

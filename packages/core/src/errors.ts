@@ -19,6 +19,8 @@ export const ERROR_CODES = [
   "EINVAL",
   /** The peer broke the echo protocol: short, extra or different bytes. */
   "EPROTO",
+  /** The TLS handshake failed: unknown CA, wrong name, expired, no client certificate... (the reason is in the message). */
+  "ETLS",
   /** The operation needs an open connection or server, and it is closed. */
   "ECLOSED",
   /** An `AbortSignal` fired. */
@@ -35,6 +37,8 @@ export interface ErrorContext {
   operation?: "listen" | "connect" | "accept" | "read" | "write" | "echo" | "close";
   hostname?: string;
   port?: number;
+  /** A Unix socket's path, instead of `hostname` and `port`. */
+  path?: string;
 }
 
 export class EchoError extends Error {
@@ -42,12 +46,14 @@ export class EchoError extends Error {
   readonly code: EchoErrorCode;
   readonly hostname?: string;
   readonly port?: number;
+  readonly path?: string;
 
   constructor(code: EchoErrorCode, message: string, options?: { cause?: unknown } & ErrorContext) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     if (options?.hostname !== undefined) this.hostname = options.hostname;
     if (options?.port !== undefined) this.port = options.port;
+    if (options?.path !== undefined) this.path = options.path;
   }
 }
 
@@ -62,14 +68,34 @@ export function formatAddress(hostname: string | undefined, port: number | undef
   return port === undefined ? host : `${host}:${port}`;
 }
 
+/** Formats any endpoint: `127.0.0.1:7`, `[::1]:7`, `unix:/tmp/echo.sock` (`unix:(unnamed)` for a client end). */
+export function formatEndpoint(
+  address: { transport: "tcp"; hostname: string; port: number } | { transport: "unix"; path: string },
+): string {
+  return address.transport === "unix"
+    ? `unix:${address.path || "(unnamed)"}`
+    : formatAddress(address.hostname, address.port);
+}
+
+/** The error context for an endpoint. */
+export function contextOf(address: { hostname: string; port: number } | { path: string }): ErrorContext {
+  return "path" in address ? { path: address.path } : { hostname: address.hostname, port: address.port };
+}
+
 /** What to do next, per code: the second half of every message. */
-const ADVICE: Partial<Record<EchoErrorCode, (where: string, context: ErrorContext) => string>> = {
-  ECONNREFUSED: (where) => `nothing is listening on ${where}; start a server there or check the port`,
+const ADVICE: Partial<Record<EchoErrorCode, (where: string, context: ErrorContext & { cause?: unknown }) => string>> = {
+  ECONNREFUSED: (where, context) =>
+    `nothing is listening on ${where}; start a server there or check the ${context.path === undefined ? "port" : "path"}`,
   ECONNRESET: () => "the peer reset the connection",
-  EADDRINUSE: (where) => `${where} is already in use; stop the other server or pick another port (0 picks a free one)`,
+  EADDRINUSE: (where, context) =>
+    context.path === undefined
+      ? `${where} is already in use; stop the other server or pick another port (0 picks a free one)`
+      : `${where} is already in use by a live server; stop it or pick another path`,
   EADDRNOTAVAIL: (where) => `${where} is not an address of this machine`,
-  EACCES: (where) =>
-    `permission denied for ${where}; ports below 1024 need privileges, and Deno needs --allow-net for this address`,
+  EACCES: (where, context) =>
+    context.path === undefined
+      ? `permission denied for ${where}; ports below 1024 need privileges, and Deno needs --allow-net for this address`
+      : `permission denied for ${where}; check the directory's permissions, and Deno needs --allow-read and --allow-write for this path`,
   ETIMEDOUT: (where, context) =>
     context.operation === "connect" ? `no answer from ${where} in time` : "the operation timed out",
   ENOTFOUND: (_where, context) => `the host name ${JSON.stringify(context.hostname)} could not be resolved`,
@@ -78,20 +104,26 @@ const ADVICE: Partial<Record<EchoErrorCode, (where: string, context: ErrorContex
   EPIPE: () => "the peer closed the connection while we were writing",
   EMFILE: () => "too many open files; raise the limit (ulimit -n) or lower maxConnections",
   ECLOSED: () => "the connection or server is closed",
+  ETLS: (where, context) =>
+    `TLS handshake with ${where} failed: ${describeCause(context.cause)}; check the CA (--tls-ca), the server name (--tls-servername), the certificates' dates, and the client certificate if the server asks for one`,
   EABORTED: () => "aborted by its signal",
 };
 
 /** Builds an `EchoError` with a message that names the address and what to do. */
 export function echoError(code: EchoErrorCode, context: ErrorContext = {}, cause?: unknown): EchoError {
-  const where = formatAddress(context.hostname, context.port) || "the address";
-  const advice = ADVICE[code]?.(where, context) ?? describeCause(cause);
+  const where =
+    context.path !== undefined
+      ? `unix:${context.path}`
+      : formatAddress(context.hostname, context.port) || "the address";
+  const advice = ADVICE[code]?.(where, { ...context, cause }) ?? describeCause(cause);
   const prefix = context.operation ? `${context.operation} ${code}` : code;
-  const target = context.hostname !== undefined || context.port !== undefined ? ` ${where}` : "";
+  const target =
+    context.hostname !== undefined || context.port !== undefined || context.path !== undefined ? ` ${where}` : "";
   return new EchoError(code, `${prefix}${target}: ${advice}`, { cause, ...context });
 }
 
 function describeCause(cause: unknown): string {
-  if (cause instanceof Error) return cause.message;
+  if (cause instanceof Error) return cause.message.replace(/\s+/g, " ").trim();
   if (cause === undefined) return "unknown error";
   return String(cause);
 }
@@ -100,6 +132,8 @@ const KNOWN = new Set<string>(ERROR_CODES);
 
 /** Linux errno values, as Node (negative) and Bun (either sign) report them. */
 const ERRNO: Record<number, EchoErrorCode> = {
+  // ENOENT: connecting to a Unix socket path where no file is: nothing listens there.
+  2: "ECONNREFUSED",
   13: "EACCES",
   24: "EMFILE",
   23: "EMFILE", // ENFILE: the system-wide table is full; same remedy
@@ -116,6 +150,7 @@ const ERRNO: Record<number, EchoErrorCode> = {
 /** Deno's error classes (`Deno.errors.*`) carry the meaning in `name`, often with no `code`. */
 const ERROR_NAMES: Record<string, EchoErrorCode> = {
   ConnectionRefused: "ECONNREFUSED",
+  NotFound: "ECONNREFUSED",
   ConnectionReset: "ECONNRESET",
   ConnectionAborted: "ECONNRESET",
   AddrInUse: "EADDRINUSE",
@@ -150,6 +185,23 @@ const MESSAGE_PATTERNS: Array<[RegExp, EchoErrorCode]> = [
   [/bad resource|closed/i, "ECLOSED"],
 ];
 
+/**
+ * TLS failures, however each runtime words them. Node and Bun: OpenSSL's
+ * verify codes (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `CERT_HAS_EXPIRED`...),
+ * `ERR_TLS_*` and `ERR_SSL_*`; Bun reports an alert from the peer as `EPROTO`
+ * with "SSL routines" in the message. Deno (rustls): `InvalidData` with "invalid
+ * peer certificate: UnknownIssuer" or "received fatal alert: CertificateRequired".
+ */
+const TLS_CODE = /^(ERR_TLS_|ERR_SSL_)|CERT|UNABLE_TO_|SELF_SIGNED|_SIGNATURE|HOSTNAME_MISMATCH/;
+const TLS_MESSAGE =
+  /SSL routines|invalid peer certificate|fatal alert|certificate|handshake|tls|ssl|CaUsedAsEndEntity|UnknownIssuer/i;
+
+function isTlsFailure(code: unknown, name: unknown, message: unknown): boolean {
+  if (typeof code === "string" && TLS_CODE.test(code)) return true;
+  if (typeof message !== "string") return false;
+  return (code === undefined || code === "EPROTO" || name === "InvalidData") && TLS_MESSAGE.test(message);
+}
+
 /** Finds our code for any runtime's error value. */
 export function errorCodeOf(error: unknown): EchoErrorCode {
   if (error instanceof EchoError) return error.code;
@@ -160,11 +212,13 @@ export function errorCodeOf(error: unknown): EchoErrorCode {
     name?: unknown;
     message?: unknown;
   };
+  if (isTlsFailure(code, name, message)) return "ETLS";
   if (typeof code === "string") {
     if (KNOWN.has(code)) return code as EchoErrorCode;
     if (code === "EAI_AGAIN" || code === "EAI_NONAME" || code === "EAI_FAIL" || code === "DNSException")
       return "ENOTFOUND";
     if (code === "ENFILE") return "EMFILE";
+    if (code === "ENOENT") return "ECONNREFUSED";
     if (code === "ABORT_ERR") return "EABORTED";
     if (code === "ERR_SOCKET_BAD_PORT" || code === "ERR_INVALID_ARG_VALUE" || code === "ERR_INVALID_ARG_TYPE")
       return "EINVAL";

@@ -9,8 +9,27 @@ export { EXIT, parseArguments, runCli } from "./cli.ts";
 export type { Dialed, Dialer } from "./client.ts";
 export { ClientConnection, openConnection } from "./client.ts";
 export type { EchoErrorCode, ErrorContext } from "./errors.ts";
-export { EchoError, ERROR_CODES, echoError, errorCodeOf, formatAddress, isEchoError, toEchoError } from "./errors.ts";
-export type { ConnectConfig, ListenConfig } from "./options.ts";
+export {
+  contextOf,
+  EchoError,
+  ERROR_CODES,
+  echoError,
+  errorCodeOf,
+  formatAddress,
+  formatEndpoint,
+  isEchoError,
+  toEchoError,
+} from "./errors.ts";
+export type {
+  ConnectConfig,
+  ListenConfig,
+  TcpConnectConfig,
+  TcpListenConfig,
+  TlsClientConfig,
+  TlsServerConfig,
+  UnixConnectConfig,
+  UnixListenConfig,
+} from "./options.ts";
 export {
   DEFAULTS,
   familyOf,
@@ -21,6 +40,7 @@ export {
   resolveConnectOptions,
   resolveListenOptions,
   toBytes,
+  UNIX_PATH_MAX,
 } from "./options.ts";
 export type { SocketEvents, SocketIO } from "./protocol.ts";
 export { concat, EchoLedger, EchoSession } from "./protocol.ts";
@@ -29,3 +49,5 @@ export { ServerCore, startServer } from "./server.ts";
 export type { Summary } from "./stats.ts";
 export { median, percentile, summarize } from "./stats.ts";
 export type * from "./types.ts";
+export type { UnixFs } from "./unix.ts";
+export { claimUnixPath, directoryOf, ifMissing, unixSocketInfo } from "./unix.ts";

@@ -5,7 +5,18 @@
  */
 
 import { EchoError } from "./errors.ts";
-import type { ConnectOptions, EchoOptions, ListenOptions } from "./types.ts";
+import type {
+  Address,
+  ClientOptions,
+  ConnectOptions,
+  EchoOptions,
+  ListenOptions,
+  ServerOptions,
+  TlsClientOptions,
+  TlsServerOptions,
+  UnixConnectOptions,
+  UnixListenOptions,
+} from "./types.ts";
 
 export const DEFAULTS = {
   hostname: "127.0.0.1",
@@ -19,30 +30,78 @@ export const DEFAULTS = {
   connectTimeout: 10_000,
 } as const;
 
-/** `ListenOptions` with every default filled in and every value checked. */
-export interface ListenConfig {
-  readonly hostname: string;
-  readonly port: number;
-  readonly noDelay: boolean;
+/** What every server config has, whatever its transport. */
+interface ServerConfig {
   readonly highWaterMark: number;
   readonly maxConnections: number;
   readonly maxConnectionsPerAddress: number;
   readonly idleTimeout: number;
   readonly drainTimeout: number;
   readonly signal: AbortSignal | undefined;
-  readonly onConnection: ListenOptions["onConnection"];
-  readonly onClose: ListenOptions["onClose"];
-  readonly onError: ListenOptions["onError"];
+  readonly onConnection: ServerOptions<Address>["onConnection"];
+  readonly onClose: ServerOptions<Address>["onClose"];
+  readonly onError: ServerOptions<Address>["onError"];
 }
 
-export interface ConnectConfig {
+/** `ListenOptions` with every default filled in and every value checked. */
+export interface TcpListenConfig extends ServerConfig {
+  readonly transport: "tcp";
   readonly hostname: string;
   readonly port: number;
   readonly noDelay: boolean;
+  readonly tls: TlsServerConfig | undefined;
+}
+
+export interface UnixListenConfig extends ServerConfig {
+  readonly transport: "unix";
+  readonly path: string;
+}
+
+export type ListenConfig = TcpListenConfig | UnixListenConfig;
+
+/** PEM text, checked: a file name passed by mistake is `EINVAL`, not a handshake failure. */
+export interface TlsServerConfig {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string | undefined;
+  readonly requestCert: boolean;
+}
+
+export interface TlsClientConfig {
+  readonly ca: string | undefined;
+  /** The name the certificate must carry: `serverName`, else the hostname connected to. */
+  readonly serverName: string;
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
+}
+
+interface ClientConfig {
   readonly timeout: number;
   readonly highWaterMark: number;
   readonly signal: AbortSignal | undefined;
 }
+
+export interface TcpConnectConfig extends ClientConfig {
+  readonly transport: "tcp";
+  readonly hostname: string;
+  readonly port: number;
+  readonly noDelay: boolean;
+  readonly tls: TlsClientConfig | undefined;
+}
+
+export interface UnixConnectConfig extends ClientConfig {
+  readonly transport: "unix";
+  readonly path: string;
+}
+
+export type ConnectConfig = TcpConnectConfig | UnixConnectConfig;
+
+/**
+ * Longest Unix socket path on Linux, in bytes: `sun_path` is 108 bytes with
+ * the terminating NUL. A longer one fails in `bind` (Node: EINVAL; Deno: "path
+ * must be shorter than SUN_LEN"), or is silently truncated by some runtimes.
+ */
+export const UNIX_PATH_MAX = 107;
 
 function invalid(option: string, expected: string, value: unknown): EchoError {
   return new EchoError("EINVAL", `invalid option ${option}: expected ${expected}, got ${describe(value)}`);
@@ -138,12 +197,12 @@ export function parsePort(text: string, option = "port", min = 0): number {
 
 const MAX = Number.MAX_SAFE_INTEGER;
 
-export function resolveListenOptions(options: ListenOptions = {}): ListenConfig {
+export function resolveListenOptions(options?: ListenOptions): TcpListenConfig;
+export function resolveListenOptions(options: UnixListenOptions): UnixListenConfig;
+export function resolveListenOptions(options?: ListenOptions | UnixListenOptions): ListenConfig;
+export function resolveListenOptions(options: ListenOptions | UnixListenOptions = {}): ListenConfig {
   if (typeof options !== "object" || options === null) throw invalid("options", "an object", options);
-  return {
-    hostname: normalizeHostname(options.hostname),
-    port: integer("port", options.port, DEFAULTS.port, 0, 65535),
-    noDelay: boolean("noDelay", options.noDelay, DEFAULTS.noDelay),
+  const common: ServerConfig = {
     highWaterMark: integer("highWaterMark", options.highWaterMark, DEFAULTS.highWaterMark, 1, MAX),
     maxConnections: integer("maxConnections", options.maxConnections, DEFAULTS.maxConnections, 0, MAX),
     maxConnectionsPerAddress: integer(
@@ -156,21 +215,116 @@ export function resolveListenOptions(options: ListenOptions = {}): ListenConfig 
     idleTimeout: integer("idleTimeout", options.idleTimeout, DEFAULTS.idleTimeout, 0, 2 ** 31 - 1),
     drainTimeout: integer("drainTimeout", options.drainTimeout, DEFAULTS.drainTimeout, 0, 2 ** 31 - 1),
     signal: signal(options.signal),
-    onConnection: hook("onConnection", options.onConnection),
-    onClose: hook("onClose", options.onClose),
-    onError: hook("onError", options.onError),
+    // The hooks of a Unix server take Unix addresses: the server core only ever
+    // passes it what its own adapter reports.
+    onConnection: hook("onConnection", options.onConnection as ServerConfig["onConnection"]),
+    onClose: hook("onClose", options.onClose as ServerConfig["onClose"]),
+    onError: hook("onError", options.onError as ServerConfig["onError"]),
+  };
+  if (transport(options) === "unix") {
+    return { transport: "unix", path: unixPath((options as UnixListenOptions).path, options), ...common };
+  }
+  const tcp = options as ListenOptions;
+  return {
+    transport: "tcp",
+    hostname: normalizeHostname(tcp.hostname),
+    port: integer("port", tcp.port, DEFAULTS.port, 0, 65535),
+    noDelay: boolean("noDelay", tcp.noDelay, DEFAULTS.noDelay),
+    tls: tcp.tls === undefined ? undefined : tlsServer(tcp.tls),
+    ...common,
   };
 }
 
-export function resolveConnectOptions(options: ConnectOptions = {}): ConnectConfig {
+export function resolveConnectOptions(options?: ConnectOptions): TcpConnectConfig;
+export function resolveConnectOptions(options: UnixConnectOptions): UnixConnectConfig;
+export function resolveConnectOptions(options?: ConnectOptions | UnixConnectOptions): ConnectConfig;
+export function resolveConnectOptions(options: ConnectOptions | UnixConnectOptions = {}): ConnectConfig {
   if (typeof options !== "object" || options === null) throw invalid("options", "an object", options);
-  return {
-    hostname: normalizeHostname(options.hostname),
-    port: integer("port", options.port, DEFAULTS.port, 1, 65535),
-    noDelay: boolean("noDelay", options.noDelay, DEFAULTS.noDelay),
+  const common: ClientConfig = {
     timeout: integer("timeout", options.timeout, DEFAULTS.connectTimeout, 0, 2 ** 31 - 1),
     highWaterMark: integer("highWaterMark", options.highWaterMark, DEFAULTS.highWaterMark, 1, MAX),
     signal: signal(options.signal),
+  };
+  if (transport(options) === "unix") {
+    return { transport: "unix", path: unixPath((options as UnixConnectOptions).path, options), ...common };
+  }
+  const tcp = options as ConnectOptions;
+  const hostname = normalizeHostname(tcp.hostname);
+  return {
+    transport: "tcp",
+    hostname,
+    port: integer("port", tcp.port, DEFAULTS.port, 1, 65535),
+    noDelay: boolean("noDelay", tcp.noDelay, DEFAULTS.noDelay),
+    tls: tcp.tls === undefined ? undefined : tlsClient(tcp.tls === true ? {} : tcp.tls, hostname),
+    ...common,
+  };
+}
+
+function transport(options: ListenOptions | UnixListenOptions | ClientOptions): "tcp" | "unix" {
+  const value = (options as { transport?: unknown }).transport;
+  if (value === undefined || value === "tcp" || value === "unix") return value ?? "tcp";
+  throw invalid("transport", '"tcp" or "unix"', value);
+}
+
+/**
+ * A Unix socket path: non-empty, no NUL, at most `UNIX_PATH_MAX` bytes. The
+ * TCP-only options are refused rather than ignored, so `{ transport: "unix",
+ * path, port: 0 }` is not silently a different server than the caller thinks.
+ */
+function unixPath(value: unknown, options: object): string {
+  for (const option of ["hostname", "port", "noDelay", "tls"])
+    if ((options as Record<string, unknown>)[option] !== undefined)
+      throw new EchoError("EINVAL", `invalid option ${option}: it applies to TCP only, not to a Unix socket`);
+  if (typeof value !== "string" || value === "" || value.includes("\0"))
+    throw invalid("path", "a file system path for the Unix socket, such as /tmp/echo.sock", value);
+  const bytes = new TextEncoder().encode(value).byteLength;
+  if (bytes > UNIX_PATH_MAX)
+    throw new EchoError(
+      "EINVAL",
+      `invalid option path: ${JSON.stringify(value)} is ${bytes} bytes, over the ${UNIX_PATH_MAX}-byte limit of a Unix socket path on Linux (sun_path is 108 bytes with the NUL); use a shorter path, e.g. under /tmp`,
+      { path: value },
+    );
+  return value;
+}
+
+function pem(option: string, value: unknown): string {
+  const text = value instanceof Uint8Array ? new TextDecoder().decode(value) : value;
+  if (typeof text !== "string" || !text.includes("-----BEGIN "))
+    throw invalid(
+      option,
+      "PEM text (the file's contents, not its name)",
+      typeof text === "string" ? "text without a PEM block" : value,
+    );
+  return text;
+}
+
+function optionalPem(option: string, value: unknown): string | undefined {
+  return value === undefined ? undefined : pem(option, value);
+}
+
+function tlsServer(options: TlsServerOptions): TlsServerConfig {
+  if (typeof options !== "object" || options === null) throw invalid("tls", "an object with cert and key", options);
+  const requestCert = boolean("tls.requestCert", options.requestCert, false);
+  const ca = optionalPem("tls.ca", options.ca);
+  if (requestCert && ca === undefined)
+    throw new EchoError(
+      "EINVAL",
+      "invalid option tls.requestCert: it needs tls.ca, the CA that signs client certificates",
+    );
+  return { cert: pem("tls.cert", options.cert), key: pem("tls.key", options.key), ca, requestCert };
+}
+
+function tlsClient(options: TlsClientOptions, hostname: string): TlsClientConfig {
+  if (typeof options !== "object" || options === null) throw invalid("tls", "true or an object", options);
+  const cert = optionalPem("tls.cert", options.cert);
+  const key = optionalPem("tls.key", options.key);
+  if ((cert === undefined) !== (key === undefined))
+    throw new EchoError("EINVAL", "invalid option tls.cert/tls.key: a client certificate needs both");
+  return {
+    ca: optionalPem("tls.ca", options.ca),
+    serverName: options.serverName === undefined ? hostname : normalizeHostname(options.serverName, "tls.serverName"),
+    cert,
+    key,
   };
 }
 

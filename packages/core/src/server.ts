@@ -4,10 +4,11 @@
  * into a `SocketIO`; `ServerCore.accept` does the rest.
  */
 
-import { EchoError, echoError, toEchoError } from "./errors.ts";
+import { contextOf, EchoError, echoError, toEchoError } from "./errors.ts";
 import { type ListenConfig, resolveListenOptions } from "./options.ts";
 import { EchoSession, type SocketEvents, type SocketIO } from "./protocol.ts";
 import type {
+  Address,
   CloseOptions,
   ConnectionInfo,
   ConnectionSummary,
@@ -15,13 +16,14 @@ import type {
   ListenOptions,
   Runtime,
   ServerStats,
-  SocketAddress,
   SocketInfo,
+  UnixListenOptions,
 } from "./types.ts";
+import { claimUnixPath, type UnixFs } from "./unix.ts";
 
 /** A bound listening socket, as an adapter hands it to the core. */
 export interface Listener {
-  readonly address: SocketAddress;
+  readonly address: Address;
   /** Stop accepting and release the listening socket. Called once. */
   close(): void | Promise<void>;
 }
@@ -31,40 +33,47 @@ export type Binder = (config: ListenConfig, server: ServerCore) => Promise<Liste
 
 /**
  * Validates options, binds through the adapter, and returns the running server.
- * Every runtime's `listen` is this call plus its binder.
+ * Every runtime's `listen` is this call plus its binder, and the file system
+ * functions a Unix socket server needs (a stale file is removed before the
+ * bind, the socket file after the close).
  */
 export async function startServer(
   runtime: Runtime,
-  options: ListenOptions | undefined,
+  options: ListenOptions | UnixListenOptions | undefined,
   bind: Binder,
-): Promise<EchoServer> {
+  unix: UnixFs,
+): Promise<EchoServer<Address>> {
   const config = resolveListenOptions(options);
-  if (config.signal?.aborted) throw echoError("EABORTED", { operation: "listen" });
-  const server = new ServerCore(runtime, config);
+  const context = { operation: "listen" as const, ...contextOf(config) };
+  if (config.signal?.aborted) throw echoError("EABORTED", context);
+  const server = new ServerCore(runtime, config, unix);
   let listener: Listener;
   try {
+    if (config.transport === "unix") await claimUnixPath(config.path, unix);
     listener = await bind(config, server);
   } catch (error) {
-    throw toEchoError(error, { operation: "listen", hostname: config.hostname, port: config.port });
+    throw toEchoError(error, context);
   }
   server.attach(listener);
   return server;
 }
 
 interface Tracked {
-  readonly info: ConnectionInfo;
+  readonly info: ConnectionInfo<Address>;
   /** When the idle sweep last saw traffic. */
   idleSince: number;
 }
 
 const IGNORED: SocketEvents = { onData() {}, onFlushed() {}, onEnd() {}, onError() {}, onClose() {} };
 
-export class ServerCore implements EchoServer {
+export class ServerCore implements EchoServer<Address> {
   readonly runtime: Runtime;
   readonly closed: Promise<void>;
   private listener: Listener | undefined;
   private readonly config: ListenConfig;
+  private readonly unix: UnixFs;
   private readonly live = new Map<EchoSession, Tracked>();
+  /** Open connections per remote IP; Unix clients have none and are not counted. */
   private readonly perAddress = new Map<string, number>();
   private nextId = 1;
   private counters = { accepted: 0, rejected: 0, idleClosed: 0, bytesIn: 0, bytesOut: 0 };
@@ -75,15 +84,16 @@ export class ServerCore implements EchoServer {
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onAbort = () => void this.close();
 
-  constructor(runtime: Runtime, config: ListenConfig) {
+  constructor(runtime: Runtime, config: ListenConfig, unix: UnixFs) {
     this.runtime = runtime;
     this.config = config;
+    this.unix = unix;
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
   }
 
-  get address(): SocketAddress {
+  get address(): Address {
     if (!this.listener) throw echoError("ECLOSED", { operation: "listen" });
     return this.listener.address;
   }
@@ -114,15 +124,15 @@ export class ServerCore implements EchoServer {
    * A socket was accepted. Returns where the adapter sends that socket's events.
    * A connection over a limit, or arriving while closing, is destroyed here.
    */
-  accept(socket: SocketInfo, io: SocketIO): SocketEvents {
-    const remote = socket.remoteAddress.hostname;
-    const info: ConnectionInfo = { ...socket, id: this.nextId++, openedAt: Date.now() };
+  accept(socket: SocketInfo<Address>, io: SocketIO): SocketEvents {
+    const remote = remoteKey(socket.remoteAddress);
+    const info: ConnectionInfo<Address> = { ...socket, id: this.nextId++, openedAt: Date.now() };
     const { maxConnections, maxConnectionsPerAddress } = this.config;
     const fromAddress = this.perAddress.get(remote) ?? 0;
     if (
       this.closing ||
       (maxConnections > 0 && this.live.size >= maxConnections) ||
-      (maxConnectionsPerAddress > 0 && fromAddress >= maxConnectionsPerAddress)
+      (maxConnectionsPerAddress > 0 && remote !== "" && fromAddress >= maxConnectionsPerAddress)
     ) {
       this.counters.rejected++;
       io.destroy();
@@ -146,7 +156,7 @@ export class ServerCore implements EchoServer {
 
   /** A server-level failure the adapter survived (an accept error, EMFILE): counted and reported. */
   reportError(error: unknown): EchoError {
-    const failure = toEchoError(error, { operation: "accept", hostname: this.config.hostname, port: this.config.port });
+    const failure = toEchoError(error, { operation: "accept", ...contextOf(this.config) });
     this.count(failure);
     this.hook("onError", this.config.onError, failure);
     return failure;
@@ -168,6 +178,8 @@ export class ServerCore implements EchoServer {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     try {
       await this.listener?.close();
+      // Node and Deno remove the socket file as they close, Bun does not.
+      if (this.config.transport === "unix") await this.unix.unlink(this.config.path);
     } catch (error) {
       this.reportError(error);
     }
@@ -205,11 +217,11 @@ export class ServerCore implements EchoServer {
     const tracked = this.live.get(session);
     if (!tracked) return;
     this.live.delete(session);
-    const remote = tracked.info.remoteAddress.hostname;
+    const remote = remoteKey(tracked.info.remoteAddress);
     const left = (this.perAddress.get(remote) ?? 1) - 1;
     if (left > 0) this.perAddress.set(remote, left);
     else this.perAddress.delete(remote);
-    const summary: ConnectionSummary = {
+    const summary: ConnectionSummary<Address> = {
       ...tracked.info,
       reason: session.reason ?? "eof",
       bytesIn: session.bytesIn,
@@ -221,9 +233,8 @@ export class ServerCore implements EchoServer {
     if (this.live.size === 0) this.drained?.();
   }
 
-  private connectionError(error: unknown, info: ConnectionInfo): EchoError {
-    const { hostname, port } = info.remoteAddress;
-    const failure = toEchoError(error, { operation: "read", hostname, port });
+  private connectionError(error: unknown, info: ConnectionInfo<Address>): EchoError {
+    const failure = toEchoError(error, { operation: "read", ...contextOf(peerOf(info)) });
     this.count(failure);
     this.hook("onError", this.config.onError, failure, info);
     return failure;
@@ -259,4 +270,14 @@ export class ServerCore implements EchoServer {
       fail(error);
     }
   }
+}
+
+/** The key for `maxConnectionsPerAddress`: the remote IP, or `""` for a Unix client, which has none. */
+function remoteKey(address: Address): string {
+  return address.transport === "tcp" ? address.hostname : "";
+}
+
+/** Where a connection's errors happened: the TCP peer, or the server's own socket path for a Unix client. */
+function peerOf(info: ConnectionInfo<Address>): Address {
+  return info.remoteAddress.transport === "tcp" ? info.remoteAddress : info.localAddress;
 }

@@ -27,16 +27,58 @@ export interface SocketAddress {
   readonly family: "IPv4" | "IPv6";
 }
 
-/** Both ends of an open connection (WinterTC's `SocketInfo`). */
-export interface SocketInfo {
-  readonly localAddress: SocketAddress;
-  readonly remoteAddress: SocketAddress;
+/**
+ * A Unix domain socket. `path` is the path the server was given, as given; the
+ * client end of a connection has no path (`""`).
+ */
+export interface UnixAddress {
+  readonly transport: "unix";
+  readonly path: string;
+}
+
+/** Any endpoint: TCP (plain or TLS) or a Unix domain socket. */
+export type Address = SocketAddress | UnixAddress;
+
+/** Both ends of an open connection (WinterTC's `SocketInfo`). TCP unless `A` says otherwise. */
+export interface SocketInfo<A extends Address = SocketAddress> {
+  readonly localAddress: A;
+  readonly remoteAddress: A;
+}
+
+/**
+ * TLS for a server. PEM text (strings or file contents as bytes); core has no
+ * file APIs, so the CLI reads `--tls-cert FILE` through its runtime first.
+ */
+export interface TlsServerOptions {
+  /** The server's certificate chain, leaf first. */
+  cert: string | Uint8Array;
+  key: string | Uint8Array;
+  /** CA certificates that sign client certificates; needed with `requestCert`. */
+  ca?: string | Uint8Array;
+  /**
+   * Mutual TLS: require a client certificate signed by `ca` and reject a client
+   * without one. Default false. Not available on Deno (`Deno.listenTls` cannot ask for one).
+   */
+  requestCert?: boolean;
+}
+
+/** TLS for a client. With no `ca` the runtime's built-in roots are trusted. */
+export interface TlsClientOptions {
+  /** CA certificates (PEM) that sign the server's certificate, trusted in addition to the built-in roots. */
+  ca?: string | Uint8Array;
+  /** The name the server's certificate must carry (and SNI). Default: `hostname`. */
+  serverName?: string;
+  /** A client certificate and key, for a server that asks for one (mutual TLS). */
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
 }
 
 // --- server ---------------------------------------------------------------
 
-export interface ListenOptions {
-  /** Address to bind. Default `127.0.0.1` (loopback only). `::1` and `[::1]` are both accepted. */
+/** A TCP server (plain, or TLS with `tls`). The default transport. */
+export interface ListenOptions extends ServerOptions<SocketAddress> {
+  transport?: "tcp";
+  /** Address to bind. Default `127.0.0.1` (loopback only). `::1` and `[::1]` are both accepted (`address.hostname` is `::1`). */
   hostname?: string;
   /** Port to bind, 0 asks the OS for a free one. Default 12345, the tutorial's port. */
   port?: number;
@@ -46,6 +88,22 @@ export interface ListenOptions {
    * so we always set it explicitly.
    */
   noDelay?: boolean;
+  /** Serve TLS on this port instead of plain TCP. */
+  tls?: TlsServerOptions;
+}
+
+/**
+ * A Unix domain socket server. A stale socket file left by a crashed server is
+ * removed (a live one is `EADDRINUSE`); the file is removed on close. The path
+ * is at most 107 bytes on Linux, in a directory that exists (`EINVAL` otherwise).
+ */
+export interface UnixListenOptions extends ServerOptions<UnixAddress> {
+  transport: "unix";
+  path: string;
+}
+
+/** What every server takes, whatever its transport. */
+export interface ServerOptions<A extends Address = SocketAddress> {
   /**
    * Per-connection high-water mark in bytes. While more than this many received
    * bytes are not yet written back, the server stops reading from that peer, so
@@ -54,7 +112,7 @@ export interface ListenOptions {
   highWaterMark?: number;
   /** Connections served at once; one more is closed at accept. Default 10,000. 0 means no limit. */
   maxConnections?: number;
-  /** Connections served at once from one remote IP. Default 0 (no limit). */
+  /** Connections served at once from one remote IP. Default 0 (no limit). Unix sockets have no remote IP: not applied. */
   maxConnectionsPerAddress?: number;
   /** Close a connection with no bytes in either direction for this many ms. Default 300,000 (5 min). 0 disables. */
   idleTimeout?: number;
@@ -63,18 +121,18 @@ export interface ListenOptions {
   /** Aborting the signal closes the server, as `close()` does. */
   signal?: AbortSignal;
   /** A new connection was accepted. */
-  onConnection?: (connection: ConnectionInfo) => void | Promise<void>;
+  onConnection?: (connection: ConnectionInfo<A>) => void | Promise<void>;
   /** A connection ended, for any reason, including rejection at accept by a limit. */
-  onClose?: (connection: ConnectionSummary) => void | Promise<void>;
+  onClose?: (connection: ConnectionSummary<A>) => void | Promise<void>;
   /**
    * Something went wrong: on one connection (then `connection` is set) or in the
    * server itself, including a hook that threw or rejected. Errors never stop the
    * server; this hook is where they are reported.
    */
-  onError?: (error: EchoError, connection?: ConnectionInfo) => void | Promise<void>;
+  onError?: (error: EchoError, connection?: ConnectionInfo<A>) => void | Promise<void>;
 }
 
-export interface ConnectionInfo extends SocketInfo {
+export interface ConnectionInfo<A extends Address = SocketAddress> extends SocketInfo<A> {
   /** Unique per server, increasing from 1. */
   readonly id: number;
   /** `Date.now()` at accept. */
@@ -94,7 +152,7 @@ export type CloseReason =
   /** Forced closed by `close({ force: true })`, an abort, or the drain timeout. */
   | "server-close";
 
-export interface ConnectionSummary extends ConnectionInfo {
+export interface ConnectionSummary<A extends Address = SocketAddress> extends ConnectionInfo<A> {
   readonly reason: CloseReason;
   /** Bytes received from the peer. */
   readonly bytesIn: number;
@@ -127,10 +185,11 @@ export interface CloseOptions {
   timeout?: number;
 }
 
-export interface EchoServer extends AsyncDisposable {
+/** A running server; `A` is its transport's address type (TCP unless it was started with `transport: "unix"`). */
+export interface EchoServer<A extends Address = SocketAddress> extends AsyncDisposable {
   readonly runtime: Runtime;
-  /** The bound address, with the real port when 0 was asked for. */
-  readonly address: SocketAddress;
+  /** The bound address, with the real port when 0 was asked for, the hostname as given (`::1`, never `[::1]`). */
+  readonly address: A;
   /** Connections open now (same as `stats.active`). */
   readonly connections: number;
   readonly stats: ServerStats;
@@ -147,13 +206,27 @@ export interface EchoServer extends AsyncDisposable {
 
 // --- client ---------------------------------------------------------------
 
-export interface ConnectOptions {
-  /** Server to connect to. Default `127.0.0.1`. */
+/** A TCP connection (plain, or TLS with `tls`). The default transport. */
+export interface ConnectOptions extends ClientOptions {
+  transport?: "tcp";
+  /** Server to connect to. Default `127.0.0.1`. `::1` and `[::1]` are both accepted. */
   hostname?: string;
   /** Default 12345. */
   port?: number;
   /** TCP_NODELAY. Default `true`. */
   noDelay?: boolean;
+  /** Speak TLS; `true` trusts only the runtime's built-in roots and checks `hostname`. */
+  tls?: TlsClientOptions | true;
+}
+
+/** A connection to a Unix domain socket server. */
+export interface UnixConnectOptions extends ClientOptions {
+  transport: "unix";
+  path: string;
+}
+
+/** What every client takes, whatever its transport. */
+export interface ClientOptions {
   /** Give up connecting after this many ms with `ETIMEDOUT`. Default 10,000. 0 waits for the OS. */
   timeout?: number;
   /**
@@ -181,12 +254,12 @@ export interface EchoOptions {
  * A timed-out or aborted `echo()` fails the whole connection, because the byte
  * stream can no longer be matched to the calls that follow it.
  */
-export interface EchoConnection extends AsyncDisposable {
+export interface EchoConnection<A extends Address = SocketAddress> extends AsyncDisposable {
   readonly runtime: Runtime;
-  readonly localAddress: SocketAddress;
-  readonly remoteAddress: SocketAddress;
+  readonly localAddress: A;
+  readonly remoteAddress: A;
   /** Already resolved: `connect()` only returns open connections. Kept for WinterTC parity. */
-  readonly opened: Promise<SocketInfo>;
+  readonly opened: Promise<SocketInfo<A>>;
   /** Resolves when the connection is fully closed; rejects with the error that closed it. */
   readonly closed: Promise<void>;
 
@@ -215,9 +288,14 @@ export interface EchoConnection extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** What every runtime package exports. */
+/**
+ * What every runtime package exports. The overloads give a TCP server or
+ * connection (`address.port`) unless `transport: "unix"` is asked for.
+ */
 export interface EchoRuntime {
   readonly runtime: Runtime;
+  listen(options: UnixListenOptions): Promise<EchoServer<UnixAddress>>;
   listen(options?: ListenOptions): Promise<EchoServer>;
+  connect(options: UnixConnectOptions): Promise<EchoConnection<UnixAddress>>;
   connect(options?: ConnectOptions): Promise<EchoConnection>;
 }

@@ -1,5 +1,5 @@
 import { expect, test } from "vitest";
-import { runCli } from "../src/cli.ts";
+import { type CliHost, runCli } from "../src/cli.ts";
 import type { EchoServer } from "../src/types.ts";
 
 test("serve listens for signals before it prints the listening line, and a signal closes it with exit 0", async () => {
@@ -21,8 +21,9 @@ test("serve listens for signals before it prints the listening line, and a signa
     runtime: "node",
     program: "tcp-echo-test",
     args: ["serve", "--port", "0"],
-    listen: async () => server,
-    connect: () => Promise.reject(new Error("not used")),
+    // A fake for both overloads (TCP and Unix); only the TCP one is called.
+    listen: (async () => server) as CliHost["listen"],
+    connect: (() => Promise.reject(new Error("not used"))) as CliHost["connect"],
     stdout: (data) => void events.push(`stdout ${String(data).trim()}`),
     stderr: () => {},
     stdin: () => (async function* () {})(),
