@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { type CellResult, clientsOf, type MatrixEvent, runMatrix } from "./matrix.ts";
 import { CASE_NAMES, PROFILES } from "./plan.ts";
 import { installExitHandlers, killAllAndWait } from "./processes.ts";
-import { formatDuration, renderDetails, renderLegend, renderTable, type TableInput } from "./report.ts";
+import { formatDuration, type LiveCell, renderDetails, renderLegend, renderTable, type TableInput } from "./report.ts";
 
 const USAGE = `usage: pnpm matrix [options]
 
@@ -89,12 +89,11 @@ async function main(): Promise<number> {
   const details = renderDetails(result);
   if (details) lines.push("", details);
   const failing = result.cells.filter((cell) => cell.status === "fail" || cell.status === "unexpected-pass").length;
-  lines.push(
-    "",
-    result.ok
-      ? `OK: every expected cell passed (${result.cells.length} cells)`
-      : `FAILED: ${failing} cell(s) failed${values["require-all"] ? " or could not run" : ""}`,
-  );
+  const unavailable = result.cells.filter((cell) => cell.status === "not-available").length;
+  const verdict = result.ok
+    ? `OK: every expected cell passed (${result.cells.length - unavailable} run, ${unavailable} not available)`
+    : `FAILED: ${failing} cell(s) failed${values["require-all"] && unavailable ? `, ${unavailable} could not run (--require-all)` : ""}`;
+  lines.push("", verdict);
   process.stdout.write(`${lines.join("\n")}\n`);
   if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
   return result.ok ? 0 : 1;
@@ -127,7 +126,7 @@ class Progress {
     clients: [],
     cells: [],
   };
-  private readonly running = new Set<string>();
+  private readonly live = new Map<string, LiveCell>();
   private total = 0;
   private drawn = 0;
 
@@ -141,14 +140,21 @@ class Progress {
       this.input.servers = event.rows.map(({ server }) => ({ ...server, missing: server.missing() }));
       this.input.clients = clients.map((client) => ({ ...client, missing: client.missing() }));
       this.total = event.rows.reduce((sum, row) => sum + row.cells.length, 0);
+      for (const row of event.rows) {
+        for (const cell of row.cells)
+          this.live.set(`${row.server.name}|${cell.client.name}`, { total: cell.cases.length });
+      }
       this.write(`Running ${this.total} cells: ${event.rows.length} servers x ${clients.length} clients\n`);
     } else if (event.type === "cell-start") {
-      this.running.add(`${event.server}|${event.client}`);
-    } else if (event.type === "case" && !this.tty) {
-      return;
+      const live = this.live.get(`${event.server}|${event.client}`);
+      if (live) live.done = { passed: 0, failed: 0 };
+    } else if (event.type === "case") {
+      const done = this.live.get(`${event.server}|${event.client}`)?.done;
+      if (done) done[event.result.ok ? "passed" : "failed"]++;
+      if (!this.tty) return;
     } else if (event.type === "cell") {
       const { cell } = event;
-      this.running.delete(`${cell.server}|${cell.client}`);
+      this.live.delete(`${cell.server}|${cell.client}`);
       this.input.cells.push(cell);
       if (!this.tty) {
         const index = String(this.input.cells.length).padStart(String(this.total).length);
@@ -168,7 +174,7 @@ class Progress {
 
   private redraw(): void {
     this.clear();
-    const text = `${renderTable(this.input, "text", this.running)}\n${this.input.cells.length}/${this.total} cells done\n`;
+    const text = `${renderTable(this.input, "text", this.live)}\n${this.input.cells.length}/${this.total} cells done\n`;
     process.stdout.write(text);
     this.drawn = text.split("\n").length - 1;
   }

@@ -169,7 +169,7 @@ export const HARNESS_CASES: Partial<
       const growth = peak - baseline;
       if (!stalled) {
         fail(
-          `never stalled: the server took all ${formatSize(written)} from a client that reads nothing (its RSS grew by ${formatSize(growth)})`,
+          `never stalled: the server took all ${Math.round(written / 1e6)} MB from a client that reads nothing (its RSS grew by ${formatSize(growth)})`,
         );
       }
       if (growth > RSS_LIMIT) {
@@ -180,7 +180,7 @@ export const HARNESS_CASES: Partial<
       if (bytes !== written) fail(`after the stall, ${bytes} of ${written} bytes came back`);
       if (hash !== sent.digest("hex")) fail("after the stall, the echo differs (sha256)");
       return [
-        `stalled after ${formatSize(accepted)} accepted of ${formatSize(backpressureBytes)}`,
+        `stalled after ${formatSize(accepted)} accepted of ${backpressureBytes / 1e6} MB`,
         `server RSS +${formatSize(Math.max(0, growth))} at most (${formatSize(baseline)} -> ${formatSize(peak)})`,
         `then all ${formatSize(written)} came back byte-exact`,
       ];

@@ -3,9 +3,20 @@
 import type { CellResult, MatrixResult, Participant } from "./matrix.ts";
 import { CASES } from "./plan.ts";
 
-/** What a finished (or running) cell shows: passed/total and the failing cases by name. */
-export function cellText(cell: CellResult | undefined, running = false): string {
-  if (!cell) return running ? "…" : "n/a";
+/** A cell still to run (`done` undefined) or running, for the live table. */
+export interface LiveCell {
+  readonly total: number;
+  done?: { passed: number; failed: number };
+}
+
+/** What a cell shows: passed/total and the failing cases by name; progress while it runs. */
+export function cellText(cell: CellResult | undefined, live?: LiveCell): string {
+  if (!cell) {
+    if (!live) return "n/a";
+    if (!live.done) return "·";
+    const { passed, failed } = live.done;
+    return `… ${passed}/${live.total}${failed ? ` ✗${failed}` : ""}`;
+  }
   const passed = cell.cases.filter((r) => r.ok).length;
   const failed = cell.cases.filter((r) => !r.ok).map((r) => r.case);
   const count = `${passed}/${cell.cases.length}`;
@@ -29,14 +40,18 @@ export interface TableInput {
   readonly cells: readonly CellResult[];
 }
 
-export function renderTable(input: TableInput, format: "text" | "markdown", running?: ReadonlySet<string>): string {
+/** The servers x clients table; `live` (keyed `server|client`) marks cells still to run. */
+export function renderTable(
+  input: TableInput,
+  format: "text" | "markdown",
+  live?: ReadonlyMap<string, LiveCell>,
+): string {
   const header = ["server \\ client", ...input.clients.map((client) => client.name)];
   const rows = input.servers.map((server) => [
     server.name,
     ...input.clients.map((client) => {
-      const key = `${server.name}|${client.name}`;
       const cell = input.cells.find((c) => c.server === server.name && c.client === client.name);
-      return cellText(cell, running?.has(key));
+      return cellText(cell, live?.get(`${server.name}|${client.name}`));
     }),
   ]);
   if (format === "markdown") {
