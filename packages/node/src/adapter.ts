@@ -1,13 +1,22 @@
 /**
- * tcp-echo over `node:net`. The protocol, limits and bookkeeping are core's; this
- * file is only the table of how a Node socket carries them out.
+ * tcp-echo over `node:net` (TCP and Unix sockets) and `node:tls`. The protocol,
+ * limits and bookkeeping are core's; this file is only the table of how a Node
+ * socket carries them out.
  */
 
+import { stat, unlink } from "node:fs/promises";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import {
+  type Address,
+  type ConnectConfig,
   type ConnectOptions,
   type EchoConnection,
   type EchoServer,
+  ifMissing,
+  isIPv4,
+  isIPv6,
+  type ListenConfig,
   type ListenOptions,
   openConnection,
   type SocketAddress,
@@ -15,6 +24,11 @@ import {
   type SocketInfo,
   type SocketIO,
   startServer,
+  type UnixAddress,
+  type UnixConnectOptions,
+  type UnixFs,
+  type UnixListenOptions,
+  unixSocketInfo,
 } from "@tcp-echo/core";
 
 // --- types ---
@@ -23,55 +37,108 @@ export const runtime = "node";
 
 // --- adapter ---
 
-export function listen(options?: ListenOptions): Promise<EchoServer> {
-  return startServer(runtime, options, (config, server) => {
-    // allowHalfOpen: Node defaults to false and would close our side as soon as
-    // the client half-closes, dropping the echo still queued.
-    const listener = net.createServer({ allowHalfOpen: true, noDelay: config.noDelay });
-    listener.on("connection", (socket) => {
-      socket.setNoDelay(config.noDelay);
-      const { io, wire } = adapt(socket);
-      wire(server.accept(infoOf(socket), io));
-    });
-    return new Promise((resolve, reject) => {
-      listener.once("error", reject);
-      listener.listen({ host: config.hostname, port: config.port }, () => {
-        listener.off("error", reject);
-        // After binding, errors are accept failures (EMFILE): libuv keeps the
-        // listener open, so report and keep serving.
-        listener.on("error", (error) => server.reportError(error));
-        resolve({
-          address: addressOf(listener.address() as net.AddressInfo),
-          // Stops accepting at once; Node's own close callback would wait for
-          // every connection, which core's drain handles instead.
-          close: () => void listener.close(),
+export function listen(options: UnixListenOptions): Promise<EchoServer<UnixAddress>>;
+export function listen(options?: ListenOptions): Promise<EchoServer>;
+export function listen(options?: ListenOptions | UnixListenOptions): Promise<EchoServer<Address>> {
+  return startServer(
+    runtime,
+    options,
+    (config, server) => {
+      const listener = createListener(config);
+      // A TLS server's sockets are ready for data only once their handshake is done.
+      listener.on(listener instanceof tls.Server ? "secureConnection" : "connection", (socket: net.Socket) => {
+        if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
+        const { io, wire } = adapt(socket);
+        wire(server.accept(infoOf(socket, config, "server"), io));
+      });
+      // A failed handshake (unknown CA, no client certificate) never becomes a
+      // connection; without this listener Node drops it silently.
+      listener.on("tlsClientError", (error) => server.reportError(error));
+      return new Promise((resolve, reject) => {
+        listener.once("error", reject);
+        const where =
+          config.transport === "unix" ? { path: config.path } : { host: config.hostname, port: config.port };
+        listener.listen(where, () => {
+          listener.off("error", reject);
+          // After binding, errors are accept failures (EMFILE): libuv keeps the
+          // listener open, so report and keep serving.
+          listener.on("error", (error) => server.reportError(error));
+          resolve({
+            address:
+              config.transport === "unix"
+                ? { transport: "unix", path: config.path }
+                : addressOf(listener.address() as net.AddressInfo),
+            // Stops accepting at once; Node's own close callback would wait for
+            // every connection, which core's drain handles instead.
+            close: () => void listener.close(),
+          });
         });
+      });
+    },
+    UNIX_FS,
+  );
+}
+
+export function connect(options: UnixConnectOptions): Promise<EchoConnection<UnixAddress>>;
+export function connect(options?: ConnectOptions): Promise<EchoConnection>;
+export function connect(options?: ConnectOptions | UnixConnectOptions): Promise<EchoConnection<Address>> {
+  return openConnection(runtime, options, (config, events, signal) => {
+    const socket = dial(config);
+    return new Promise((resolve, reject) => {
+      const onAbort = () => socket.destroy();
+      signal.addEventListener("abort", onAbort, { once: true });
+      socket.once("error", reject);
+      // A TLS socket is ready once the handshake is done and the certificate checked.
+      socket.once(socket instanceof tls.TLSSocket ? "secureConnect" : "connect", () => {
+        signal.removeEventListener("abort", onAbort);
+        socket.off("error", reject);
+        const { io, wire } = adapt(socket);
+        wire(events);
+        resolve({ info: infoOf(socket, config, "client"), io });
       });
     });
   });
 }
 
-export function connect(options?: ConnectOptions): Promise<EchoConnection> {
-  return openConnection(runtime, options, (config, events, signal) => {
-    const socket = net.connect({
-      host: config.hostname,
-      port: config.port,
-      allowHalfOpen: true,
-      noDelay: config.noDelay,
-    });
-    return new Promise((resolve, reject) => {
-      const onAbort = () => socket.destroy();
-      signal.addEventListener("abort", onAbort, { once: true });
-      socket.once("error", reject);
-      socket.once("connect", () => {
-        signal.removeEventListener("abort", onAbort);
-        socket.off("error", reject);
-        const { io, wire } = adapt(socket);
-        wire(events);
-        resolve({ info: infoOf(socket), io });
-      });
-    });
+/**
+ * allowHalfOpen everywhere: Node defaults to false and would close our side as
+ * soon as the peer half-closes, dropping the echo still queued. Over TLS the
+ * same holds: `end()` sends close_notify and FIN, and the other direction stays open.
+ */
+function createListener(config: ListenConfig): net.Server {
+  if (config.transport === "unix") return net.createServer({ allowHalfOpen: true });
+  const { noDelay, tls: secure } = config;
+  if (!secure) return net.createServer({ allowHalfOpen: true, noDelay });
+  return tls.createServer({
+    allowHalfOpen: true,
+    noDelay,
+    cert: secure.cert,
+    key: secure.key,
+    ...(secure.ca ? { ca: secure.ca } : {}),
+    requestCert: secure.requestCert,
+    rejectUnauthorized: secure.requestCert,
   });
+}
+
+function dial(config: ConnectConfig): net.Socket {
+  if (config.transport === "unix") return net.connect({ path: config.path, allowHalfOpen: true });
+  const { hostname, port, noDelay, tls: secure } = config;
+  if (!secure) return net.connect({ host: hostname, port, allowHalfOpen: true, noDelay });
+  const { serverName } = secure;
+  // Node passes allowHalfOpen and noDelay on to the socket; its TLS types leave them out.
+  const options: tls.ConnectionOptions & net.TcpSocketConnectOpts & net.SocketConstructorOpts = {
+    host: hostname,
+    port,
+    allowHalfOpen: true,
+    noDelay,
+    ...(secure.ca ? { ca: secure.ca } : {}),
+    ...(secure.cert && secure.key ? { cert: secure.cert, key: secure.key } : {}),
+    // SNI takes host names only: Node warns (DEP0123) when given an IP, so an IP
+    // is checked against the certificate without being sent.
+    ...(isIPv4(serverName) || isIPv6(serverName) ? {} : { servername: serverName }),
+    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(serverName, cert),
+  };
+  return tls.connect(options);
 }
 
 /**
@@ -109,7 +176,26 @@ function adapt(socket: net.Socket): { io: SocketIO; wire(events: SocketEvents): 
 
 // --- utils ---
 
-function infoOf(socket: net.Socket): SocketInfo {
+/** For a Unix socket server: the socket file, probed by connecting, removed with `unlink`. */
+const UNIX_FS: UnixFs = {
+  stat: (path) => stat(path).then((found) => ({ socket: found.isSocket(), directory: found.isDirectory() }), ifMissing),
+  probe: (path) =>
+    new Promise((resolve, reject) => {
+      const socket = net.connect({ path }, () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once("error", reject);
+    }),
+  unlink: (path) => unlink(path).catch(ifMissing),
+};
+
+function infoOf(
+  socket: net.Socket,
+  config: ListenConfig | ConnectConfig,
+  side: "server" | "client",
+): SocketInfo<Address> {
+  if (config.transport === "unix") return unixSocketInfo(config.path, side);
   return {
     localAddress: endpoint(socket.localAddress, socket.localPort, socket.localFamily),
     remoteAddress: endpoint(socket.remoteAddress, socket.remotePort, socket.remoteFamily),

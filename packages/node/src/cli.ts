@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The tcp-echo command line on Node: `serve`, `send`, `ping` (see `--help`). */
+import { readFile } from "node:fs/promises";
 import { runCli } from "@tcp-echo/core";
 import { connect, listen, runtime } from "./adapter.ts";
 
@@ -16,6 +17,7 @@ const code = await runCli({
     }),
   stderr: (text) => void process.stderr.write(text),
   stdin: () => process.stdin,
+  readFile: (path) => readFile(path),
   onSignal: (handler) => {
     process.on("SIGINT", handler);
     process.on("SIGTERM", handler);
