@@ -304,6 +304,16 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     this.serverEnded = true;
     if (!this.ledger.isEmpty) {
       const expected = this.ledger.matched + this.ledger.outstanding;
+      // An echo server closes its side only after ours. An EOF while we are still
+      // sending means the connection was torn down: Linux often reports a reset
+      // that arrives behind unread echo as EOF, not ECONNRESET (packages/faults,
+      // reset cells, seen on Node and Bun clients).
+      if (!this.writeClosing) {
+        const error = echoError("ECONNRESET", this.context("read"));
+        error.message = `read ECONNRESET ${this.where()}: the server closed the connection after echoing ${this.ledger.matched} of ${expected} bytes, before this client half-closed`;
+        this.fail(error);
+        return;
+      }
       const error = echoError("EPROTO", this.context("echo"));
       error.message = `short echo from ${this.where()}: the server closed its side after echoing ${this.ledger.matched} of ${expected} bytes`;
       this.fail(error);

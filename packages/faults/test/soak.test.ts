@@ -1,0 +1,75 @@
+/**
+ * A short soak per server runtime (`pnpm soak` runs it for minutes): a mixed,
+ * rate-bounded load that must lose no byte, leak no descriptor, and keep RSS
+ * within its bound. Plus the command line's contract.
+ */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, test } from "vitest";
+import { runSoak } from "../src/load.ts";
+import { killAll, MiB, missing, ROOT, RUNTIMES } from "../src/processes.ts";
+
+afterAll(killAll);
+
+const SOAK = fileURLToPath(new URL("../src/soak.ts", import.meta.url));
+const SECONDS = 12;
+
+for (const runtime of RUNTIMES) {
+  const why = missing(runtime);
+  describe.skipIf(why)(`soak: ${runtime} server${why ? ` (${why})` : ""}`, () => {
+    test(`${SECONDS} s of mixed load: every byte verified, descriptors given back, RSS within 64 MiB of its baseline`, async () => {
+      const report = await runSoak({ server: runtime, seconds: SECONDS });
+      expect(report.failures).toEqual([]);
+      expect(report.errors).toEqual({});
+      expect(report.fds.after).toBe(report.fds.before);
+      expect(report.rss.after - report.rss.baseline).toBeLessThan(64 * MiB);
+      // The load really ran: about 40 sessions a second, some of them resets.
+      expect(report.sessions).toBeGreaterThan(SECONDS * 10);
+      expect(report.resets).toBeGreaterThan(0);
+      expect(report.ok).toBe(true);
+    }, 90_000);
+  });
+}
+
+describe("soak: the command line", () => {
+  function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, ["--import", "tsx", SOAK, ...args], { cwd: ROOT, detached: true });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => process.kill(-(child.pid as number), "SIGKILL"), 60_000);
+    return new Promise((resolve) =>
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      }),
+    );
+  }
+
+  test("--json: one sample line per interval, then a report; exit 0 when nothing was lost", async () => {
+    const result = await run(["--server", "node", "--seconds", "3", "--json"]);
+    expect(result.code).toBe(0);
+    const lines = result.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(lines.filter((line) => line.event === "sample").length).toBeGreaterThanOrEqual(2);
+    expect(lines.at(-1)).toMatchObject({ event: "report", ok: true, server: "node", failures: [] });
+  }, 90_000);
+
+  test.each([
+    [["--server", "python", "--seconds", "1"]],
+    [["--server", "node"]],
+    [["--server", "node", "--minutes", "x"]],
+    [["--bogus"]],
+  ])("usage error %j exits 2", async (args) => {
+    const result = await run(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("usage: soak");
+  });
+});
