@@ -34,8 +34,8 @@ export type Binder = (config: ListenConfig, server: ServerCore) => Promise<Liste
 /**
  * Validates options, binds through the adapter, and returns the running server.
  * Every runtime's `listen` is this call plus its binder, and the file system
- * functions a Unix socket server needs (a stale file is removed before the
- * bind, the socket file after the close).
+ * functions a Unix socket server needs to find and remove a stale socket file
+ * before the bind.
  */
 export async function startServer(
   runtime: Runtime,
@@ -46,7 +46,7 @@ export async function startServer(
   const config = resolveListenOptions(options);
   const context = { operation: "listen" as const, ...contextOf(config) };
   if (config.signal?.aborted) throw echoError("EABORTED", context);
-  const server = new ServerCore(runtime, config, unix);
+  const server = new ServerCore(runtime, config);
   let listener: Listener;
   try {
     if (config.transport === "unix") await claimUnixPath(config.path, unix);
@@ -71,7 +71,6 @@ export class ServerCore implements EchoServer<Address> {
   readonly closed: Promise<void>;
   private listener: Listener | undefined;
   private readonly config: ListenConfig;
-  private readonly unix: UnixFs;
   private readonly live = new Map<EchoSession, Tracked>();
   /** Open connections per remote IP; Unix clients have none and are not counted. */
   private readonly perAddress = new Map<string, number>();
@@ -84,10 +83,9 @@ export class ServerCore implements EchoServer<Address> {
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onAbort = () => void this.close();
 
-  constructor(runtime: Runtime, config: ListenConfig, unix: UnixFs) {
+  constructor(runtime: Runtime, config: ListenConfig) {
     this.runtime = runtime;
     this.config = config;
-    this.unix = unix;
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -177,9 +175,9 @@ export class ServerCore implements EchoServer<Address> {
     this.config.signal?.removeEventListener("abort", this.onAbort);
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     try {
+      // A Unix socket file goes with its listener: libuv (Node), uSockets (Bun)
+      // and Deno each unlink it on close, so core does not race a new server for it.
       await this.listener?.close();
-      // Node and Deno remove the socket file as they close, Bun does not.
-      if (this.config.transport === "unix") await this.unix.unlink(this.config.path);
     } catch (error) {
       this.reportError(error);
     }
