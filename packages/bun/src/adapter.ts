@@ -1,17 +1,23 @@
 /**
- * tcp-echo over Bun's native sockets (`Bun.listen`, `Bun.connect`), not Bun's
- * `node:net` layer. The protocol, limits and bookkeeping are core's; this file is
- * only the table of how a Bun socket carries them out.
+ * tcp-echo over Bun's native sockets (`Bun.listen`, `Bun.connect`: TCP, TLS and
+ * Unix sockets), not Bun's `node:net` layer. The protocol, limits and
+ * bookkeeping are core's; this file is only the table of how a Bun socket
+ * carries them out.
  */
 
 import { closeSync, openSync } from "node:fs";
+import { stat, unlink } from "node:fs/promises";
 import {
+  type Address,
+  type ConnectConfig,
   type ConnectOptions,
   type EchoConnection,
   type EchoServer,
   familyOf,
+  ifMissing,
   isIPv4,
   isIPv6,
+  type ListenConfig,
   type ListenOptions,
   openConnection,
   type SocketAddress,
@@ -19,8 +25,15 @@ import {
   type SocketInfo,
   type SocketIO,
   startServer,
+  type TcpConnectConfig,
+  type TlsServerConfig,
+  type UnixAddress,
+  type UnixConnectOptions,
+  type UnixFs,
+  type UnixListenOptions,
+  unixSocketInfo,
 } from "@tcp-echo/core";
-import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import type { Socket, SocketHandler, SocketListener, TLSOptions } from "bun";
 
 // --- types ---
 
@@ -30,80 +43,154 @@ type BunSocket = Socket<SocketAdapter>;
 
 // --- adapter ---
 
-export function listen(options?: ListenOptions): Promise<EchoServer> {
-  return startServer(runtime, options, async (config, server) => {
-    // Bun.listen reports a failed lookup as a bare "Failed to listen at <name>"
-    // with no code, and keeps the name as its address: resolving first gives
-    // ENOTFOUND from the lookup and the numeric address we really bound.
-    const hostname = await numeric(config.hostname);
-    // Every handler is synchronous: a rejected async handler crashes Bun even
-    // with an `error` handler.
-    const handlers: SocketHandler<SocketAdapter> = {
-      ...SOCKET_HANDLERS,
-      open(socket) {
-        // Bun turns TCP_NODELAY on by default, Node and Deno leave it off.
-        socket.setNoDelay(config.noDelay);
+export function listen(options: UnixListenOptions): Promise<EchoServer<UnixAddress>>;
+export function listen(options?: ListenOptions): Promise<EchoServer>;
+export function listen(options?: ListenOptions | UnixListenOptions): Promise<EchoServer<Address>> {
+  return startServer(
+    runtime,
+    options,
+    async (config, server) => {
+      // Bun.listen reports a failed lookup as a bare "Failed to listen at <name>"
+      // with no code, and keeps the name as its address: resolving first gives
+      // ENOTFOUND from the lookup and the numeric address we really bound.
+      const hostname = config.transport === "tcp" ? await numeric(config.hostname) : "";
+      const secure = config.transport === "tcp" ? config.tls : undefined;
+      const accept = (socket: BunSocket) => {
         const adapter = new SocketAdapter(socket);
         socket.data = adapter;
-        adapter.events = server.accept(infoOf(socket), adapter);
+        adapter.events = server.accept(infoOf(socket, config, "server"), adapter);
         guard.check();
-      },
-      close(socket, error) {
-        SOCKET_HANDLERS.close?.(socket, error);
-        guard.released();
-      },
-    };
-    // allowHalfOpen: without it Bun closes the descriptor right after the `end`
-    // handler, and the echo still queued for a half-closed client is lost.
-    const guard = new AcceptGuard(
-      (port) => Bun.listen<SocketAdapter>({ hostname, port, allowHalfOpen: true, socket: handlers }),
-      config.port,
-      (error) => server.reportError(error),
-    );
-    return {
-      address: { transport: "tcp", hostname, port: guard.port, family: familyOf(hostname) },
-      // Stops accepting at once; open connections are core's to drain.
-      close: () => guard.stop(),
-    };
-  });
+      };
+      // Every handler is synchronous: a rejected async handler crashes Bun even
+      // with an `error` handler.
+      const handlers: SocketHandler<SocketAdapter> = {
+        ...SOCKET_HANDLERS,
+        open(socket) {
+          // Bun turns TCP_NODELAY on by default, Node and Deno leave it off.
+          if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
+          // A TLS socket opens before its handshake: it is accepted once that succeeds.
+          if (!secure) accept(socket);
+        },
+        handshake(socket, success, authorizationError) {
+          // Without requestCert a client sends no certificate and Bun still
+          // reports UNABLE_TO_GET_ISSUER_CERT here: only `success` counts then.
+          if (success && !(secure?.requestCert && authorizationError)) accept(socket);
+          else {
+            server.reportError(authorizationError);
+            socket.end();
+          }
+        },
+        close(socket, error) {
+          SOCKET_HANDLERS.close?.(socket, error);
+          guard.released();
+        },
+      };
+      // allowHalfOpen: without it Bun closes the descriptor right after the `end`
+      // handler, and the echo still queued for a half-closed client is lost.
+      // Over TLS the half-close is the same shutdown(): close_notify, then FIN.
+      const guard = new AcceptGuard(
+        (port) =>
+          config.transport === "unix"
+            ? Bun.listen<SocketAdapter>({ unix: config.path, allowHalfOpen: true, socket: handlers })
+            : Bun.listen<SocketAdapter>({
+                hostname,
+                port,
+                allowHalfOpen: true,
+                socket: handlers,
+                ...(secure ? { tls: serverTls(secure) } : {}),
+              }),
+        config.transport === "tcp" ? config.port : 0,
+        (error) => server.reportError(error),
+      );
+      return {
+        address:
+          config.transport === "unix"
+            ? { transport: "unix", path: config.path }
+            : { transport: "tcp", hostname, port: guard.port, family: familyOf(hostname) },
+        // Stops accepting at once; open connections are core's to drain.
+        close: () => guard.stop(),
+      };
+    },
+    UNIX_FS,
+  );
 }
 
-export function connect(options?: ConnectOptions): Promise<EchoConnection> {
+export function connect(options: UnixConnectOptions): Promise<EchoConnection<UnixAddress>>;
+export function connect(options?: ConnectOptions): Promise<EchoConnection>;
+export function connect(options?: ConnectOptions | UnixConnectOptions): Promise<EchoConnection<Address>> {
   return openConnection(runtime, options, (config, events, signal) => {
     return new Promise((resolve, reject) => {
       // Bun.connect cannot be cancelled before it opens: an abort rejects now,
       // and a socket that opens afterwards is closed at once.
       const onAbort = () => reject(signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
-      const dialing = Bun.connect<SocketAdapter>({
-        hostname: config.hostname,
-        port: config.port,
-        allowHalfOpen: true,
-        socket: {
-          ...SOCKET_HANDLERS,
-          open(socket) {
-            signal.removeEventListener("abort", onAbort);
-            if (signal.aborted) {
-              socket.terminate();
-              return;
-            }
-            socket.setNoDelay(config.noDelay);
-            const adapter = new SocketAdapter(socket);
-            adapter.events = events;
-            socket.data = adapter;
-            resolve({ info: infoOf(socket), io: adapter });
-          },
-          // With this handler the rejected Bun.connect promise is not reported as
-          // unhandled; the error (ECONNREFUSED, ENOTFOUND) carries its code.
-          connectError(_socket, error) {
-            signal.removeEventListener("abort", onAbort);
-            reject(error);
-          },
+      const secure = config.transport === "tcp" && config.tls !== undefined;
+      const ready = (socket: BunSocket) => {
+        const adapter = new SocketAdapter(socket);
+        adapter.events = events;
+        socket.data = adapter;
+        resolve({ info: infoOf(socket, config, "client"), io: adapter });
+      };
+      const handlers: SocketHandler<SocketAdapter> = {
+        ...SOCKET_HANDLERS,
+        open(socket) {
+          signal.removeEventListener("abort", onAbort);
+          if (signal.aborted) {
+            socket.terminate();
+            return;
+          }
+          if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
+          // A TLS socket is ready once its handshake is done and the certificate checked.
+          if (!secure) ready(socket);
         },
-      });
+        // A failed check (unknown CA, wrong name) arrives here, not in
+        // connectError, and Bun closes the socket after it.
+        handshake(socket, success, authorizationError) {
+          if (signal.aborted) return;
+          if (success && !authorizationError) ready(socket);
+          else reject(authorizationError ?? new Error("TLS handshake failed"));
+        },
+        // With this handler the rejected Bun.connect promise is not reported as
+        // unhandled; the error (ECONNREFUSED, ENOTFOUND) carries its code.
+        connectError(_socket, error) {
+          signal.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      };
+      const dialing =
+        config.transport === "unix"
+          ? Bun.connect<SocketAdapter>({ unix: config.path, allowHalfOpen: true, socket: handlers })
+          : Bun.connect<SocketAdapter>({ ...tcpTarget(config), allowHalfOpen: true, socket: handlers });
       dialing.catch(reject);
     });
   });
+}
+
+/** Where Bun.connect goes over TCP: the host and port, with TLS options if asked. */
+function tcpTarget(config: TcpConnectConfig): { hostname: string; port: number; tls?: TLSOptions } {
+  const { hostname, port, tls } = config;
+  if (!tls) return { hostname, port };
+  return {
+    hostname,
+    port,
+    tls: {
+      rejectUnauthorized: true,
+      ...(tls.ca ? { ca: tls.ca } : {}),
+      ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+      // SNI takes host names only; an IP is checked against the certificate as the hostname.
+      ...(isIPv4(tls.serverName) || isIPv6(tls.serverName) ? {} : { serverName: tls.serverName }),
+    },
+  };
+}
+
+function serverTls(tls: TlsServerConfig): TLSOptions {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    requestCert: tls.requestCert,
+    rejectUnauthorized: tls.requestCert,
+  };
 }
 
 /**
@@ -257,8 +344,8 @@ const EMPTY = new Uint8Array(0);
  */
 class AcceptGuard {
   readonly port: number;
-  private listener: TCPSocketListener<SocketAdapter>;
-  private readonly bind: (port: number) => TCPSocketListener<SocketAdapter>;
+  private listener: SocketListener<SocketAdapter>;
+  private readonly bind: (port: number) => SocketListener<SocketAdapter>;
   private readonly report: (error: unknown) => void;
   private readonly watch: ReturnType<typeof setInterval>;
   private retry: ReturnType<typeof setTimeout> | undefined;
@@ -266,17 +353,14 @@ class AcceptGuard {
   private paused = false;
   private stopped = false;
 
-  constructor(
-    bind: (port: number) => TCPSocketListener<SocketAdapter>,
-    port: number,
-    report: (error: unknown) => void,
-  ) {
+  constructor(bind: (port: number) => SocketListener<SocketAdapter>, port: number, report: (error: unknown) => void) {
     this.bind = bind;
     this.report = report;
     // Throws synchronously (EADDRINUSE with errno 98); startServer maps it.
     this.listener = bind(port);
-    // The real port when 0 was asked for: a rebind takes the same one.
-    this.port = this.listener.port;
+    // The real port when 0 was asked for: a rebind takes the same one. A Unix
+    // listener has none; stopping it removes its file and a rebind makes it again.
+    this.port = (this.listener as { port?: number }).port ?? 0;
     this.watch = setInterval(() => this.check(), WATCH_MS);
     this.watch.unref();
   }
@@ -351,7 +435,34 @@ async function numeric(hostname: string): Promise<string> {
   return first?.address ?? hostname;
 }
 
-function infoOf(socket: BunSocket): SocketInfo {
+/** For a Unix socket server: the socket file, probed by connecting, removed with `unlink`. */
+const UNIX_FS: UnixFs = {
+  stat: (path) => stat(path).then((found) => ({ socket: found.isSocket(), directory: found.isDirectory() }), ifMissing),
+  probe: (path) =>
+    new Promise((resolve, reject) => {
+      Bun.connect({
+        unix: path,
+        socket: {
+          data() {},
+          open(socket) {
+            socket.terminate();
+            resolve();
+          },
+          connectError(_socket, error) {
+            reject(error);
+          },
+        },
+      }).catch(reject);
+    }),
+  unlink: (path) => unlink(path).catch(ifMissing),
+};
+
+function infoOf(
+  socket: BunSocket,
+  config: ListenConfig | ConnectConfig,
+  side: "server" | "client",
+): SocketInfo<Address> {
+  if (config.transport === "unix") return unixSocketInfo(config.path, side);
   return {
     localAddress: endpoint(socket.localAddress, socket.localPort, socket.localFamily),
     remoteAddress: endpoint(socket.remoteAddress, socket.remotePort, socket.remoteFamily),

@@ -23,6 +23,7 @@ const code = await runCli({
     void err.flush();
   },
   stdin: () => Bun.stdin.stream(),
+  readFile: (path) => Bun.file(path).bytes(),
   onSignal: (handler) => {
     process.on("SIGINT", handler);
     process.on("SIGTERM", handler);
