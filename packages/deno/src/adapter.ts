@@ -1,14 +1,19 @@
 /**
  * tcp-echo over Deno's native sockets (`Deno.listen`, `Deno.connect`,
- * `Deno.Conn`), not over Deno's `node:net` layer. The protocol, limits and
- * bookkeeping are core's; this file is only the table of how a Deno connection
- * carries them out.
+ * `Deno.listenTls`, `Deno.startTls`, `Deno.Conn`; TCP, TLS and Unix sockets),
+ * not over Deno's `node:net` layer. The protocol, limits and bookkeeping are
+ * core's; this file is only the table of how a Deno connection carries them out.
  */
 
 import {
+  type Address,
+  type ConnectConfig,
   type ConnectOptions,
   type EchoConnection,
+  EchoError,
   type EchoServer,
+  ifMissing,
+  type ListenConfig,
   type ListenOptions,
   openConnection,
   type SocketAddress,
@@ -16,6 +21,12 @@ import {
   type SocketInfo,
   type SocketIO,
   startServer,
+  type TcpConnectConfig,
+  type UnixAddress,
+  type UnixConnectOptions,
+  type UnixFs,
+  type UnixListenOptions,
+  unixSocketInfo,
 } from "@tcp-echo/core";
 
 // --- types ---
@@ -31,66 +42,99 @@ const ACCEPT_BACKOFF = { first: 10, max: 1000 };
 
 // --- adapter ---
 
-export function listen(options?: ListenOptions): Promise<EchoServer> {
-  return startServer(runtime, options, (config, server) => {
-    // Throws synchronously (AddrInUse, NotCapable): startServer maps it.
-    const listener = Deno.listen({ hostname: config.hostname, port: config.port, transport: "tcp" });
-    prepareSignals();
-    let stopped = false;
-    let backoff: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
-    // A `for await` over the listener ends for good on the first accept error
-    // (EMFILE), so accept in a loop that reports the error, backs off while
-    // descriptors are short, and keeps the listener.
-    const accepting = (async () => {
-      let delay = ACCEPT_BACKOFF.first;
-      while (!stopped) {
-        let conn: Deno.TcpConn;
-        try {
-          conn = await listener.accept();
-        } catch (error) {
-          if (stopped) break;
-          server.reportError(error);
-          await new Promise<void>((wake) => {
-            backoff = { timer: setTimeout(wake, delay), wake };
-          });
-          backoff = undefined;
-          delay = Math.min(delay * 2, ACCEPT_BACKOFF.max);
-          continue;
-        }
-        delay = ACCEPT_BACKOFF.first;
+export function listen(options: UnixListenOptions): Promise<EchoServer<UnixAddress>>;
+export function listen(options?: ListenOptions): Promise<EchoServer>;
+export function listen(options?: ListenOptions | UnixListenOptions): Promise<EchoServer<Address>> {
+  return startServer(
+    runtime,
+    options,
+    (config, server) => {
+      // Throws synchronously (AddrInUse, NotCapable): startServer maps it.
+      const listener = bind(config);
+      prepareSignals();
+      let stopped = false;
+      let backoff: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
+      const serveConn = (conn: Deno.Conn) => {
         const { io, wire } = adapt(conn, "server");
         try {
-          conn.setNoDelay(config.noDelay);
-          wire(server.accept(infoOf(conn), io));
+          // A TLS connection has no setNoDelay: Deno.TlsConn does not expose it.
+          if (config.transport === "tcp" && !isTls(conn)) (conn as Deno.TcpConn).setNoDelay(config.noDelay);
+          wire(server.accept(infoOf(conn, config, "server"), io));
         } catch (error) {
           // Reset before we could look at it: its addresses or options are gone.
           io.destroy();
           server.reportError(error);
         }
-      }
-    })();
-    return {
-      address: addressOf(listener.addr),
-      close: async () => {
-        stopped = true;
-        if (backoff) {
-          clearTimeout(backoff.timer);
-          backoff.wake();
+      };
+      // Deno handshakes lazily, on the first read or write: done first here, apart
+      // from the accept loop, so a failed handshake (unknown CA, a client that
+      // gave up) is reported (ETLS), never becomes a connection, and never stalls
+      // accepting. Handshakes still pending at close are closed with the listener.
+      const handshaking = new Set<Deno.TlsConn>();
+      const handshake = async (conn: Deno.TlsConn) => {
+        handshaking.add(conn);
+        try {
+          await conn.handshake();
+        } catch (error) {
+          closeQuietly(conn);
+          if (!stopped) server.reportError(error);
+          return;
+        } finally {
+          handshaking.delete(conn);
         }
-        listener.close();
-        await accepting;
-      },
-    };
-  });
+        if (stopped) closeQuietly(conn);
+        else serveConn(conn);
+      };
+      // A `for await` over the listener ends for good on the first accept error
+      // (EMFILE), so accept in a loop that reports the error, backs off while
+      // descriptors are short, and keeps the listener.
+      const accepting = (async () => {
+        let delay = ACCEPT_BACKOFF.first;
+        while (!stopped) {
+          let conn: Deno.Conn;
+          try {
+            conn = await listener.accept();
+          } catch (error) {
+            if (stopped) break;
+            server.reportError(error);
+            await new Promise<void>((wake) => {
+              backoff = { timer: setTimeout(wake, delay), wake };
+            });
+            backoff = undefined;
+            delay = Math.min(delay * 2, ACCEPT_BACKOFF.max);
+            continue;
+          }
+          delay = ACCEPT_BACKOFF.first;
+          if (isTls(conn)) void handshake(conn);
+          else serveConn(conn);
+        }
+      })();
+      return {
+        address: config.transport === "unix" ? { transport: "unix", path: config.path } : addressOf(listener.addr),
+        close: async () => {
+          stopped = true;
+          if (backoff) {
+            clearTimeout(backoff.timer);
+            backoff.wake();
+          }
+          listener.close();
+          for (const conn of handshaking) closeQuietly(conn);
+          await accepting;
+        },
+      };
+    },
+    UNIX_FS,
+  );
 }
 
-export function connect(options?: ConnectOptions): Promise<EchoConnection> {
+export function connect(options: UnixConnectOptions): Promise<EchoConnection<UnixAddress>>;
+export function connect(options?: ConnectOptions): Promise<EchoConnection>;
+export function connect(options?: ConnectOptions | UnixConnectOptions): Promise<EchoConnection<Address>> {
   return openConnection(runtime, options, async (config, events, signal) => {
-    const conn = await Deno.connect({ hostname: config.hostname, port: config.port, transport: "tcp", signal });
+    const conn = await dial(config, signal);
     const { io, wire } = adapt(conn, "client");
     try {
-      conn.setNoDelay(config.noDelay);
-      const info = infoOf(conn);
+      const info = infoOf(conn, config, "client");
       wire(events);
       return { info, io };
     } catch (error) {
@@ -98,6 +142,64 @@ export function connect(options?: ConnectOptions): Promise<EchoConnection> {
       throw error;
     }
   });
+}
+
+/** Binds the listener for any transport. Mutual TLS is refused: `Deno.listenTls` cannot ask for a client certificate. */
+function bind(config: ListenConfig): Deno.Listener {
+  if (config.transport === "unix") return Deno.listen({ transport: "unix", path: config.path });
+  const { hostname, port, tls } = config;
+  if (!tls) return Deno.listen({ hostname, port, transport: "tcp" });
+  if (tls.requestCert)
+    throw new EchoError(
+      "EINVAL",
+      "invalid option tls.requestCert: Deno.listenTls cannot ask clients for a certificate; serve mutual TLS with @tcp-echo/node or @tcp-echo/bun",
+    );
+  return Deno.listenTls({ hostname, port, transport: "tcp", cert: tls.cert, key: tls.key });
+}
+
+/**
+ * Opens the connection, TLS handshake included, so a bad certificate fails the
+ * connect with ETLS rather than the first echo. Plain TCP, then `startTls`:
+ * that keeps setNoDelay (a TlsConn has none) and lets the name checked differ
+ * from the address dialled. A client certificate needs `connectTls`, which
+ * checks the hostname dialled.
+ */
+async function dial(config: ConnectConfig, signal: AbortSignal): Promise<Deno.Conn> {
+  if (config.transport === "unix") return await Deno.connect({ transport: "unix", path: config.path });
+  const { tls } = config;
+  if (tls?.cert && tls.key) return await connectWithCertificate(config, tls.cert, tls.key);
+  const conn = await Deno.connect({ hostname: config.hostname, port: config.port, transport: "tcp", signal });
+  try {
+    conn.setNoDelay(config.noDelay);
+    if (!tls) return conn;
+    const secure = await Deno.startTls(conn, { hostname: tls.serverName, caCerts: tls.ca ? [tls.ca] : [] });
+    await handshakeOrClose(secure);
+    return secure;
+  } catch (error) {
+    closeQuietly(conn);
+    throw error;
+  }
+}
+
+async function connectWithCertificate(config: TcpConnectConfig, cert: string, key: string): Promise<Deno.TlsConn> {
+  const { hostname, port, tls } = config;
+  if (tls?.serverName !== hostname)
+    throw new EchoError(
+      "EINVAL",
+      "invalid option tls.serverName: with a client certificate Deno checks the hostname it dials (Deno.startTls takes no certificate); connect to the name itself",
+    );
+  const conn = await Deno.connectTls({ hostname, port, caCerts: tls.ca ? [tls.ca] : [], cert, key });
+  await handshakeOrClose(conn);
+  return conn;
+}
+
+async function handshakeOrClose(conn: Deno.TlsConn): Promise<void> {
+  try {
+    await conn.handshake();
+  } catch (error) {
+    closeQuietly(conn);
+    throw error;
+  }
 }
 
 /**
@@ -261,7 +363,28 @@ function prepareSignals(): void {
   Deno.removeSignalListener("SIGUSR2", ignore);
 }
 
-function infoOf(conn: Deno.Conn): SocketInfo {
+/** For a Unix socket server: the socket file, probed by connecting, removed with `Deno.remove`. */
+const UNIX_FS: UnixFs = {
+  stat: (path) =>
+    Deno.stat(path).then((found) => ({ socket: found.isSocket === true, directory: found.isDirectory }), ifMissing),
+  probe: (path) => Deno.connect({ transport: "unix", path }).then((conn) => conn.close()),
+  unlink: (path) => Deno.remove(path).catch(ifMissing),
+};
+
+function isTls(conn: Deno.Conn): conn is Deno.TlsConn {
+  return "handshake" in conn;
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed by the failure.
+  }
+}
+
+function infoOf(conn: Deno.Conn, config: ListenConfig | ConnectConfig, side: "server" | "client"): SocketInfo<Address> {
+  if (config.transport === "unix") return unixSocketInfo(config.path, side);
   return { localAddress: addressOf(conn.localAddr), remoteAddress: addressOf(conn.remoteAddr) };
 }
 

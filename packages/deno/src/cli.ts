@@ -16,6 +16,7 @@ const code = await runCli({
   stdout: (data) => output(Deno.stdout, typeof data === "string" ? encoder.encode(data) : data),
   stderr: (text) => void output(Deno.stderr, encoder.encode(text)),
   stdin: () => Deno.stdin.readable,
+  readFile: (path) => Deno.readFile(path),
   onSignal: (handler) => {
     const onInterrupt = () => handler("SIGINT");
     const onTerminate = () => handler("SIGTERM");

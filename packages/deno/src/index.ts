@@ -8,6 +8,7 @@
  */
 
 export type {
+  Address,
   CloseOptions,
   CloseReason,
   ConnectionInfo,
@@ -21,6 +22,11 @@ export type {
   ServerStats,
   SocketAddress,
   SocketInfo,
+  TlsClientOptions,
+  TlsServerOptions,
+  UnixAddress,
+  UnixConnectOptions,
+  UnixListenOptions,
 } from "@tcp-echo/core";
 export { EchoError, isEchoError } from "@tcp-echo/core";
 export { connect, listen, runtime } from "./adapter.ts";
