@@ -183,6 +183,7 @@ export interface Segment {
   /** For `echo()` segments: the pieces received, joined on completion. `undefined` for `write()` data. */
   readonly pieces: Uint8Array[] | undefined;
   complete?(echoed: Uint8Array): void;
+  fail?(error: EchoError): void;
 }
 
 /**
@@ -202,10 +203,14 @@ export class EchoLedger {
     return this.head === this.segments.length;
   }
 
-  /** Records bytes being sent. `onEcho` receives the whole echo; without it the bytes are for `read()`. */
-  expect(bytes: Uint8Array, onEcho?: (echoed: Uint8Array) => void): Segment {
+  /**
+   * Records bytes being sent. `onEcho` receives the whole echo and `onFail` the
+   * error that ends it; without them the bytes are for `read()`.
+   */
+  expect(bytes: Uint8Array, onEcho?: (echoed: Uint8Array) => void, onFail?: (error: EchoError) => void): Segment {
     const segment: Segment = { bytes, received: 0, pieces: onEcho ? [] : undefined };
     if (onEcho) segment.complete = onEcho;
+    if (onFail) segment.fail = onFail;
     this.segments.push(segment);
     this.outstanding += bytes.byteLength;
     return segment;

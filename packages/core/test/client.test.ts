@@ -53,3 +53,48 @@ describe("ClientConnection: how an early EOF is reported (no sockets)", () => {
     expect(calls).toContain("destroy");
   });
 });
+
+describe("ClientConnection: writes per tick (no sockets)", () => {
+  function recording() {
+    const writes: number[] = [];
+    const connection = new ClientConnection("node", resolveConnectOptions({ port: 7 }));
+    const io: SocketIO = {
+      write: (chunk) => {
+        writes.push(chunk.byteLength);
+        connection.onFlushed(chunk.byteLength);
+      },
+      pause: () => {},
+      resume: () => {},
+      closeWrite: () => writes.push(-1),
+      close: () => {},
+      destroy: () => {},
+    };
+    connection.attach({ info: { localAddress: address, remoteAddress: address }, io });
+    return { connection, writes };
+  }
+
+  test("pipelined small echoes in one tick go to the socket as one write, and still match one by one", async () => {
+    const { connection, writes } = recording();
+    const replies = ["ab", "cd", "ef"].map((text) => connection.echo(text));
+    expect(writes).toEqual([]);
+    await Promise.resolve();
+    expect(writes).toEqual([6]);
+    connection.onData(new TextEncoder().encode("abcdef"));
+    expect((await Promise.all(replies)).map((r) => new TextDecoder().decode(r))).toEqual(["ab", "cd", "ef"]);
+  });
+
+  test("a large write goes straight through, after the small ones queued before it", () => {
+    const { connection, writes } = recording();
+    void connection.echo("small");
+    void connection.echo(new Uint8Array(64 * 1024));
+    expect(writes).toEqual([5, 64 * 1024]);
+  });
+
+  test("closeWrite sends the FIN only after the gathered writes", async () => {
+    const { connection, writes } = recording();
+    void connection.echo("x");
+    await connection.closeWrite();
+    await Promise.resolve();
+    expect(writes).toEqual([1, -1]);
+  });
+});
