@@ -1,24 +1,15 @@
 /** IPv6, Unix domain sockets and TLS on Bun: the same echo and half-close cases as over TCP, and each transport's errors. */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Socket } from "bun";
-import {
-  type ConnectOptions,
-  connect,
-  type EchoError,
-  isEchoError,
-  listen,
-  type UnixConnectOptions,
-} from "../src/index.ts";
+import { failure, makeCerts, roundTrip as roundTripWith, tempDir } from "../../core/test/fixtures/transports.ts";
+import { type ConnectOptions, connect, listen, type UnixConnectOptions } from "../src/index.ts";
 import { BUN, killChildren, lines, randomBytes, sha256, spawnChild, until, writeUntilStalled } from "./helpers.ts";
 
-const MAKE_CERTS = new URL("../../core/test/fixtures/make-certs.sh", import.meta.url).pathname;
 const CLI = new URL("../src/cli.ts", import.meta.url).pathname;
-// Short: a Unix socket path holds at most 107 bytes.
-const DIR = mkdtempSync(join(tmpdir(), "echo-bun-"));
-const certs = makeCerts();
+const DIR = tempDir("echo-bun-");
+const certs = makeCerts(join(DIR, "certs"));
 let sockets = 0;
 const socketPath = () => join(DIR, `s${++sockets}.sock`);
 const text = (data: Uint8Array) => new TextDecoder().decode(data);
@@ -30,50 +21,14 @@ afterEach(async () => {
 });
 afterAll(() => rmSync(DIR, { recursive: true, force: true }));
 
-/** A CA, a server leaf for localhost/127.0.0.1/::1 and a client leaf, made now with openssl; never committed. */
-function makeCerts() {
-  const dir = join(DIR, "certs");
-  const made = Bun.spawnSync(["sh", MAKE_CERTS, dir], { timeout: 30_000 });
-  if (made.exitCode !== 0) throw new Error(`make-certs.sh failed: ${made.stderr}`);
-  const file = (name: string) => join(dir, name);
-  const read = (name: string) => readFileSync(file(name), "utf8");
-  return {
-    file,
-    ca: read("ca.pem"),
-    otherCa: read("other-ca.pem"),
-    server: { cert: read("server.pem"), key: read("server.key") },
-    client: { cert: read("client.pem"), key: read("client.key") },
-  };
-}
-
 async function start<T extends { close(options?: { force?: boolean }): Promise<void> }>(server: Promise<T>) {
   const started = await server;
   cleanup.push(() => started.close({ force: true }));
   return started;
 }
 
-async function failure(promise: Promise<unknown>): Promise<EchoError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isEchoError(error)) return error;
-    throw new Error(`not an EchoError: ${String(error)}`);
-  }
-  throw new Error("resolved, expected a failure");
-}
-
-/** Echoes `payload` on a new connection (any error rejects: connect, handshake or echo). */
-async function roundTrip(options: ConnectOptions | UnixConnectOptions, payload: Uint8Array | string) {
-  const client = options.transport === "unix" ? await connect(options) : await connect(options);
-  try {
-    const echoed = await client.echo(payload, { timeout: 20_000 });
-    await client.closeWrite();
-    await client.closed;
-    return echoed;
-  } finally {
-    await client.close();
-  }
-}
+const roundTrip = (options: ConnectOptions | UnixConnectOptions, payload: Uint8Array | string) =>
+  roundTripWith({ connect }, options, payload);
 
 type RawTarget = { unix: string } | { hostname: string; port: number; tls?: { ca: string } };
 

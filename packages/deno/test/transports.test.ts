@@ -1,17 +1,10 @@
 /** IPv6, Unix domain sockets and TLS on Deno: the same echo and half-close cases as over TCP, and each transport's errors. */
 import assert from "node:assert/strict";
-import {
-  type ConnectOptions,
-  connect,
-  type EchoError,
-  isEchoError,
-  listen,
-  type UnixConnectOptions,
-} from "../src/index.ts";
+import { failure, makeCerts, roundTrip as roundTripWith, tempDir } from "../../core/test/fixtures/transports.ts";
+import { type ConnectOptions, connect, listen, type UnixConnectOptions } from "../src/index.ts";
 import { Child, CONFIG, DENO, decoder, delay, randomBytes, readAll, run, sha256, until, writeAll } from "./_helpers.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
-const MAKE_CERTS = `${ROOT}packages/core/test/fixtures/make-certs.sh`;
 const CLI = new URL("../src/cli.ts", import.meta.url).pathname;
 /** The CLI with what unix sockets (read, write) and certificate files (read) need. */
 const cli = (...args: string[]) => [
@@ -26,31 +19,14 @@ const cli = (...args: string[]) => [
   ...args,
 ];
 
-// Short: a Unix socket path holds at most 107 bytes.
-const DIR = Deno.makeTempDirSync({ prefix: "echo-deno-" });
-const certs = await makeCerts();
+const DIR = tempDir("echo-deno-");
+const certs = makeCerts(`${DIR}/certs`);
 let sockets = 0;
 const socketPath = () => `${DIR}/s${++sockets}.sock`;
 const text = (data: Uint8Array) => decoder.decode(data);
 
 // Runs last: the temporary directory goes with the test module.
 globalThis.addEventListener("unload", () => Deno.removeSync(DIR, { recursive: true }));
-
-/** A CA, a server leaf for localhost/127.0.0.1/::1 and a client leaf, made now with openssl; never committed. */
-async function makeCerts() {
-  const dir = `${DIR}/certs`;
-  const made = await run("sh", [MAKE_CERTS, dir], { timeoutMs: 30_000 });
-  if (made.code !== 0) throw new Error(`make-certs.sh failed: ${made.stderr}`);
-  const file = (name: string) => `${dir}/${name}`;
-  const read = (name: string) => Deno.readTextFileSync(file(name));
-  return {
-    file,
-    ca: read("ca.pem"),
-    otherCa: read("other-ca.pem"),
-    server: { cert: read("server.pem"), key: read("server.key") },
-    client: { cert: read("client.pem"), key: read("client.key") },
-  };
-}
 
 /** Runs `body` with a server, closed (forcing) afterwards. */
 async function using<T extends { close(options?: { force?: boolean }): Promise<void> }>(
@@ -65,28 +41,8 @@ async function using<T extends { close(options?: { force?: boolean }): Promise<v
   }
 }
 
-async function failure(promise: Promise<unknown>): Promise<EchoError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isEchoError(error)) return error;
-    throw new Error(`not an EchoError: ${String(error)}`);
-  }
-  throw new Error("resolved, expected a failure");
-}
-
-/** Echoes `payload` on a new connection (any error rejects: connect, handshake or echo). */
-async function roundTrip(options: ConnectOptions | UnixConnectOptions, payload: Uint8Array | string) {
-  const client = options.transport === "unix" ? await connect(options) : await connect(options);
-  try {
-    const echoed = await client.echo(payload, { timeout: 20_000 });
-    await client.closeWrite();
-    await client.closed;
-    return echoed;
-  } finally {
-    await client.close();
-  }
-}
+const roundTrip = (options: ConnectOptions | UnixConnectOptions, payload: Uint8Array | string) =>
+  roundTripWith({ connect }, options, payload);
 
 /**
  * Sends `payload` and half-closes (`closeWrite`) while not reading; reads to EOF

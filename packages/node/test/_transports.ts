@@ -1,15 +1,15 @@
 /** Shared by the transport tests: certificates made at test time, socket paths, every runtime's CLI. */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
 import type * as net from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type ConnectOptions, connect, type EchoError, isEchoError, type UnixConnectOptions } from "../src/index.ts";
+import { makeCerts, roundTrip as roundTripWith, tempDir } from "../../core/test/fixtures/transports.ts";
+import { type ConnectOptions, connect, type UnixConnectOptions } from "../src/index.ts";
+
+export { failure } from "../../core/test/fixtures/transports.ts";
 
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const MAKE_CERTS = join(ROOT, "packages/core/test/fixtures/make-certs.sh");
 /** Every runtime's CLI, as the matrix starts it: the real binaries, never the .bin shims. */
 export const CLI = {
   node: [process.execPath, "--import", "tsx", join(ROOT, "packages/node/src/cli.ts")],
@@ -29,25 +29,8 @@ export const CLI = {
 export type Runtime = keyof typeof CLI;
 export const RUNTIMES = Object.keys(CLI) as Runtime[];
 
-// Short: a Unix socket path holds at most 107 bytes.
-export const DIR = mkdtempSync(join(tmpdir(), "echo-"));
-export const certs = makeCerts();
-
-/** A CA, a server leaf for localhost/127.0.0.1/::1 and a client leaf, made now with openssl; never committed. */
-function makeCerts() {
-  const dir = join(DIR, "certs");
-  const made = spawnSync("sh", [MAKE_CERTS, dir], { timeout: 30_000 });
-  if (made.status !== 0) throw new Error(`make-certs.sh failed: ${made.stderr}`);
-  const file = (name: string) => join(dir, name);
-  const read = (name: string) => readFileSync(file(name), "utf8");
-  return {
-    file,
-    ca: read("ca.pem"),
-    otherCa: read("other-ca.pem"),
-    server: { cert: read("server.pem"), key: read("server.key") },
-    client: { cert: read("client.pem"), key: read("client.key") },
-  };
-}
+export const DIR = tempDir("echo-");
+export const certs = makeCerts(join(DIR, "certs"));
 
 let sockets = 0;
 export const socketPath = () => join(DIR, `s${++sockets}.sock`);
@@ -68,28 +51,9 @@ export async function start<T extends { close(options?: { force?: boolean }): Pr
 export const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 export const text = (data: Uint8Array) => new TextDecoder().decode(data);
 
-export async function failure(promise: Promise<unknown>): Promise<EchoError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isEchoError(error)) return error;
-    throw new Error(`not an EchoError: ${String(error)}`);
-  }
-  throw new Error("resolved, expected a failure");
-}
-
-/** Echoes `payload` on a new connection (any error rejects: connect, handshake or echo). */
-export async function roundTrip(options: ConnectOptions | UnixConnectOptions, payload: Uint8Array | string) {
-  const client = options.transport === "unix" ? await connect(options) : await connect(options);
-  try {
-    const echoed = await client.echo(payload, { timeout: 20_000 });
-    await client.closeWrite();
-    await client.closed;
-    return echoed;
-  } finally {
-    await client.close();
-  }
-}
+/** One echo over a new Node connection. */
+export const roundTrip = (options: ConnectOptions | UnixConnectOptions, payload: Uint8Array | string) =>
+  roundTripWith({ connect }, options, payload);
 
 /** Sends `payload` and half-closes before reading anything; reads to EOF after a pause. */
 export async function halfCloseSlowReader(socket: net.Socket, payload: Uint8Array): Promise<Buffer> {
