@@ -282,6 +282,14 @@ Deno.test("tls: ETLS for the wrong server name", async () => {
   });
 });
 
+Deno.test("tls: ETLS for an expired certificate, saying so", async () => {
+  await using(listen({ port: 0, tls: certs.expired }), async (server) => {
+    const error = await failure(roundTrip({ port: server.address.port, tls: { ca: certs.ca } }, "x"));
+    assert.equal(error.code, "ETLS");
+    assert.match(error.message, /expired/i);
+  });
+});
+
 Deno.test("tls: a mutual-TLS server is EINVAL on Deno (Deno.listenTls cannot ask for a client certificate)", async () => {
   const error = await failure(listen({ port: 0, tls: { ...certs.server, ca: certs.ca, requestCert: true } }));
   assert.equal(error.code, "EINVAL");

@@ -243,6 +243,13 @@ describe("node: TLS", () => {
     expect(error.message).toContain("wrong.example");
   });
 
+  test("ETLS for an expired certificate, saying so", async () => {
+    const server = await start(listen({ port: 0, tls: certs.expired }));
+    const error = await failure(roundTrip({ port: server.address.port, tls: { ca: certs.ca } }, "x"));
+    expect(error.code).toBe("ETLS");
+    expect(error.message).toMatch(/expired/i);
+  });
+
   test("mutual TLS: a client with a certificate is served, one without is rejected with ETLS", async () => {
     const reported: string[] = [];
     const server = await start(
