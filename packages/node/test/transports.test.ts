@@ -290,6 +290,15 @@ describe("node: CLI over unix and TLS", () => {
     expect(existsSync(path)).toBe(false);
   });
 
+  test("serve --host [::1]: the listening line brackets it, the JSON hostname is ::1; send reaches it", async () => {
+    const { line } = await serveCli("node", ["--host", "[::1]", "--port", "0"]);
+    expect(line).toMatch(/^Server listening on \[::1\]:\d+$/);
+    const sent = await runCli("node", ["send", "--host", "::1", "--port", String(portOf(line)), "six"]);
+    expect(sent).toMatchObject({ code: 0, stdout: "Received response from server: six\n" });
+    const json = await serveCli("node", ["--json", "--host", "[::1]", "--port", "0"]);
+    expect(JSON.parse(json.line)).toMatchObject({ transport: "tcp", tls: false, hostname: "::1" });
+  });
+
   test("serve --json --unix: the listening line names the transport and path", async () => {
     const path = socketPath();
     const { line } = await serveCli("node", ["--json", "--unix", path]);
