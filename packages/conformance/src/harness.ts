@@ -8,9 +8,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import * as net from "node:net";
 import { CaseFailure, deadline, fail, sleep } from "./deadline.ts";
-import { type ClientSpec, describeExit, HOST, type RunningServer } from "./participants.ts";
+import { type ClientSpec, describeExit, HOST, type RunningServer, type StartOptions } from "./participants.ts";
 import { type CaseName, type CaseParams, formatSize } from "./plan.ts";
-import { groupFds, groupRss, heldConnections } from "./proc.ts";
+import { groupCpuTicks, groupFds, groupRss, heldConnections } from "./proc.ts";
 import { spawnManaged } from "./processes.ts";
 
 type Checks = string[];
@@ -136,10 +136,16 @@ async function runPipe(argv: string[], input: Buffer | number, readDelay: number
 /** Server RSS growth allowed while a client pushes 200 MB at it without reading. */
 export const RSS_LIMIT = 64 * 1024 * 1024;
 
-export const HARNESS_CASES: Partial<
-  Record<CaseName, (server: RunningServer, params: HarnessParams) => Promise<Checks>>
-> = {
-  async backpressure(server, { backpressureBytes }) {
+export interface HarnessContext {
+  /** The row's server. */
+  readonly server: RunningServer;
+  readonly params: HarnessParams;
+  /** Starts another server of the row's kind with extra flags, for this case only (stopped when it ends). */
+  startOwn(options: StartOptions): Promise<RunningServer>;
+}
+
+export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) => Promise<Checks>>> = {
+  async backpressure({ server, params: { backpressureBytes } }) {
     const pgid = server.process!.pid;
     const baseline = groupRss(pgid);
     let peak = baseline;
@@ -190,7 +196,7 @@ export const HARNESS_CASES: Partial<
     }
   },
 
-  async resets(server, { resets }) {
+  async resets({ server, params: { resets } }) {
     const pgid = server.process?.pid;
     const fdsBefore = pgid ? groupFds(pgid) : 0;
     const payload = randomBytes(256 * 1024);
@@ -232,7 +238,7 @@ export const HARNESS_CASES: Partial<
     return checks;
   },
 
-  async "slow-peer"(server, { slowPeerBytes }) {
+  async "slow-peer"({ server, params: { slowPeerBytes } }) {
     const socket = await rawConnect(server.port);
     try {
       const received: number[] = [];
@@ -258,12 +264,11 @@ export const HARNESS_CASES: Partial<
     }
   },
 
-  async shutdown(server) {
+  async drain({ server }) {
     const managed = server.process!;
     const open = await rawConnect(server.port);
     try {
-      const first = randomBytes(64 * 1024);
-      const second = randomBytes(64 * 1024);
+      const payload = randomBytes(DRAIN_BYTES);
       const received: Buffer[] = [];
       let count = 0;
       open.on("data", (chunk: Buffer) => {
@@ -271,26 +276,31 @@ export const HARNESS_CASES: Partial<
         count += chunk.byteLength;
       });
       const ended = new Promise<void>((resolve) => open.once("end", resolve));
-      open.write(first);
+      open.write(payload);
+      // The echo is in progress: some of it came back, most is still to come.
       await until(
-        () => count >= first.byteLength,
+        () => count >= 64 * 1024,
         10_000,
-        () => "the first echo did not come back",
+        () => "the echo did not start",
       );
-      process.kill(managed.pid, "SIGINT");
+      open.pause();
+      const checks = [`echo in progress: ${formatSize(count)} of ${formatSize(DRAIN_BYTES)} back`];
+      process.kill(managed.pid, "SIGTERM");
+      // "At once", with room for a loaded machine: a server that keeps its listener
+      // until the drain ends would still accept here.
       await until(
         async () => !(await connectsNow(server.port)),
-        10_000,
-        () => "the server still accepts new connections 10 s after SIGINT",
+        REFUSED_WITHIN,
+        () => `the server still accepts new connections ${REFUSED_WITHIN} ms after SIGTERM`,
       );
-      const checks = ["after SIGINT, a new connection is refused"];
-      open.end(second);
-      await deadline(ended, 15_000, "the open connection's echo to finish after SIGINT");
+      checks.push(`after SIGTERM, a new connection is refused (within ${REFUSED_WITHIN / 1000} s)`);
+      if (managed.exit) fail(`the server exited (${describeExit(managed.exit)}) before the echo in progress finished`);
+      open.resume();
+      open.end();
+      await deadline(ended, 20_000, "the echo in progress to finish after SIGTERM");
       const all = Buffer.concat(received);
-      if (!all.equals(Buffer.concat([first, second]))) {
-        fail(`the open connection got ${all.byteLength} of ${first.byteLength + second.byteLength} bytes right`);
-      }
-      checks.push("the open connection finished its echo (128 KiB byte-exact)");
+      if (!all.equals(payload)) fail(`the open connection got ${all.byteLength} of ${DRAIN_BYTES} bytes right`);
+      checks.push(`then it half-closed and got all ${formatSize(DRAIN_BYTES)} back byte-exact, then EOF`);
       const exit = await deadline(managed.exited, 15_000, "the server to exit after draining");
       if (exit.code !== 0) fail(`the server ended with ${describeExit(exit)} after draining`);
       checks.push("the server exited 0");
@@ -299,7 +309,128 @@ export const HARNESS_CASES: Partial<
       open.destroy();
     }
   },
+
+  async "max-connections"({ startOwn }) {
+    const server = await startOwn({ args: ["--max-connections", "3"] });
+    const admitted = await Promise.all([1, 2, 3].map(() => rawConnect(server.port)));
+    try {
+      for (const socket of admitted) await echoOnce(socket, "one of the first 3");
+      const checks = ["3 connections echo"];
+      // The 4th may be reset before Node reports it connected: that is closed too.
+      const extra = await rawConnect(server.port).catch(() => undefined);
+      if (extra) {
+        let bytes = 0;
+        extra.on("data", (chunk: Buffer) => {
+          bytes += chunk.byteLength;
+        });
+        extra.write("over the limit");
+        await deadline(closedByPeer(extra), 5000, "the server to close the 4th connection");
+        if (bytes > 0) fail(`the 4th connection got ${bytes} bytes echoed`);
+        extra.destroy();
+      }
+      checks.push("the 4th connection is closed at once, nothing echoed");
+      for (const socket of admitted) await echoOnce(socket, "one of the first 3, after the 4th");
+      checks.push("the first 3 still echo");
+      await until(
+        () => server.log.some((event) => event.event === "close" && event.reason === "limit"),
+        5000,
+        () => 'no close event with reason "limit" in the --json log',
+      );
+      checks.push('the log has a close with reason "limit"');
+      return checks;
+    } finally {
+      for (const socket of admitted) socket.destroy();
+    }
+  },
+
+  async "idle-timeout"({ startOwn }) {
+    const server = await startOwn({ args: ["--idle-timeout", String(IDLE_TIMEOUT)] });
+    const silent = await rawConnect(server.port);
+    const connected = performance.now();
+    const busy = await rawConnect(server.port);
+    try {
+      let busyClosed = false;
+      void closedByPeer(busy).then(() => {
+        busyClosed = true;
+      });
+      // A byte every 400 ms for 2.8 s: active all along, so never idle.
+      const chatter = (async () => {
+        for (let i = 0; i < 7 && !busyClosed; i++) {
+          await echoOnce(busy, `byte ${i + 1} of the busy connection`, Buffer.from([i]));
+          await sleep(400);
+        }
+      })();
+      await deadline(closedByPeer(silent), 10_000, "the silent connection to be closed");
+      const after = Math.round(performance.now() - connected);
+      // The issue's bound (T + 1 s), a deadline rather than a speed measurement.
+      if (after > IDLE_TIMEOUT + 1000)
+        fail(`the silent connection was closed after ${after} ms, bound ${IDLE_TIMEOUT} + 1000 ms`);
+      if (after < IDLE_TIMEOUT - 100)
+        fail(`the silent connection was closed after ${after} ms, before the ${IDLE_TIMEOUT} ms timeout`);
+      await chatter;
+      if (busyClosed) fail("a connection echoing a byte every 400 ms was closed as idle");
+      await until(
+        () => server.log.some((event) => event.event === "close" && event.reason === "idle-timeout"),
+        5000,
+        () => 'no close event with reason "idle-timeout" in the --json log',
+      );
+      return [
+        `a silent connection was closed after ${after} ms (timeout ${IDLE_TIMEOUT} ms, bound +1 s)`,
+        "a connection echoing a byte every 400 ms for 2.8 s stayed open",
+        'the log has a close with reason "idle-timeout"',
+      ];
+    } finally {
+      silent.destroy();
+      busy.destroy();
+    }
+  },
+
+  async emfile({ startOwn }) {
+    const server = await startOwn({ prefix: ["prlimit", `--nofile=${EMFILE_LIMIT}:${EMFILE_LIMIT}`] });
+    const pgid = server.process!.pid;
+    // Plain connects: the kernel completes them in the backlog whether or not the server can accept.
+    const attempts = Array.from({ length: EMFILE_ATTEMPTS }, () => {
+      const socket = net.connect({ host: HOST, port: server.port });
+      socket.on("error", () => {});
+      return socket;
+    });
+    let ticks: number;
+    try {
+      await sleep(1000);
+      const before = groupCpuTicks(pgid);
+      await sleep(2000);
+      ticks = groupCpuTicks(pgid) - before;
+    } finally {
+      for (const socket of attempts) socket.destroy();
+    }
+    // A spinning accept loop burns about 200 ticks (2 s of one core); a quarter of that allows for noise.
+    if (ticks > 50)
+      fail(`the server used ${ticks} CPU ticks in 2 s out of descriptors (bound 50): its accept loop spins`);
+    const checks = [`${EMFILE_ATTEMPTS} attempts under --nofile=${EMFILE_LIMIT}: ${ticks} CPU ticks in 2 s (bound 50)`];
+    const probe = randomBytes(64 * 1024);
+    const end = Date.now() + 10_000;
+    for (;;) {
+      if (server.process?.exit) fail(`the server exited out of descriptors: ${describeExit(server.process.exit)}`);
+      const served = await serveOnce(server.port, probe).catch(() => false);
+      if (served) break;
+      if (Date.now() > end) fail("no new client was served within 10 s of the descriptors being freed");
+      await sleep(250);
+    }
+    checks.push("once descriptors were freed, a new client was served byte-exact");
+    await sleep(500);
+    if (server.process?.exit) fail(`the server exited: ${describeExit(server.process.exit)}`);
+    checks.push("the server is still running");
+    return checks;
+  },
 };
+
+/** `drain`: large enough that the echo is still flowing when the signal lands. */
+const DRAIN_BYTES = 8 * 1024 * 1024;
+/** `drain`: how soon a new connection must be refused after SIGTERM. */
+const REFUSED_WITHIN = 3000;
+const IDLE_TIMEOUT = 1000;
+const EMFILE_LIMIT = 64;
+const EMFILE_ATTEMPTS = 120;
 
 export interface HarnessParams {
   readonly backpressureBytes: number;
@@ -332,6 +463,48 @@ function connectsNow(port: number): Promise<boolean> {
     });
     socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code !== "ECONNREFUSED"));
   });
+}
+
+/** Resolves once the peer ended or closed the connection (FIN, RST or close). */
+function closedByPeer(socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.destroyed || socket.readableEnded) resolve();
+    socket.once("end", resolve);
+    socket.once("close", resolve);
+  });
+}
+
+/** Writes `payload` (16 random bytes by default) and waits for exactly its echo. */
+async function echoOnce(socket: net.Socket, what: string, payload: Buffer = randomBytes(16)): Promise<void> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    bytes += chunk.byteLength;
+  };
+  socket.on("data", onData);
+  try {
+    socket.write(payload);
+    await until(
+      () => bytes >= payload.byteLength || socket.destroyed,
+      10_000,
+      () => `${what}: ${bytes} of ${payload.byteLength} bytes echoed within 10 s`,
+    );
+    if (!Buffer.concat(chunks).equals(payload)) fail(`${what}: the echo differs (${bytes} bytes back)`);
+  } finally {
+    socket.off("data", onData);
+  }
+}
+
+/** One whole session: connect, send `payload`, half-close, and get exactly it back, then EOF. */
+async function serveOnce(port: number, payload: Buffer): Promise<boolean> {
+  const socket = await rawConnect(port);
+  try {
+    const { bytes, hash } = await readToEnd(socket, () => socket.end(payload), 5000);
+    return bytes === payload.byteLength && hash === sha256(payload);
+  } finally {
+    socket.destroy();
+  }
 }
 
 function drained(socket: net.Socket, ms: number): Promise<boolean> {

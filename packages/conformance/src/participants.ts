@@ -73,7 +73,17 @@ export interface RunningServer {
   readonly port: number;
   /** The server process (its group holds every process it forks); absent for in-process servers. */
   readonly process: ManagedProcess | undefined;
+  /** Our servers' `--json` log, one object per line (the last `LOG_LINES`); empty for the others. */
+  readonly log: readonly Record<string, unknown>[];
   stop(): Promise<void>;
+}
+
+/** How the hardening cases start a server of their own (our servers only). */
+export interface StartOptions {
+  /** Extra `serve` flags (`--max-connections 3`). */
+  readonly args?: readonly string[];
+  /** A command the server runs under (`prlimit --nofile=64:64`). */
+  readonly prefix?: readonly string[];
 }
 
 export interface ServerSpec {
@@ -82,7 +92,7 @@ export interface ServerSpec {
   readonly description: string;
   /** Why it cannot run here ("not installed: apt-get install -y socat"), or undefined. */
   missing(): string | undefined;
-  start(): Promise<RunningServer>;
+  start(options?: StartOptions): Promise<RunningServer>;
 }
 
 export interface ClientSpec {
@@ -130,10 +140,11 @@ export const SERVERS: readonly ServerSpec[] = [
       kind: "ours",
       description: `packages/${ours.pkg} CLI (serve --json) on ${ours.runtime}`,
       missing: () => packageMissing(ours),
-      start: () =>
+      start: (options) =>
         startListeningProcess(
           ours.name,
           [
+            ...(options?.prefix ?? []),
             ...RUNTIMES[ours.runtime].command(join(ROOT, "packages", ours.pkg, "src/cli.ts")),
             "serve",
             "--host",
@@ -141,6 +152,7 @@ export const SERVERS: readonly ServerSpec[] = [
             "--port",
             "0",
             "--json",
+            ...(options?.args ?? []),
           ],
           jsonPort,
         ),
@@ -249,6 +261,8 @@ export const HARNESS: ClientSpec = {
 const START_TIMEOUT = 30_000;
 /** A server outlives any matrix run by far less than this; it is a backstop, not a budget. */
 const SERVER_LIFETIME = 30 * 60_000;
+/** Log lines kept per server: a cell of 500 connections logs 1,000. */
+const LOG_LINES = 4000;
 
 function jsonPort(line: string): number | undefined {
   try {
@@ -274,6 +288,16 @@ async function startListeningProcess(
   const managed = spawnManaged(command, args, { label, cwd: ROOT, timeoutMs: SERVER_LIFETIME });
   // stdout is read to the end: a server blocked on a full log pipe would look like a hung server.
   const lines = createInterface({ input: managed.child.stdout! });
+  const log: Record<string, unknown>[] = [];
+  lines.on("line", (line) => {
+    if (!line.startsWith("{")) return;
+    try {
+      log.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      return;
+    }
+    if (log.length > LOG_LINES) log.splice(0, log.length - LOG_LINES);
+  });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`${label} did not report a port in ${START_TIMEOUT} ms`)),
@@ -294,7 +318,7 @@ async function startListeningProcess(
     await managed.kill();
     throw error;
   });
-  return { port, process: managed, stop: async () => void (await managed.kill()) };
+  return { port, process: managed, log, stop: async () => void (await managed.kill()) };
 }
 
 /** Starts a server on a port we chose, and waits until it accepts connections. */
@@ -319,7 +343,7 @@ async function startProbedProcess(
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { port, process: managed, stop };
+  return { port, process: managed, log: [], stop };
 }
 
 function startXinetd(): Promise<RunningServer> {
@@ -380,6 +404,7 @@ async function startResettingServer(): Promise<RunningServer> {
   return {
     port: (server.address() as net.AddressInfo).port,
     process: undefined,
+    log: [],
     stop: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));

@@ -16,7 +16,10 @@ export type CaseName =
   | "slow-peer"
   | "client-detection"
   | "errors"
-  | "shutdown";
+  | "max-connections"
+  | "idle-timeout"
+  | "emfile"
+  | "drain";
 
 /**
  * Who plays the client in a case:
@@ -136,16 +139,66 @@ export const CASES: readonly CaseSpec[] = [
     rows: "client-only",
   },
   {
-    name: "shutdown",
-    proves: "after the server is told to close, new connections are refused while an open one finishes its echo",
+    name: "max-connections",
+    proves:
+      'with --max-connections 3 the 4th concurrent connection is closed at once, the first 3 still echo, and the log says "limit"',
     reason:
-      "Graceful shutdown is our CLI's promise (SIGINT drains); servers that stop mid-echo or keep accepting lose data on every deploy.",
+      "A limit must cost the excess connection, not the server: one that stops accepting leaves clients hanging in the backlog, one that closes the wrong socket or crashes loses accepted work, and an uncounted rejection is invisible to the operator.",
+    players: "harness",
+    rows: "ours",
+  },
+  {
+    name: "idle-timeout",
+    proves:
+      "with --idle-timeout 1000 a silent connection is closed within 1 s + 1 s, and one echoing a byte every 400 ms is not",
+    reason:
+      "Idle connections are how a server runs out of descriptors. The bound is the issue's (T + 1 s): Bun's socket timeout ticks in 4 s steps, and a timer that is not reset by traffic closes busy clients.",
+    players: "harness",
+    rows: "ours",
+  },
+  {
+    name: "emfile",
+    proves:
+      "under prlimit --nofile=64, 120 connection attempts leave the server's CPU idle; it serves a new client once descriptors free up, and never exits",
+    reason:
+      "Out of descriptors, accept() fails at once and the connection stays in the backlog: a loop that retries spins a core, and Deno's `for await` accept loop simply ends (the server stops serving but stays up).",
+    players: "harness",
+    rows: "ours",
+  },
+  {
+    name: "drain",
+    proves:
+      "after SIGTERM new connections are refused at once, an echo in progress finishes byte-exact after its half-close, and the server exits 0",
+    reason:
+      "Graceful shutdown is our CLI's promise (SIGTERM and SIGINT drain): servers that stop mid-echo lose data on every deploy, and servers that keep accepting while draining never finish.",
     players: "harness",
     rows: "ours",
   },
 ];
 
 export const CASE_NAMES: readonly CaseName[] = CASES.map((spec) => spec.name);
+
+/**
+ * Runtime bugs the matrix shows but our code cannot fix: the case still runs,
+ * and its failure is reported with this reason instead of failing the run (a
+ * pass is reported too, so a fix upstream is noticed).
+ */
+export const KNOWN_GAPS: readonly { server: string; case: CaseName; why: string }[] = [
+  {
+    server: "node@bun",
+    case: "emfile",
+    why: "Bun's node:net listener retries accept() at once on EMFILE and spins a core (usockets has no back-off: https://github.com/oven-sh/bun/pull/32705); Bun.listen, which the bun package uses, passes",
+  },
+  {
+    server: "node@deno",
+    case: "emfile",
+    why: "Deno's node:net listener stops accepting for good after EMFILE (the process stays up and serves nothing, no error is emitted; no upstream issue found); Deno.listen, which the deno package uses, passes",
+  },
+];
+
+export function knownGap(server: string, name: string): string | undefined {
+  return KNOWN_GAPS.find((gap) => gap.server === server && gap.case === name)?.why;
+}
 
 /** What a driver or harness case is given: the sizes of one cell. */
 export interface CaseParams {

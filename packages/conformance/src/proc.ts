@@ -80,3 +80,19 @@ export function heldConnections(port: number): number {
   }
   return count;
 }
+
+/** CPU time (user + system, in clock ticks, usually 1/100 s) of every process in the group. */
+export function groupCpuTicks(pgid: number): number {
+  let ticks = 0;
+  for (const pid of groupMembers(pgid)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+      // Fields after the command name: state is [0], utime [11], stime [12] (proc(5) fields 14 and 15).
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return ticks;
+}

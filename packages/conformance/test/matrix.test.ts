@@ -10,7 +10,7 @@
 
 import { afterAll, describe, expect, test } from "vitest";
 import { startMatrix } from "../src/matrix.ts";
-import { PROFILES } from "../src/plan.ts";
+import { knownGap, PROFILES } from "../src/plan.ts";
 import { killAllAndWait } from "../src/processes.ts";
 
 const matrix = startMatrix({ profile: PROFILES.quick, jobs: 2 });
@@ -54,6 +54,14 @@ for (const row of matrix.rows) {
       }
 
       for (const spec of planned.cases) {
+        const gap = knownGap(server.name, spec.name);
+        if (gap) {
+          // Runs, and its outcome is in the matrix's report; a runtime bug cannot fail our suite.
+          test(`${name}: ${spec.name}: known gap: ${gap}`, async () => {
+            expect((await cell()).cases.find((r) => r.case === spec.name)).toBeDefined();
+          });
+          continue;
+        }
         test(`${name}: ${spec.name}: ${spec.proves}`, async () => {
           const result = (await cell()).cases.find((r) => r.case === spec.name);
           expect(result?.failure).toBeUndefined();
