@@ -34,6 +34,8 @@ const USAGE = `usage: pnpm matrix [options]
   --profile P     full (default: 256 MiB payload on the diagonal) or quick (the test suite's)
   --require-all   fail when a server or client is not installed or not available
   --jobs N        rows (servers) run at once (default 2)
+  --faults        our clients x our servers through each fault of @tcp-echo/faults' FAULTS
+                  (a proxy per fault; --case then names faults), instead of the cases
 `;
 
 function list(values: string[] | undefined): string[] | undefined {
@@ -75,6 +77,7 @@ async function main(): Promise<number> {
         cases: list(values.case),
         requireAll: values["require-all"] === true,
         jobs,
+        faults: values.faults === true,
       },
       (event) => progress.update(event),
     );
@@ -88,11 +91,13 @@ async function main(): Promise<number> {
   const format = values.markdown ? "markdown" : "text";
   const lines = [
     "",
-    `tcp-echo conformance matrix (${result.profile} profile, ${formatDuration(result.durationMs)})`,
+    result.mode === "faults"
+      ? `tcp-echo fault matrix: each cell is our client and server through ${result.cases.length} faults (${formatDuration(result.durationMs)})`
+      : `tcp-echo conformance matrix (${result.profile} profile, ${formatDuration(result.durationMs)})`,
     "",
     renderTable(result, format),
     "",
-    renderLegend(),
+    renderLegend(result.mode),
   ];
   const details = renderDetails(result);
   if (details) lines.push("", details);
@@ -118,6 +123,7 @@ function parse() {
       profile: { type: "string" },
       "require-all": { type: "boolean" },
       jobs: { type: "string" },
+      faults: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });

@@ -7,6 +7,7 @@
 
 import { createInterface } from "node:readline";
 import { CaseFailure } from "./deadline.ts";
+import { FAULT_CASES, startFaultProxies } from "./fault-cells.ts";
 import { HARNESS_CASES, type HarnessContext, type HarnessParams, PIPE_CASES } from "./harness.ts";
 import {
   CLIENTS,
@@ -32,7 +33,7 @@ import {
 import { spawnManaged } from "./processes.ts";
 
 export interface CaseResult {
-  readonly case: CaseName;
+  readonly case: string;
   readonly ok: boolean;
   readonly ms: number;
   readonly checks: readonly string[];
@@ -71,7 +72,9 @@ export interface MatrixResult {
   readonly durationMs: number;
   readonly servers: readonly Participant[];
   readonly clients: readonly Participant[];
-  readonly cases: readonly { name: CaseName; proves: string }[];
+  /** `faults`: `pnpm matrix --faults`, whose cases are the faults. */
+  readonly mode: "conformance" | "faults";
+  readonly cases: readonly { name: string; proves: string }[];
   readonly cells: readonly CellResult[];
   /** Every expected cell passed (and, with `requireAll`, nothing was unavailable). */
   readonly ok: boolean;
@@ -86,6 +89,10 @@ export interface MatrixOptions {
   readonly requireAll?: boolean;
   /** Rows run at once. Default 1. */
   readonly jobs?: number;
+  /** Run our clients x our servers through each fault of `FAULTS` instead of the conformance cases. */
+  readonly faults?: boolean;
+  /** Only the cells where a runtime's client meets its own server. */
+  readonly diagonal?: boolean;
 }
 
 export type MatrixEvent =
@@ -133,7 +140,9 @@ function playerMatches(spec: CaseSpec, client: ClientSpec): boolean {
 }
 
 /** Which cases run in which cell; a pair with no case is "n/a" and not planned. */
-export function planMatrix(options: Pick<MatrixOptions, "servers" | "clients" | "cases">): PlannedRow[] {
+export function planMatrix(
+  options: Pick<MatrixOptions, "servers" | "clients" | "cases" | "faults" | "diagonal">,
+): PlannedRow[] {
   const pick = <T extends { name: string }>(all: readonly T[], names: readonly string[] | undefined, what: string) => {
     if (!names?.length) return all;
     for (const name of names) {
@@ -145,7 +154,7 @@ export function planMatrix(options: Pick<MatrixOptions, "servers" | "clients" | 
   };
   const servers = pick(SERVERS, options.servers, "server");
   const clients = pick([...CLIENTS, HARNESS], options.clients, "client");
-  const cases = pick(CASES, options.cases, "case");
+  const cases = pick(options.faults ? FAULT_CASES : CASES, options.cases, options.faults ? "fault" : "case");
   const rows: PlannedRow[] = [];
   for (const server of servers) {
     const cells = clients
@@ -159,7 +168,7 @@ export function planMatrix(options: Pick<MatrixOptions, "servers" | "clients" | 
             !(server.kind === "peer" && spec.peerServerClients && !spec.peerServerClients.includes(client.name)),
         ),
       }))
-      .filter((cell) => cell.cases.length > 0);
+      .filter((cell) => cell.cases.length > 0 && (!options.diagonal || cell.client.name === server.name));
     if (cells.length > 0) rows.push({ server, cells });
   }
   return rows;
@@ -179,7 +188,7 @@ export function paramsFor(profile: Profile, server: ServerSpec, client: ClientSp
 }
 
 /** Hard limit per driver case: far above a healthy run, so only a hang reaches it. */
-function budget(name: CaseName, params: CaseParams): number {
+function budget(name: string, params: CaseParams): number {
   const bytes = params.payloads.reduce((sum, size) => sum + size, 0);
   const budgets: Partial<Record<CaseName, number>> = {
     payloads: Math.round(30_000 + bytes / 10_000),
@@ -189,7 +198,7 @@ function budget(name: CaseName, params: CaseParams): number {
     "client-detection": 45_000,
     errors: 60_000,
   };
-  return budgets[name] ?? 25_000;
+  return budgets[name as CaseName] ?? 25_000;
 }
 
 // --- running ---
@@ -255,7 +264,7 @@ export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent
     const slot = new ServerSlot(row.server);
     try {
       for (const planned of row.cells) {
-        const cell = await runCell(row.server, planned, slot, options.profile, onEvent);
+        const cell = await runCell(row.server, planned, slot, options, onEvent);
         cells.push(cell);
         onEvent({ type: "cell", cell });
         pending.get(`${cell.server}|${cell.client}`)?.resolve(cell);
@@ -281,11 +290,12 @@ export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent
     const unavailable = cells.some((cell) => cell.status === "not-available");
     return {
       profile: options.profile.name,
+      mode: options.faults ? "faults" : "conformance",
       startedAt: new Date(started).toISOString(),
       durationMs: Date.now() - started,
       servers: participants(rows.map((row) => row.server)),
       clients: participants(clientsOf(rows)),
-      cases: CASES.map(({ name, proves }) => ({ name, proves })),
+      cases: (options.faults ? FAULT_CASES : CASES).map(({ name, proves }) => ({ name, proves })),
       cells,
       ok:
         cells.every((cell) => cell.status !== "fail" && cell.status !== "unexpected-pass") &&
@@ -323,9 +333,10 @@ async function runCell(
   server: ServerSpec,
   planned: PlannedCell,
   slot: ServerSlot,
-  profile: Profile,
+  options: MatrixOptions,
   onEvent: (event: MatrixEvent) => void = () => {},
 ): Promise<CellResult> {
+  const { profile } = options;
   const { client, cases } = planned;
   const started = Date.now();
   const base = { server: server.name, client: client.name };
@@ -334,7 +345,7 @@ async function runCell(
   onEvent({ type: "cell-start", ...base });
   const results: CaseResult[] = [];
   const record = (plain: CaseResult) => {
-    const gap = knownGap(server.name, plain.case);
+    const gap = knownGap(server.name, client.name, plain.case);
     const result = gap ? { ...plain, knownGap: gap } : plain;
     results.push(result);
     onEvent({ type: "case", ...base, result });
@@ -348,6 +359,22 @@ async function runCell(
     return finish(server, base, results, started, planned.filtered);
   }
   const params = paramsFor(profile, server, client, await freePort());
+  if (client.driver && options.faults) {
+    let proxies: Awaited<ReturnType<typeof startFaultProxies>>;
+    try {
+      proxies = await startFaultProxies(cases, running.port);
+    } catch (error) {
+      const failure = `the fault proxies did not start: ${(error as Error).message}`;
+      for (const spec of cases) record({ case: spec.name, ok: false, ms: 0, checks: [], failure });
+      return finish(server, base, results, started, planned.filtered);
+    }
+    try {
+      await runDriver(client, running.port, cases, { ...params, faults: proxies.targets }, slot, record);
+    } finally {
+      await proxies.close();
+    }
+    return finish(server, base, results, started, planned.filtered);
+  }
   if (client.driver) {
     await runDriver(client, running.port, cases, params, slot, record);
     return finish(server, base, results, started, planned.filtered);
@@ -369,8 +396,8 @@ async function runCell(
         },
       };
       const checks = client.pipe
-        ? await PIPE_CASES[spec.name]!(client, running.port, params)
-        : await HARNESS_CASES[spec.name]!(context);
+        ? await PIPE_CASES[spec.name as CaseName]!(client, running.port, params)
+        : await HARNESS_CASES[spec.name as CaseName]!(context);
       result = { case: spec.name, ok: true, ms: Date.now() - caseStarted, checks };
     } catch (error) {
       const failure = error instanceof CaseFailure ? error.message : `harness error: ${(error as Error).stack}`;
@@ -439,7 +466,7 @@ async function runDriver(
     const death = slot.death();
     const failure = [parsed.failure, parsed.ok ? undefined : death].filter(Boolean).join("; ");
     record({
-      case: parsed.case as CaseName,
+      case: parsed.case,
       ok: parsed.ok,
       ms: parsed.ms,
       checks: parsed.checks,

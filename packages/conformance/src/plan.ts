@@ -35,7 +35,8 @@ export type Players = "api" | "pipe" | "harness";
 export type Rows = "servers" | "ours" | "control" | "client-only";
 
 export interface CaseSpec {
-  readonly name: CaseName;
+  /** A `CaseName`, or a fault's name under `--faults`. */
+  readonly name: string;
   /** The behaviour it proves, as a sentence: the test's name. */
   readonly proves: string;
   /** Why the case exists: the bug it would catch. */
@@ -176,14 +177,14 @@ export const CASES: readonly CaseSpec[] = [
   },
 ];
 
-export const CASE_NAMES: readonly CaseName[] = CASES.map((spec) => spec.name);
+export const CASE_NAMES: readonly string[] = CASES.map((spec) => spec.name);
 
 /**
  * Runtime bugs the matrix shows but our code cannot fix: the case still runs,
  * and its failure is reported with this reason instead of failing the run (a
  * pass is reported too, so a fix upstream is noticed).
  */
-export const KNOWN_GAPS: readonly { server: string; case: CaseName; why: string }[] = [
+export const KNOWN_GAPS: readonly { server?: string; client?: string; case: string; why: string }[] = [
   {
     server: "node@bun",
     case: "emfile",
@@ -194,10 +195,18 @@ export const KNOWN_GAPS: readonly { server: string; case: CaseName; why: string 
     case: "emfile",
     why: "Deno's node:net listener stops accepting for good after EMFILE (the process stays up and serves nothing, no error is emitted; no upstream issue found); Deno.listen, which the deno package uses, passes",
   },
+  ...["reset-client", "reset-server"].map((name) => ({
+    client: "node@deno",
+    case: name,
+    why: "Deno's node:net reports a write to a reset connection as EPIPE where Node reports ECONNRESET, and core passes EPIPE through; the deno package (Deno.connect) reports ECONNRESET",
+  })),
 ];
 
-export function knownGap(server: string, name: string): string | undefined {
-  return KNOWN_GAPS.find((gap) => gap.server === server && gap.case === name)?.why;
+/** Why a case is a known gap in this cell, if it is. */
+export function knownGap(server: string, client: string, name: string): string | undefined {
+  return KNOWN_GAPS.find(
+    (gap) => (gap.server ?? server) === server && (gap.client ?? client) === client && gap.case === name,
+  )?.why;
 }
 
 /** What a driver or harness case is given: the sizes of one cell. */
@@ -211,6 +220,17 @@ export interface CaseParams {
   readonly connections: number;
   /** `errors`: a port nothing listens on. */
   readonly refusedPort: number;
+  /** `--faults`: the proxies to stream through, all at once. */
+  readonly faults?: readonly FaultTarget[];
+}
+
+/** One fault proxy, as the driver sees it. */
+export interface FaultTarget {
+  readonly name: string;
+  readonly port: number;
+  /** `echo`: byte-exact, then EOF; otherwise the `EchoError` code the client must report. */
+  readonly expect: string;
+  readonly size: number;
 }
 
 /** One line of driver output. */

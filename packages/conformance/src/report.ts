@@ -1,5 +1,6 @@
 /** The matrix as text: the servers x clients table (plain or Markdown), and the per-case breakdown. */
 
+import { FAULT_CASES } from "./fault-cells.ts";
 import type { CellResult, MatrixResult, Participant } from "./matrix.ts";
 import { CASES } from "./plan.ts";
 
@@ -108,7 +109,13 @@ export function renderDetails(result: MatrixResult): string {
 }
 
 /** Which cases run in which kind of cell, so a reader knows why a count is 4 and not 12. */
-export function renderLegend(): string {
+export function renderLegend(mode: MatrixResult["mode"] = "conformance"): string {
+  if (mode === "faults") {
+    return [
+      "each cell: 4 MiB with half-close through a fault-injecting proxy per fault, all at once (@tcp-echo/faults)",
+      ...FAULT_CASES.map((spec) => `  ${spec.name}: ${spec.proves}`),
+    ].join("\n");
+  }
   const who = (players: string) => CASES.filter((spec) => spec.players === players).map((spec) => spec.name);
   return [
     `our clients (driver, EchoConnection API): ${[...who("pipe"), ...who("api")].join(", ")}`,
