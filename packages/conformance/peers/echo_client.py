@@ -12,8 +12,8 @@ import threading
 server_host = sys.argv[1]
 server_port = int(sys.argv[2])
 
-client_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-client_socket.connect((server_host, server_port))
+# create_connection rather than the tutorial's AF_INET socket: it also reaches ::1.
+client_socket = socket.create_connection((server_host, server_port))
 
 
 def send_all_then_half_close(source):

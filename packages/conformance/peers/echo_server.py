@@ -12,7 +12,9 @@ import threading
 host = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
 port = int(sys.argv[2]) if len(sys.argv) > 2 else 12345
 
-server_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+# AF_INET6 for an IPv6 address such as ::1 (the tutorial only knows AF_INET).
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+server_socket = socket.socket(family, socket.SOCK_STREAM)
 server_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 server_socket.bind((host, port))
 # The tutorial's backlog of 5 drops connections when many clients arrive at once.

@@ -5,11 +5,12 @@
  *
  *   pnpm matrix [--server NAME]... [--client NAME]... [--case NAME]...
  *               [--json FILE] [--markdown] [--profile full|quick] [--require-all]
+ *               [--transport tcp4|tcp6|unix|tls|all]... [--faults]
  */
 
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { type CellResult, clientsOf, type MatrixEvent, runMatrix } from "./matrix.ts";
+import { type CellResult, cellKey, clientsOf, type MatrixEvent, runMatrix } from "./matrix.ts";
 import { CASE_NAMES, PROFILES } from "./plan.ts";
 import { installExitHandlers, killAllAndWait } from "./processes.ts";
 import {
@@ -21,6 +22,7 @@ import {
   renderTable,
   type TableInput,
 } from "./report.ts";
+import { TRANSPORTS, type Transport } from "./transports.ts";
 
 const USAGE = `usage: pnpm matrix [options]
 
@@ -34,6 +36,7 @@ const USAGE = `usage: pnpm matrix [options]
   --profile P     full (default: 256 MiB payload on the diagonal) or quick (the test suite's)
   --require-all   fail when a server or client is not installed or not available
   --jobs N        rows (servers) run at once (default 2)
+  --transport T   tcp4 (default), tcp6, unix, tls, or all: one grid per transport
   --faults        our clients x our servers through each fault of @tcp-echo/faults' FAULTS
                   (a proxy per fault; --case then names faults), instead of the cases
 `;
@@ -65,6 +68,13 @@ async function main(): Promise<number> {
     process.stderr.write(`matrix: --jobs must be a positive integer\n`);
     return 2;
   }
+  const transports = list(values.transport) ?? ["tcp4"];
+  const chosen = transports.includes("all") ? TRANSPORTS : (transports as Transport[]);
+  const unknown = chosen.find((transport) => !TRANSPORTS.includes(transport));
+  if (unknown) {
+    process.stderr.write(`matrix: --transport must be tcp4, tcp6, unix, tls or all, got ${JSON.stringify(unknown)}\n`);
+    return 2;
+  }
   installExitHandlers();
   const progress = new Progress(process.stdout.isTTY === true);
   let result: Awaited<ReturnType<typeof runMatrix>>;
@@ -78,6 +88,7 @@ async function main(): Promise<number> {
         requireAll: values["require-all"] === true,
         jobs,
         faults: values.faults === true,
+        transports: [...new Set(chosen)],
       },
       (event) => progress.update(event),
     );
@@ -124,6 +135,7 @@ function parse() {
       "require-all": { type: "boolean" },
       jobs: { type: "string" },
       faults: { type: "boolean" },
+      transport: { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -135,7 +147,13 @@ function parse() {
  */
 class Progress {
   private readonly tty: boolean;
-  private input: { servers: TableInput["servers"]; clients: TableInput["clients"]; cells: CellResult[] } = {
+  private input: {
+    transports: TableInput["transports"];
+    servers: TableInput["servers"];
+    clients: TableInput["clients"];
+    cells: CellResult[];
+  } = {
+    transports: [],
     servers: [],
     clients: [],
     cells: [],
@@ -151,31 +169,34 @@ class Progress {
   update(event: MatrixEvent): void {
     if (event.type === "plan") {
       const clients = clientsOf(event.rows);
-      this.input.servers = event.rows.map(({ server }) => ({ ...server, missing: server.missing() }));
+      this.input.transports = [...new Set(event.rows.map((row) => row.transport))];
+      const servers = [...new Set(event.rows.map((row) => row.server))];
+      this.input.servers = servers.map((server) => ({ ...server, missing: server.missing() }));
       this.input.clients = clients.map((client) => ({ ...client, missing: client.missing() }));
       this.total = event.rows.reduce((sum, row) => sum + row.cells.length, 0);
       for (const row of event.rows) {
         for (const cell of row.cells)
-          this.live.set(`${row.server.name}|${cell.client.name}`, { total: cell.cases.length });
+          this.live.set(cellKey(row.transport, row.server.name, cell.client.name), { total: cell.cases.length });
       }
-      this.write(`Running ${this.total} cells: ${event.rows.length} servers x ${clients.length} clients\n`);
+      const over = this.input.transports.length > 1 ? ` over ${this.input.transports.join(", ")}` : "";
+      this.write(`Running ${this.total} cells: ${servers.length} servers x ${clients.length} clients${over}\n`);
     } else if (event.type === "cell-start") {
-      const live = this.live.get(`${event.server}|${event.client}`);
+      const live = this.live.get(cellKey(event.transport, event.server, event.client));
       if (live) live.done = { passed: 0, failed: 0 };
     } else if (event.type === "case") {
-      const done = this.live.get(`${event.server}|${event.client}`)?.done;
+      const done = this.live.get(cellKey(event.transport, event.server, event.client))?.done;
       if (done) done[event.result.ok ? "passed" : "failed"]++;
       if (!this.tty) return;
     } else if (event.type === "cell") {
       const { cell } = event;
-      this.live.delete(`${cell.server}|${cell.client}`);
+      this.live.delete(cellKey(cell.transport, cell.server, cell.client));
       this.input.cells.push(cell);
       if (!this.tty) {
         const index = String(this.input.cells.length).padStart(String(this.total).length);
         const failures = cell.cases.filter((r) => !r.ok && !r.knownGap && cell.status === "fail");
         const detail = failures.map((r) => `\n    ✗ ${r.case}: ${r.failure}`).join("");
         this.write(
-          `[${index}/${this.total}] ${cell.server} server x ${cell.client} client: ${cellSummary(cell)} (${formatDuration(cell.ms)})${detail}\n`,
+          `[${index}/${this.total}] ${cell.server} server x ${cell.client} client${this.input.transports.length > 1 ? ` over ${cell.transport}` : ""}: ${cellSummary(cell)} (${formatDuration(cell.ms)})${detail}\n`,
         );
       }
     }

@@ -13,14 +13,26 @@
  * where the client waits for its echo before half-closing still work, which is
  * exactly why such servers ship.
  *
- *   node --import tsx control-server.ts --host 127.0.0.1 --port 0
+ *   node --import tsx control-server.ts --host 127.0.0.1 --port 0 [--tls-cert F --tls-key F]
+ *   node --import tsx control-server.ts --unix PATH
  */
 
+import { readFileSync } from "node:fs";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { parseArgs } from "node:util";
 
-const { values } = parseArgs({ options: { host: { type: "string" }, port: { type: "string" } } });
-const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+const { values } = parseArgs({
+  options: {
+    host: { type: "string" },
+    port: { type: "string" },
+    unix: { type: "string" },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+  },
+});
+const secure = values["tls-cert"] && values["tls-key"];
+const onConnection = (socket: net.Socket) => {
   let batch: Buffer[] = [];
   let timer: NodeJS.Timeout | undefined;
   socket.on("data", (chunk: Buffer) => {
@@ -36,9 +48,18 @@ const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     socket.destroy();
   });
   socket.on("error", () => socket.destroy());
-});
-server.listen({ host: values.host ?? "127.0.0.1", port: Number(values.port ?? 0) }, () => {
-  const { address, port } = server.address() as net.AddressInfo;
-  process.stdout.write(`${JSON.stringify({ event: "listening", runtime: "control", hostname: address, port })}\n`);
-});
+};
+const server = secure
+  ? tls.createServer(
+      { allowHalfOpen: true, cert: readFileSync(values["tls-cert"]!), key: readFileSync(values["tls-key"]!) },
+      onConnection,
+    )
+  : net.createServer({ allowHalfOpen: true }, onConnection);
+const listening = () => {
+  const bound = server.address();
+  const where = typeof bound === "string" ? { path: bound } : { hostname: bound?.address, port: bound?.port };
+  process.stdout.write(`${JSON.stringify({ event: "listening", runtime: "control", ...where })}\n`);
+};
+if (values.unix) server.listen({ path: values.unix }, listening);
+else server.listen({ host: values.host ?? "127.0.0.1", port: Number(values.port ?? 0) }, listening);
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(0));

@@ -4,7 +4,11 @@
  * against a server using only the public `EchoConnection` API. It prints one
  * JSON line per case (`DriverResult`), as each case finishes.
  *
- *   <runtime> driver.ts --package node --host 127.0.0.1 --port 4000 --cases tutorial,payloads --params '{...}'
+ *   <runtime> driver.ts --package node --target '{"hostname":"127.0.0.1","port":4000}' --cases tutorial,payloads --params '{...}'
+ *
+ * `--target` is what `connect()` takes, for the transport under test: `{ hostname,
+ * port }` (IPv4 or IPv6), `{ transport: "unix", path }`, or `{ hostname, port,
+ * tls: { ca, serverName } }`.
  *
  * Only APIs all three runtimes share are used here: `node:crypto`'s `createHash`,
  * the `process` global, web crypto, timers.
@@ -17,14 +21,16 @@ import { type CaseName, type CaseParams, type DriverResult, type FaultTarget, fo
 
 interface RuntimePackage {
   readonly runtime: string;
-  connect(options: { hostname: string; port: number; timeout?: number }): Promise<EchoConnection>;
+  connect(options: ConnectOptions & { timeout?: number }): Promise<EchoConnection>;
   isEchoError(value: unknown, code?: string): value is EchoError;
 }
 
+/** `connect()`'s address part, for any transport (the runner builds it). */
+type ConnectOptions = Record<string, unknown>;
+
 interface Target {
   readonly pkg: RuntimePackage;
-  readonly hostname: string;
-  readonly port: number;
+  readonly to: ConnectOptions;
   readonly params: CaseParams;
 }
 
@@ -33,8 +39,8 @@ interface Target {
 type CaseBody = (target: Target, checks: string[]) => Promise<void>;
 
 const CASES: Partial<Record<CaseName, CaseBody>> = {
-  async tutorial({ pkg, hostname, port }, checks) {
-    const connection = await pkg.connect({ hostname, port });
+  async tutorial({ pkg, to }, checks) {
+    const connection = await pkg.connect(to);
     try {
       const reply = new TextDecoder().decode(await connection.echo("Hello, server!", { timeout: 10_000 }));
       if (reply !== "Hello, server!") fail(`got ${JSON.stringify(reply)} back`);
@@ -55,8 +61,8 @@ const CASES: Partial<Record<CaseName, CaseBody>> = {
     }
   },
 
-  async pipelining({ pkg, hostname, port }, checks) {
-    const connection = await pkg.connect({ hostname, port });
+  async pipelining({ pkg, to }, checks) {
+    const connection = await pkg.connect(to);
     try {
       const payloads = Array.from({ length: 1000 }, () => randomBytes(1 + Math.floor(Math.random() * 8192)));
       const order: number[] = [];
@@ -98,8 +104,8 @@ const CASES: Partial<Record<CaseName, CaseBody>> = {
     }
   },
 
-  async "zero-byte"({ pkg, hostname, port }, checks) {
-    const connection = await pkg.connect({ hostname, port });
+  async "zero-byte"({ pkg, to }, checks) {
+    const connection = await pkg.connect(to);
     try {
       await connection.closeWrite();
       const chunk = await deadline(connection.read(), 10_000, "EOF after an immediate half-close");
@@ -111,10 +117,10 @@ const CASES: Partial<Record<CaseName, CaseBody>> = {
     }
   },
 
-  async "many-connections"({ pkg, hostname, port, params }, checks) {
+  async "many-connections"({ pkg, to, params }, checks) {
     const count = params.connections;
     const one = async () => {
-      const connection = await pkg.connect({ hostname, port, timeout: 30_000 });
+      const connection = await pkg.connect({ ...to, timeout: 30_000 });
       try {
         const payload = randomBytes(1 + Math.floor(Math.random() * 4096));
         const reply = await connection.echo(payload, { timeout: 30_000 });
@@ -153,7 +159,9 @@ const CASES: Partial<Record<CaseName, CaseBody>> = {
     }
   },
 
-  async errors({ pkg, hostname, port, params }, checks) {
+  async errors({ pkg, to, params }, checks) {
+    // The client-only row is TCP on 127.0.0.1: bad ports need a TCP address.
+    const { hostname } = to;
     const expectCode = async (what: string, code: string, attempt: () => Promise<unknown>) => {
       try {
         await deadline(attempt(), 10_000, what);
@@ -174,7 +182,7 @@ const CASES: Partial<Record<CaseName, CaseBody>> = {
     }
     // `port` is a server that resets every connection once it has read from it.
     await expectCode("server reset mid-echo", "ECONNRESET", async () => {
-      const connection = await pkg.connect({ hostname, port });
+      const connection = await pkg.connect(to);
       try {
         await connection.echo(randomBytes(64 * 1024));
       } finally {
@@ -182,7 +190,7 @@ const CASES: Partial<Record<CaseName, CaseBody>> = {
       }
     });
     await expectCode("echo after close()", "ECLOSED", async () => {
-      const connection = await pkg.connect({ hostname, port });
+      const connection = await pkg.connect(to);
       await connection.close();
       await connection.echo("too late");
     });
@@ -199,9 +207,9 @@ const FAULT_DEADLINE = 30_000;
  * fault proxy. `echo` expects every byte back, then EOF; a code expects exactly
  * that failure (see the EPROTO exception below).
  */
-async function throughFault(pkg: RuntimePackage, hostname: string, fault: FaultTarget, checks: string[]) {
+async function throughFault(pkg: RuntimePackage, to: ConnectOptions, fault: FaultTarget, checks: string[]) {
   const progress = { bytes: 0, halfClosed: false };
-  const target: Target = { pkg, hostname, port: fault.port, params: {} as CaseParams };
+  const target: Target = { pkg, to: { ...to, port: fault.port }, params: {} as CaseParams };
   try {
     const { sent, received, bytes } = await deadline(
       streamThrough(target, fault.size, 0, progress),
@@ -238,12 +246,12 @@ interface Streamed {
  * `readDelay` ms after the first write) hashes everything until EOF.
  */
 async function streamThrough(
-  { pkg, hostname, port }: Target,
+  { pkg, to }: Target,
   size: number,
   readDelay: number,
   progress: { bytes: number; halfClosed: boolean } = { bytes: 0, halfClosed: false },
 ): Promise<Streamed> {
-  const connection = await pkg.connect({ hostname, port });
+  const connection = await pkg.connect(to);
   try {
     const sentHash = createHash("sha256");
     const receivedHash = createHash("sha256");
@@ -327,16 +335,13 @@ async function main(): Promise<void> {
   const pkg = (await import(new URL(path, import.meta.url).href)) as RuntimePackage;
   const base: Target = {
     pkg,
-    hostname: argument(args, "host") ?? "127.0.0.1",
-    port: Number(argument(args, "port")),
+    to: JSON.parse(argument(args, "target") ?? "{}") as ConnectOptions,
     params: JSON.parse(argument(args, "params") ?? "{}") as CaseParams,
   };
   if (base.params.faults) {
     // All faults at once, one connection each: each proxy is its own network.
     await Promise.all(
-      base.params.faults.map((fault) =>
-        runCase(fault.name, (checks) => throughFault(pkg, base.hostname, fault, checks)),
-      ),
+      base.params.faults.map((fault) => runCase(fault.name, (checks) => throughFault(pkg, base.to, fault, checks))),
     );
     return;
   }

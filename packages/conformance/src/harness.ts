@@ -6,37 +6,41 @@
  */
 
 import { createHash, randomBytes } from "node:crypto";
-import * as net from "node:net";
+import type * as net from "node:net";
 import { CaseFailure, deadline, fail, sleep } from "./deadline.ts";
-import { type ClientSpec, describeExit, HOST, type RunningServer, type StartOptions } from "./participants.ts";
+import { type ClientSpec, describeExit, type RunningServer, type StartOptions } from "./participants.ts";
 import { type CaseName, type CaseParams, formatSize } from "./plan.ts";
 import { groupCpuTicks, groupFds, groupRss, heldConnections } from "./proc.ts";
 import { spawnManaged } from "./processes.ts";
+import { accepts, connectTo, dial, type Endpoint, resetSocket, type TransportSetup } from "./transports.ts";
 
 type Checks = string[];
 
 // --- peer clients ---
 
 export const PIPE_CASES: Partial<
-  Record<CaseName, (client: ClientSpec, port: number, params: CaseParams) => Promise<Checks>>
+  Record<
+    CaseName,
+    (client: ClientSpec, endpoint: Endpoint, setup: TransportSetup, params: CaseParams) => Promise<Checks>
+  >
 > = {
-  async tutorial(client, port) {
+  async tutorial(client, endpoint, setup) {
     const message = "Hello, server!";
     if (client.tutorial) {
-      const run = await runPipe(client.tutorial(port, message), 0, 0);
+      const run = await runPipe(client.tutorial(endpoint, message), 0, 0);
       const expected = `Received response from server: ${message}\n`;
       if (run.text !== expected) fail(`printed ${JSON.stringify(run.text)}, expected ${JSON.stringify(expected)}`);
       return [expected.trim()];
     }
-    const run = await runPipe(client.pipe!(port), Buffer.from(message), 0);
+    const run = await runPipe(client.pipe!(endpoint, setup), Buffer.from(message), 0);
     if (run.text !== message) fail(`got ${JSON.stringify(run.text)} back`);
     return [`"${message}" round-tripped`];
   },
 
-  async payloads(client, port, params) {
+  async payloads(client, endpoint, setup, params) {
     const checks: Checks = [];
     for (const size of params.payloads) {
-      const run = await runPipe(client.pipe!(port), size, 0);
+      const run = await runPipe(client.pipe!(endpoint, setup), size, 0);
       if (run.bytes !== size) fail(`${formatSize(size)}: ${run.bytes} of ${size} bytes came back`);
       if (run.sent !== run.received) fail(`${formatSize(size)}: sha256 differs`);
       checks.push(`${formatSize(size)} sha256 ${run.sent.slice(0, 12)} ok`);
@@ -44,13 +48,13 @@ export const PIPE_CASES: Partial<
     return checks;
   },
 
-  async "half-close"(client, port, params) {
+  async "half-close"(client, endpoint, setup, params) {
     const checks: Checks = [];
     for (const [size, delay] of [
       [params.halfClose, 0],
       [params.halfCloseLate, params.lateReadMs],
     ] as const) {
-      const run = await runPipe(client.pipe!(port), size, delay);
+      const run = await runPipe(client.pipe!(endpoint, setup), size, delay);
       const what = `${formatSize(size)}, reading after ${delay} ms`;
       if (run.bytes !== size) fail(`${what}: ${run.bytes} of ${size} bytes came back before EOF`);
       if (run.sent !== run.received) fail(`${what}: sha256 differs`);
@@ -59,8 +63,8 @@ export const PIPE_CASES: Partial<
     return checks;
   },
 
-  async "zero-byte"(client, port) {
-    const run = await runPipe(client.pipe!(port), 0, 0);
+  async "zero-byte"(client, endpoint, setup) {
+    const run = await runPipe(client.pipe!(endpoint, setup), 0, 0);
     if (run.bytes !== 0) fail(`got ${run.bytes} bytes from a session that sent none`);
     return ["immediate half-close: clean EOF, no bytes"];
   },
@@ -139,20 +143,23 @@ export const RSS_LIMIT = 64 * 1024 * 1024;
 export interface HarnessContext {
   /** The row's server. */
   readonly server: RunningServer;
+  /** The run's certificates (TLS), for the runner's own connections. */
+  readonly setup: TransportSetup;
   readonly params: HarnessParams;
-  /** Starts another server of the row's kind with extra flags, for this case only (stopped when it ends). */
-  startOwn(options: StartOptions): Promise<RunningServer>;
+  /** Starts another server of the row's kind and transport with extra flags, for this case only (stopped when it ends). */
+  startOwn(options: Pick<StartOptions, "args" | "prefix">): Promise<RunningServer>;
 }
 
 export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) => Promise<Checks>>> = {
-  async backpressure({ server, params: { backpressureBytes } }) {
+  async backpressure({ server, setup, params: { backpressureBytes } }) {
+    const connect = (to: RunningServer) => connectTo(to.endpoint, setup.tls);
     const pgid = server.process!.pid;
     const baseline = groupRss(pgid);
     let peak = baseline;
     const sampler = setInterval(() => {
       peak = Math.max(peak, groupRss(pgid));
     }, 50);
-    const socket = await rawConnect(server.port);
+    const socket = await connect(server);
     try {
       // Never read: the echo piles up in the server unless it stops reading from us.
       socket.pause();
@@ -196,26 +203,27 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
     }
   },
 
-  async resets({ server, params: { resets } }) {
+  async resets({ server, setup, params: { resets } }) {
+    const connect = (to: RunningServer) => connectTo(to.endpoint, setup.tls);
     const pgid = server.process?.pid;
     const fdsBefore = pgid ? groupFds(pgid) : 0;
     const payload = randomBytes(256 * 1024);
     const resetOne = async () => {
-      const socket = await rawConnect(server.port);
+      const socket = await connect(server);
       // Reset once the echo is flowing, so the server is mid-write when the RST lands.
       await new Promise<void>((resolve) => {
         socket.once("data", () => resolve());
         socket.once("close", () => resolve());
         socket.write(payload);
       });
-      socket.resetAndDestroy();
+      resetSocket(socket);
     };
     for (let done = 0; done < resets; done += 10) {
       await deadline(Promise.all(Array.from({ length: Math.min(10, resets - done) }, resetOne)), 20_000, "resets");
     }
     if (server.process?.exit) fail(`the server died: ${describeExit(server.process.exit)}`);
     await until(
-      () => heldConnections(server.port) === 0,
+      () => server.port === 0 || heldConnections(server.port) === 0,
       10_000,
       () => {
         return `the server still holds ${heldConnections(server.port)} connection(s) on port ${server.port} 10 s after the resets`;
@@ -230,7 +238,7 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
       );
       checks.push(`descriptors ${fdsBefore} -> ${groupFds(pgid)}`);
     }
-    const next = await rawConnect(server.port);
+    const next = await connect(server);
     const probe = randomBytes(64 * 1024);
     const { bytes, hash } = await readToEnd(next, () => next.end(probe), 10_000);
     if (bytes !== probe.byteLength || hash !== sha256(probe)) fail(`the next client got ${bytes} of 65536 bytes right`);
@@ -238,8 +246,9 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
     return checks;
   },
 
-  async "slow-peer"({ server, params: { slowPeerBytes } }) {
-    const socket = await rawConnect(server.port);
+  async "slow-peer"({ server, setup, params: { slowPeerBytes } }) {
+    const connect = (to: RunningServer) => connectTo(to.endpoint, setup.tls);
+    const socket = await connect(server);
     try {
       const received: number[] = [];
       socket.on("data", (chunk: Buffer) => received.push(...chunk));
@@ -264,9 +273,10 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
     }
   },
 
-  async drain({ server }) {
+  async drain({ server, setup }) {
+    const connect = (to: RunningServer) => connectTo(to.endpoint, setup.tls);
     const managed = server.process!;
-    const open = await rawConnect(server.port);
+    const open = await connect(server);
     try {
       const payload = randomBytes(DRAIN_BYTES);
       const received: Buffer[] = [];
@@ -289,7 +299,7 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
       // "At once", with room for a loaded machine: a server that keeps its listener
       // until the drain ends would still accept here.
       await until(
-        async () => !(await connectsNow(server.port)),
+        async () => !(await accepts(server.endpoint)),
         REFUSED_WITHIN,
         () => `the server still accepts new connections ${REFUSED_WITHIN} ms after SIGTERM`,
       );
@@ -310,14 +320,15 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
     }
   },
 
-  async "max-connections"({ startOwn }) {
+  async "max-connections"({ startOwn, setup }) {
+    const connect = (to: RunningServer) => connectTo(to.endpoint, setup.tls);
     const server = await startOwn({ args: ["--max-connections", "3"] });
-    const admitted = await Promise.all([1, 2, 3].map(() => rawConnect(server.port)));
+    const admitted = await Promise.all([1, 2, 3].map(() => connect(server)));
     try {
       for (const socket of admitted) await echoOnce(socket, "one of the first 3");
       const checks = ["3 connections echo"];
       // The 4th may be reset before Node reports it connected: that is closed too.
-      const extra = await rawConnect(server.port).catch(() => undefined);
+      const extra = await connect(server).catch(() => undefined);
       if (extra) {
         let bytes = 0;
         extra.on("data", (chunk: Buffer) => {
@@ -343,11 +354,12 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
     }
   },
 
-  async "idle-timeout"({ startOwn }) {
+  async "idle-timeout"({ startOwn, setup }) {
+    const connect = (to: RunningServer) => connectTo(to.endpoint, setup.tls);
     const server = await startOwn({ args: ["--idle-timeout", String(IDLE_TIMEOUT)] });
-    const silent = await rawConnect(server.port);
+    const silent = await connect(server);
     const connected = performance.now();
-    const busy = await rawConnect(server.port);
+    const busy = await connect(server);
     try {
       let busyClosed = false;
       void closedByPeer(busy).then(() => {
@@ -385,15 +397,11 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
     }
   },
 
-  async emfile({ startOwn }) {
+  async emfile({ startOwn, setup }) {
     const server = await startOwn({ prefix: ["prlimit", `--nofile=${EMFILE_LIMIT}:${EMFILE_LIMIT}`] });
     const pgid = server.process!.pid;
     // Plain connects: the kernel completes them in the backlog whether or not the server can accept.
-    const attempts = Array.from({ length: EMFILE_ATTEMPTS }, () => {
-      const socket = net.connect({ host: HOST, port: server.port });
-      socket.on("error", () => {});
-      return socket;
-    });
+    const attempts = Array.from({ length: EMFILE_ATTEMPTS }, () => dial(server.endpoint));
     let ticks: number;
     try {
       await sleep(1000);
@@ -411,7 +419,7 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
     const end = Date.now() + 10_000;
     for (;;) {
       if (server.process?.exit) fail(`the server exited out of descriptors: ${describeExit(server.process.exit)}`);
-      const served = await serveOnce(server.port, probe).catch(() => false);
+      const served = await serveOnce(connectTo(server.endpoint, setup.tls), probe).catch(() => false);
       if (served) break;
       if (Date.now() > end) fail("no new client was served within 10 s of the descriptors being freed");
       await sleep(250);
@@ -439,31 +447,6 @@ export interface HarnessParams {
 }
 
 // --- utils ---
-
-function rawConnect(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: HOST, port, allowHalfOpen: true });
-    socket.once("connect", () => {
-      socket.off("error", reject);
-      // A reset must never crash the runner.
-      socket.on("error", () => {});
-      resolve(socket);
-    });
-    socket.once("error", reject);
-  });
-}
-
-/** True if a connection is accepted (and not at once reset or closed by a server that is closing). */
-function connectsNow(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: HOST, port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code !== "ECONNREFUSED"));
-  });
-}
 
 /** Resolves once the peer ended or closed the connection (FIN, RST or close). */
 function closedByPeer(socket: net.Socket): Promise<void> {
@@ -497,8 +480,8 @@ async function echoOnce(socket: net.Socket, what: string, payload: Buffer = rand
 }
 
 /** One whole session: connect, send `payload`, half-close, and get exactly it back, then EOF. */
-async function serveOnce(port: number, payload: Buffer): Promise<boolean> {
-  const socket = await rawConnect(port);
+async function serveOnce(connecting: Promise<net.Socket>, payload: Buffer): Promise<boolean> {
+  const socket = await connecting;
   try {
     const { bytes, hash } = await readToEnd(socket, () => socket.end(payload), 5000);
     return bytes === payload.byteLength && hash === sha256(payload);

@@ -13,9 +13,8 @@ import {
   CLIENTS,
   type ClientSpec,
   describeExit,
-  freePort,
   HARNESS,
-  HOST,
+  type Net,
   ROOT,
   type RunningServer,
   SERVERS,
@@ -31,6 +30,7 @@ import {
   type Profile,
 } from "./plan.ts";
 import { spawnManaged } from "./processes.ts";
+import { freePort, prepareTransports, TLS_SERVER_NAME, type Transport, type TransportSetup } from "./transports.ts";
 
 export interface CaseResult {
   readonly case: string;
@@ -51,6 +51,7 @@ export interface CaseResult {
 export type CellStatus = "pass" | "fail" | "expected-fail" | "unexpected-pass" | "not-available";
 
 export interface CellResult {
+  readonly transport: Transport;
   readonly server: string;
   readonly client: string;
   readonly status: CellStatus;
@@ -74,6 +75,7 @@ export interface MatrixResult {
   readonly clients: readonly Participant[];
   /** `faults`: `pnpm matrix --faults`, whose cases are the faults. */
   readonly mode: "conformance" | "faults";
+  readonly transports: readonly Transport[];
   readonly cases: readonly { name: string; proves: string }[];
   readonly cells: readonly CellResult[];
   /** Every expected cell passed (and, with `requireAll`, nothing was unavailable). */
@@ -91,14 +93,16 @@ export interface MatrixOptions {
   readonly jobs?: number;
   /** Run our clients x our servers through each fault of `FAULTS` instead of the conformance cases. */
   readonly faults?: boolean;
-  /** Only the cells where a runtime's client meets its own server. */
-  readonly diagonal?: boolean;
+  /** The transports to run over (default tcp4); each is its own grid. */
+  readonly transports?: readonly Transport[];
+  /** Only the cells this accepts (the vitest suite's diagonal). */
+  readonly only?: (server: string, client: string, transport: Transport) => boolean;
 }
 
 export type MatrixEvent =
   | { type: "plan"; rows: readonly PlannedRow[] }
-  | { type: "cell-start"; server: string; client: string }
-  | { type: "case"; server: string; client: string; result: CaseResult }
+  | { type: "cell-start"; transport: Transport; server: string; client: string }
+  | { type: "case"; transport: Transport; server: string; client: string; result: CaseResult }
   | { type: "cell"; cell: CellResult };
 
 export interface PlannedCell {
@@ -109,6 +113,7 @@ export interface PlannedCell {
 }
 
 export interface PlannedRow {
+  readonly transport: Transport;
   readonly server: ServerSpec;
   readonly cells: readonly PlannedCell[];
 }
@@ -128,6 +133,11 @@ function rowMatches(spec: CaseSpec, server: ServerSpec): boolean {
   }
 }
 
+/** The key of one cell, for lookups. */
+export function cellKey(transport: Transport, server: string, client: string): string {
+  return `${transport}|${server}|${client}`;
+}
+
 function playerMatches(spec: CaseSpec, client: ClientSpec): boolean {
   switch (spec.players) {
     case "api":
@@ -141,7 +151,7 @@ function playerMatches(spec: CaseSpec, client: ClientSpec): boolean {
 
 /** Which cases run in which cell; a pair with no case is "n/a" and not planned. */
 export function planMatrix(
-  options: Pick<MatrixOptions, "servers" | "clients" | "cases" | "faults" | "diagonal">,
+  options: Pick<MatrixOptions, "servers" | "clients" | "cases" | "faults" | "transports" | "only">,
 ): PlannedRow[] {
   const pick = <T extends { name: string }>(all: readonly T[], names: readonly string[] | undefined, what: string) => {
     if (!names?.length) return all;
@@ -155,21 +165,31 @@ export function planMatrix(
   const servers = pick(SERVERS, options.servers, "server");
   const clients = pick([...CLIENTS, HARNESS], options.clients, "client");
   const cases = pick(options.faults ? FAULT_CASES : CASES, options.cases, options.faults ? "fault" : "case");
+  const transports = options.transports ?? ["tcp4"];
+  if (options.faults && transports.some((transport) => transport !== "tcp4")) {
+    throw new Error("--faults runs over tcp4 only: the fault proxy is a TCP proxy");
+  }
   const rows: PlannedRow[] = [];
-  for (const server of servers) {
-    const cells = clients
-      .map((client) => ({
-        client,
-        filtered: Boolean(options.cases?.length),
-        cases: cases.filter(
-          (spec) =>
-            rowMatches(spec, server) &&
-            playerMatches(spec, client) &&
-            !(server.kind === "peer" && spec.peerServerClients && !spec.peerServerClients.includes(client.name)),
-        ),
-      }))
-      .filter((cell) => cell.cases.length > 0 && (!options.diagonal || cell.client.name === server.name));
-    if (cells.length > 0) rows.push({ server, cells });
+  for (const transport of transports) {
+    for (const server of servers) {
+      if (!server.transports.includes(transport)) continue;
+      const cells = clients
+        .filter((client) => client.transports.includes(transport))
+        .filter((client) => options.only?.(server.name, client.name, transport) ?? true)
+        .map((client) => ({
+          client,
+          filtered: Boolean(options.cases?.length),
+          cases: cases.filter(
+            (spec) =>
+              rowMatches(spec, server) &&
+              playerMatches(spec, client) &&
+              (spec.transports ?? [transport]).includes(transport) &&
+              !(server.kind === "peer" && spec.peerServerClients && !spec.peerServerClients.includes(client.name)),
+          ),
+        }))
+        .filter((cell) => cell.cases.length > 0);
+      if (cells.length > 0) rows.push({ transport, server, cells });
+    }
   }
   return rows;
 }
@@ -207,14 +227,16 @@ function budget(name: string, params: CaseParams): number {
 class ServerSlot {
   private running: RunningServer | undefined;
   private readonly spec: ServerSpec;
+  private readonly net: Net;
 
-  constructor(spec: ServerSpec) {
+  constructor(spec: ServerSpec, net: Net) {
     this.spec = spec;
+    this.net = net;
   }
 
   async get(): Promise<RunningServer> {
     if (this.running?.process?.exit) this.running = undefined;
-    this.running ??= await this.spec.start();
+    this.running ??= await this.spec.start(this.net);
     return this.running;
   }
 
@@ -235,7 +257,7 @@ class ServerSlot {
 export interface RunningMatrix {
   readonly rows: readonly PlannedRow[];
   /** One cell's result, once it has run. */
-  cell(server: string, client: string): Promise<CellResult>;
+  cell(server: string, client: string, transport?: Transport): Promise<CellResult>;
   readonly result: Promise<MatrixResult>;
 }
 
@@ -248,6 +270,8 @@ export interface RunningMatrix {
 export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent) => void = () => {}): RunningMatrix {
   const started = Date.now();
   const rows = planMatrix(options);
+  const transports = options.transports ?? ["tcp4"];
+  const setup = prepareTransports(transports);
   onEvent({ type: "plan", rows });
   const pending = new Map<string, { promise: Promise<CellResult>; resolve: (cell: CellResult) => void }>();
   for (const row of rows) {
@@ -256,18 +280,19 @@ export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent
       const promise = new Promise<CellResult>((done) => {
         resolve = done;
       });
-      pending.set(`${row.server.name}|${planned.client.name}`, { promise, resolve });
+      pending.set(cellKey(row.transport, row.server.name, planned.client.name), { promise, resolve });
     }
   }
   const cells: CellResult[] = [];
   const runRow = async (row: PlannedRow) => {
-    const slot = new ServerSlot(row.server);
+    const net = { transport: row.transport, setup };
+    const slot = new ServerSlot(row.server, net);
     try {
       for (const planned of row.cells) {
-        const cell = await runCell(row.server, planned, slot, options, onEvent);
+        const cell = await runCell(row.server, planned, slot, net, options, onEvent);
         cells.push(cell);
         onEvent({ type: "cell", cell });
-        pending.get(`${cell.server}|${cell.client}`)?.resolve(cell);
+        pending.get(cellKey(cell.transport, cell.server, cell.client))?.resolve(cell);
       }
     } finally {
       await slot.stop();
@@ -278,9 +303,11 @@ export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent
     for (let row = queue.shift(); row; row = queue.shift()) await runRow(row);
   };
   const result = Promise.all(Array.from({ length: Math.max(1, options.jobs ?? 1) }, worker)).then((): MatrixResult => {
+    setup.cleanup();
     const columns = clientsOf(rows).map((client) => client.name);
     const order = (cell: CellResult) =>
-      rows.findIndex((row) => row.server.name === cell.server) * 1000 + columns.indexOf(cell.client);
+      rows.findIndex((row) => row.transport === cell.transport && row.server.name === cell.server) * 1000 +
+      columns.indexOf(cell.client);
     cells.sort((a, b) => order(a) - order(b));
     const participants = (list: readonly (ServerSpec | ClientSpec)[]) =>
       list.map((item) => {
@@ -291,9 +318,10 @@ export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent
     return {
       profile: options.profile.name,
       mode: options.faults ? "faults" : "conformance",
+      transports,
       startedAt: new Date(started).toISOString(),
       durationMs: Date.now() - started,
-      servers: participants(rows.map((row) => row.server)),
+      servers: participants([...new Set(rows.map((row) => row.server))]),
       clients: participants(clientsOf(rows)),
       cases: (options.faults ? FAULT_CASES : CASES).map(({ name, proves }) => ({ name, proves })),
       cells,
@@ -304,9 +332,11 @@ export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent
   });
   return {
     rows,
-    cell: (server, client) => {
-      const entry = pending.get(`${server}|${client}`);
-      return entry ? entry.promise : Promise.reject(new Error(`no cell ${server} x ${client} in this plan`));
+    cell: (server, client, transport = "tcp4") => {
+      const entry = pending.get(cellKey(transport, server, client));
+      return entry
+        ? entry.promise
+        : Promise.reject(new Error(`no cell ${server} x ${client} over ${transport} in this plan`));
     },
     result,
   };
@@ -333,14 +363,16 @@ async function runCell(
   server: ServerSpec,
   planned: PlannedCell,
   slot: ServerSlot,
+  net: Net,
   options: MatrixOptions,
   onEvent: (event: MatrixEvent) => void = () => {},
 ): Promise<CellResult> {
   const { profile } = options;
+  const { transport, setup } = net;
   const { client, cases } = planned;
   const started = Date.now();
-  const base = { server: server.name, client: client.name };
-  const missing = server.missing() ?? client.missing();
+  const base = { transport, server: server.name, client: client.name };
+  const missing = setup.missing(transport) ?? server.missing() ?? client.missing();
   if (missing) return { ...base, status: "not-available", cases: [], ms: 0, note: missing };
   onEvent({ type: "cell-start", ...base });
   const results: CaseResult[] = [];
@@ -369,14 +401,14 @@ async function runCell(
       return finish(server, base, results, started, planned.filtered);
     }
     try {
-      await runDriver(client, running.port, cases, { ...params, faults: proxies.targets }, slot, record);
+      await runDriver(client, net, running, cases, { ...params, faults: proxies.targets }, slot, record);
     } finally {
       await proxies.close();
     }
     return finish(server, base, results, started, planned.filtered);
   }
   if (client.driver) {
-    await runDriver(client, running.port, cases, params, slot, record);
+    await runDriver(client, net, running, cases, params, slot, record);
     return finish(server, base, results, started, planned.filtered);
   }
   const runOne = async (spec: CaseSpec): Promise<CaseResult> => {
@@ -388,15 +420,16 @@ async function runCell(
     try {
       const context: HarnessContext = {
         server: running,
+        setup,
         params: harnessParams(profile),
-        startOwn: async (options) => {
-          const started = await server.start(options);
+        startOwn: async (extra) => {
+          const started = await server.start({ ...net, ...extra });
           own.push(started);
           return started;
         },
       };
       const checks = client.pipe
-        ? await PIPE_CASES[spec.name as CaseName]!(client, running.port, params)
+        ? await PIPE_CASES[spec.name as CaseName]!(client, running.endpoint, setup, params)
         : await HARNESS_CASES[spec.name as CaseName]!(context);
       result = { case: spec.name, ok: true, ms: Date.now() - caseStarted, checks };
     } catch (error) {
@@ -422,6 +455,13 @@ async function runCell(
   return finish(server, base, results, started, planned.filtered);
 }
 
+/** What our clients pass to `connect()` to reach `server`: the API form of each transport. */
+function connectOptions({ endpoint }: RunningServer, setup: TransportSetup): Record<string, unknown> {
+  if (endpoint.transport === "unix") return { transport: "unix", path: endpoint.path };
+  const tcp = { hostname: endpoint.host, port: endpoint.port };
+  return endpoint.transport === "tls" ? { ...tcp, tls: { ca: setup.tls?.caPem, serverName: TLS_SERVER_NAME } } : tcp;
+}
+
 function harnessParams(profile: Profile): HarnessParams {
   return {
     backpressureBytes: profile.backpressureBytes,
@@ -433,18 +473,17 @@ function harnessParams(profile: Profile): HarnessParams {
 /** One driver process per cell runs its cases in order and prints one JSON line per case. */
 async function runDriver(
   client: ClientSpec,
-  port: number,
+  net: Net,
+  server: RunningServer,
   cases: readonly CaseSpec[],
   params: CaseParams,
   slot: ServerSlot,
   record: (result: CaseResult) => void,
 ): Promise<void> {
   const [command, ...args] = [
-    ...(client.driver!() as [string, ...string[]]),
-    "--host",
-    HOST,
-    "--port",
-    String(port),
+    ...(client.driver!(net) as [string, ...string[]]),
+    "--target",
+    JSON.stringify(connectOptions(server, net.setup)),
     "--cases",
     cases.map((spec) => spec.name).join(","),
     "--params",
@@ -495,7 +534,7 @@ async function runDriver(
 
 function finish(
   server: ServerSpec,
-  base: { server: string; client: string },
+  base: { transport: Transport; server: string; client: string },
   results: CaseResult[],
   started: number,
   filtered: boolean,

@@ -19,6 +19,16 @@ import { delimiter, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { type ManagedProcess, spawnManaged } from "./processes.ts";
+import {
+  accepts,
+  type Endpoint,
+  freePort,
+  hostOf,
+  TLS_SERVER_NAME,
+  TRANSPORTS,
+  type Transport,
+  type TransportSetup,
+} from "./transports.ts";
 
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const HOST = "127.0.0.1";
@@ -33,8 +43,15 @@ const DENO_CONFIG = join(ROOT, "packages/deno/deno.json");
 interface ScriptRuntime {
   /** Why it cannot run here, or undefined. */
   missing(): string | undefined;
-  /** argv that runs `script`; `readPackages` lets it import the packages at run time (the driver's dynamic import). */
-  command(script: string, readPackages?: boolean): string[];
+  /** argv that runs `script`; `access` lists what it may read and write (Deno asks for both). */
+  command(script: string, access?: Access): string[];
+}
+
+interface Access {
+  /** Read: the packages (the driver's dynamic import), certificate files, Unix socket dirs. */
+  readonly read?: readonly string[];
+  /** Write: Unix socket dirs (binding or connecting to a socket file). */
+  readonly write?: readonly string[];
 }
 
 const RUNTIMES: Record<"node" | "bun" | "deno", ScriptRuntime> = {
@@ -53,11 +70,12 @@ const RUNTIMES: Record<"node" | "bun" | "deno", ScriptRuntime> = {
           ? "packages/deno/deno.json is missing"
           : undefined,
     // Deno's own config, so it never rewrites the workspace's package.json.
-    command: (script, readPackages) => [
+    command: (script, access) => [
       DENO,
       "run",
       "--allow-net",
-      ...(readPackages ? [`--allow-read=${join(ROOT, "packages")}`] : []),
+      ...(access?.read?.length ? [`--allow-read=${access.read.join(",")}`] : []),
+      ...(access?.write?.length ? [`--allow-write=${access.write.join(",")}`] : []),
       "--config",
       DENO_CONFIG,
       script,
@@ -70,6 +88,8 @@ const RUNTIMES: Record<"node" | "bun" | "deno", ScriptRuntime> = {
 export type Kind = "ours" | "peer" | "control" | "client-only" | "harness";
 
 export interface RunningServer {
+  readonly endpoint: Endpoint;
+  /** The TCP port, for /proc/net/tcp (0 on a Unix socket). */
   readonly port: number;
   /** The server process (its group holds every process it forks); absent for in-process servers. */
   readonly process: ManagedProcess | undefined;
@@ -78,8 +98,14 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** How the hardening cases start a server of their own (our servers only). */
-export interface StartOptions {
+/** Where a server listens: the row's transport and the run's set-up for it. */
+export interface Net {
+  readonly transport: Transport;
+  readonly setup: TransportSetup;
+}
+
+/** How a row starts its server; the hardening cases add flags (our servers only). */
+export interface StartOptions extends Net {
   /** Extra `serve` flags (`--max-connections 3`). */
   readonly args?: readonly string[];
   /** A command the server runs under (`prlimit --nofile=64:64`). */
@@ -92,7 +118,9 @@ export interface ServerSpec {
   readonly description: string;
   /** Why it cannot run here ("not installed: apt-get install -y socat"), or undefined. */
   missing(): string | undefined;
-  start(options?: StartOptions): Promise<RunningServer>;
+  /** The transports it listens on. */
+  readonly transports: readonly Transport[];
+  start(options: StartOptions): Promise<RunningServer>;
 }
 
 export interface ClientSpec {
@@ -100,12 +128,14 @@ export interface ClientSpec {
   readonly kind: Kind;
   readonly description: string;
   missing(): string | undefined;
+  /** The transports it connects over. */
+  readonly transports: readonly Transport[];
   /** Our clients: argv of the driver. */
-  driver?(): string[];
+  driver?(net: Net): string[];
   /** Peer clients: argv of a byte pipe (stdin to the server, its echo to stdout, half-close at EOF). */
-  pipe?(port: number): string[];
+  pipe?(endpoint: Endpoint, setup: TransportSetup): string[];
   /** Peer clients that print the tutorial's line for a message argument instead of piping. */
-  tutorial?(port: number, message: string): string[];
+  tutorial?(endpoint: Endpoint, message: string): string[];
 }
 
 interface Ours {
@@ -140,34 +170,48 @@ export const SERVERS: readonly ServerSpec[] = [
       kind: "ours",
       description: `packages/${ours.pkg} CLI (serve --json) on ${ours.runtime}`,
       missing: () => packageMissing(ours),
-      start: (options) =>
-        startListeningProcess(
+      transports: TRANSPORTS,
+      start: (options) => {
+        const { transport, setup } = options;
+        const unix = transport === "unix" ? setup.unixPath(ours.name) : undefined;
+        const where = unix
+          ? ["--unix", unix]
+          : ["--host", hostOf(transport), "--port", "0", ...tlsServerFlags(options, "--tls-cert", "--tls-key")];
+        const access = { read: [setup.dir], write: [setup.dir] };
+        return startListeningProcess(
           ours.name,
           [
-            ...(options?.prefix ?? []),
-            ...RUNTIMES[ours.runtime].command(join(ROOT, "packages", ours.pkg, "src/cli.ts")),
+            ...(options.prefix ?? []),
+            ...RUNTIMES[ours.runtime].command(join(ROOT, "packages", ours.pkg, "src/cli.ts"), access),
             "serve",
-            "--host",
-            HOST,
-            "--port",
-            "0",
+            ...where,
             "--json",
-            ...(options?.args ?? []),
+            ...(options.args ?? []),
           ],
-          jsonPort,
-        ),
+          jsonListening(transport),
+        );
+      },
     }),
   ),
   {
     name: "socat",
     kind: "peer",
-    description: "socat -t 30 TCP-LISTEN:P,fork,reuseaddr EXEC:cat",
+    description: "socat -t 30 TCP-LISTEN:P,fork,reuseaddr EXEC:cat (TCP6-LISTEN, UNIX-LISTEN, OPENSSL-LISTEN)",
     missing: () => installed("socat", "socat"),
-    async start() {
-      const port = await freePort();
+    transports: TRANSPORTS,
+    async start({ transport, setup }) {
+      const endpoint = await endpointFor(transport, setup, "socat");
       // backlog: socat's default of 5 drops SYNs when 500 clients connect at once.
-      const argv = ["socat", "-t", "30", `TCP-LISTEN:${port},bind=${HOST},fork,reuseaddr,backlog=1024`, "EXEC:cat"];
-      return startProbedProcess("socat", argv, port);
+      const common = "fork,reuseaddr,backlog=1024";
+      const listen =
+        endpoint.transport === "unix"
+          ? `UNIX-LISTEN:${endpoint.path},fork,backlog=1024`
+          : endpoint.transport === "tcp6"
+            ? `TCP6-LISTEN:${endpoint.port},bind=[::1],${common}`
+            : endpoint.transport === "tls"
+              ? `OPENSSL-LISTEN:${endpoint.port},bind=${HOST},${common},cert=${setup.tls?.cert},key=${setup.tls?.key},verify=0`
+              : `TCP-LISTEN:${endpoint.port},bind=${HOST},${common}`;
+      return startProbedProcess("socat", ["socat", "-t", "30", listen, "EXEC:cat"], endpoint);
     },
   },
   {
@@ -175,6 +219,7 @@ export const SERVERS: readonly ServerSpec[] = [
     kind: "peer",
     description: "xinetd's built-in echo service (INTERNAL), from a generated config",
     missing: () => installed("xinetd", "xinetd"),
+    transports: ["tcp4", "tcp6"],
     start: startXinetd,
   },
   {
@@ -182,25 +227,39 @@ export const SERVERS: readonly ServerSpec[] = [
     kind: "peer",
     description: "peers/echo_server.py: the tutorial's server, corrected (thread per client, sendall)",
     missing: () => installed("python3", "python3"),
-    start: () => startListeningProcess("python", [python(), "-u", join(PEERS, "echo_server.py"), HOST, "0"], textPort),
+    transports: ["tcp4", "tcp6"],
+    start: ({ transport }) =>
+      startListeningProcess(
+        "python",
+        [python(), "-u", join(PEERS, "echo_server.py"), hostOf(transport), "0"],
+        textPort(transport),
+      ),
   },
   {
     name: "control",
     kind: "control",
     description: "negative control: no backpressure, and drops its pending echo at the client's half-close",
     missing: () => undefined,
-    start: () =>
-      startListeningProcess(
+    transports: TRANSPORTS,
+    start: (options) => {
+      const { transport, setup } = options;
+      const where =
+        transport === "unix"
+          ? ["--unix", setup.unixPath("control")]
+          : ["--host", hostOf(transport), "--port", "0", ...tlsServerFlags(options, "--tls-cert", "--tls-key")];
+      return startListeningProcess(
         "control",
-        [...RUNTIMES.node.command(join(HERE, "control-server.ts")), "--host", HOST, "--port", "0"],
-        jsonPort,
-      ),
+        [...RUNTIMES.node.command(join(HERE, "control-server.ts")), ...where],
+        jsonListening(transport),
+      );
+    },
   },
   {
     name: "client-only",
     kind: "client-only",
     description: "no real server: a refused port and a harness server that resets every connection",
     missing: () => undefined,
+    transports: ["tcp4"],
     start: startResettingServer,
   },
 ];
@@ -212,7 +271,12 @@ export const CLIENTS: readonly ClientSpec[] = [
       kind: "ours",
       description: `the driver with packages/${ours.pkg} on ${ours.runtime}`,
       missing: () => packageMissing(ours),
-      driver: () => [...RUNTIMES[ours.runtime].command(DRIVER, true), "--package", ours.pkg],
+      transports: TRANSPORTS,
+      driver: ({ setup }) => [
+        ...RUNTIMES[ours.runtime].command(DRIVER, { read: [join(ROOT, "packages"), setup.dir], write: [setup.dir] }),
+        "--package",
+        ours.pkg,
+      ],
     }),
   ),
   {
@@ -220,30 +284,65 @@ export const CLIENTS: readonly ClientSpec[] = [
     kind: "peer",
     description: "nc.openbsd -N (netcat-openbsd)",
     missing: () => installed("nc.openbsd", "netcat-openbsd"),
+    // Debian's netcat-openbsd has no TLS.
+    transports: ["tcp4", "tcp6", "unix"],
     // -N: shut down the socket's write side at stdin EOF (half-close), then read to EOF.
-    pipe: (port) => ["nc.openbsd", "-N", HOST, String(port)],
+    pipe: (endpoint) =>
+      endpoint.transport === "unix"
+        ? ["nc.openbsd", "-N", "-U", endpoint.path]
+        : ["nc.openbsd", "-N", endpoint.host, String(endpoint.port)],
   },
   {
     name: "ncat",
     kind: "peer",
     description: "ncat (nmap's netcat); half-closes at stdin EOF by default",
     missing: () => installed("ncat", "ncat"),
-    pipe: (port) => ["ncat", HOST, String(port)],
+    transports: TRANSPORTS,
+    pipe: (endpoint, setup) =>
+      endpoint.transport === "unix"
+        ? ["ncat", "-U", endpoint.path]
+        : endpoint.transport === "tls"
+          ? [
+              "ncat",
+              "--ssl",
+              "--ssl-verify",
+              "--ssl-trustfile",
+              setup.tls?.ca ?? "",
+              "--ssl-servername",
+              TLS_SERVER_NAME,
+              endpoint.host,
+              String(endpoint.port),
+            ]
+          : ["ncat", endpoint.host, String(endpoint.port)],
   },
   {
     name: "socat",
     kind: "peer",
     description: "socat -t 30 - TCP:H:P",
     missing: () => installed("socat", "socat"),
-    pipe: (port) => ["socat", "-t", "30", "-", `TCP:${HOST}:${port}`],
+    transports: TRANSPORTS,
+    pipe: (endpoint, setup) => [
+      "socat",
+      "-t",
+      "30",
+      "-",
+      endpoint.transport === "unix"
+        ? `UNIX-CONNECT:${endpoint.path}`
+        : endpoint.transport === "tcp6"
+          ? `TCP6:[::1]:${endpoint.port}`
+          : endpoint.transport === "tls"
+            ? `OPENSSL:${endpoint.host}:${endpoint.port},cafile=${setup.tls?.ca},commonname=${TLS_SERVER_NAME}`
+            : `TCP:${endpoint.host}:${endpoint.port}`,
+    ],
   },
   {
     name: "python",
     kind: "peer",
     description: "peers/echo_client.py: the tutorial's client, corrected (sendall, half-close, read to EOF)",
     missing: () => installed("python3", "python3"),
-    pipe: (port) => [python(), join(PEERS, "echo_client.py"), HOST, String(port)],
-    tutorial: (port, message) => [python(), join(PEERS, "echo_client.py"), HOST, String(port), message],
+    transports: ["tcp4", "tcp6"],
+    pipe: (endpoint) => [python(), join(PEERS, "echo_client.py"), ...tcpArgs(endpoint)],
+    tutorial: (endpoint, message) => [python(), join(PEERS, "echo_client.py"), ...tcpArgs(endpoint), message],
   },
 ];
 
@@ -251,8 +350,9 @@ export const CLIENTS: readonly ClientSpec[] = [
 export const HARNESS: ClientSpec = {
   name: "harness",
   kind: "harness",
-  description: "raw node:net client in the runner, for server-only cases",
+  description: "raw node:net (node:tls) client in the runner, for server-only cases",
   missing: () => undefined,
+  transports: TRANSPORTS,
 };
 
 // --- starting servers ---
@@ -264,26 +364,55 @@ const SERVER_LIFETIME = 30 * 60_000;
 /** Log lines kept per server: a cell of 500 connections logs 1,000. */
 const LOG_LINES = 4000;
 
-function jsonPort(line: string): number | undefined {
-  try {
-    const event = JSON.parse(line) as { event?: string; port?: number };
-    return event.event === "listening" ? event.port : undefined;
-  } catch {
-    return undefined;
-  }
+/** Reads where a server listens from one line of its output, if the line says. */
+type ListeningLine = (line: string) => Endpoint | undefined;
+
+/** Our servers' (and the control's) `{"event":"listening",...}` line. */
+function jsonListening(transport: Transport): ListeningLine {
+  return (line) => {
+    try {
+      const event = JSON.parse(line) as { event?: string; port?: number; path?: string };
+      if (event.event !== "listening") return undefined;
+      if (transport === "unix") return event.path ? { transport, path: event.path } : undefined;
+      return event.port ? { transport, host: hostOf(transport), port: event.port } : undefined;
+    } catch {
+      return undefined;
+    }
+  };
 }
 
-function textPort(line: string): number | undefined {
-  const match = /^Server listening on .*:(\d+)$/.exec(line);
-  return match ? Number(match[1]) : undefined;
+/** The Python server's "Server listening on HOST:PORT". */
+function textPort(transport: "tcp4" | "tcp6" | "unix" | "tls"): ListeningLine {
+  return (line) => {
+    const match = /^Server listening on .*:(\d+)$/.exec(line);
+    return match && transport !== "unix" ? { transport, host: hostOf(transport), port: Number(match[1]) } : undefined;
+  };
+}
+
+function tlsServerFlags({ transport, setup }: Net, certFlag: string, keyFlag: string): string[] {
+  if (transport !== "tls") return [];
+  if (!setup.tls) throw new Error("TLS is not available in this run");
+  return [certFlag, setup.tls.cert, keyFlag, setup.tls.key];
+}
+
+/** Where a peer that cannot report its address will listen. */
+async function endpointFor(transport: Transport, setup: TransportSetup, label: string): Promise<Endpoint> {
+  if (transport === "unix") return { transport, path: setup.unixPath(label) };
+  const host = hostOf(transport);
+  return { transport, host, port: await freePort(host) };
+}
+
+function tcpArgs(endpoint: Endpoint): string[] {
+  if (endpoint.transport === "unix") throw new Error("a TCP-only client was given a Unix socket");
+  return [endpoint.host, String(endpoint.port)];
+}
+
+export function portOf(endpoint: Endpoint): number {
+  return endpoint.transport === "unix" ? 0 : endpoint.port;
 }
 
 /** Starts a server that prints its bound port, and reads the port from its first lines. */
-async function startListeningProcess(
-  label: string,
-  argv: string[],
-  portOf: (line: string) => number | undefined,
-): Promise<RunningServer> {
+async function startListeningProcess(label: string, argv: string[], listening: ListeningLine): Promise<RunningServer> {
   const [command, ...args] = argv as [string, ...string[]];
   const managed = spawnManaged(command, args, { label, cwd: ROOT, timeoutMs: SERVER_LIFETIME });
   // stdout is read to the end: a server blocked on a full log pipe would look like a hung server.
@@ -298,13 +427,13 @@ async function startListeningProcess(
     }
     if (log.length > LOG_LINES) log.splice(0, log.length - LOG_LINES);
   });
-  const port = await new Promise<number>((resolve, reject) => {
+  const endpoint = await new Promise<Endpoint>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`${label} did not report a port in ${START_TIMEOUT} ms`)),
+      () => reject(new Error(`${label} did not report where it listens in ${START_TIMEOUT} ms`)),
       START_TIMEOUT,
     );
     lines.on("line", (line) => {
-      const found = portOf(line);
+      const found = listening(line);
       if (found !== undefined) {
         clearTimeout(timer);
         resolve(found);
@@ -318,14 +447,20 @@ async function startListeningProcess(
     await managed.kill();
     throw error;
   });
-  return { port, process: managed, log, stop: async () => void (await managed.kill()) };
+  return {
+    endpoint,
+    port: portOf(endpoint),
+    process: managed,
+    log,
+    stop: async () => void (await managed.kill()),
+  };
 }
 
 /** Starts a server on a port we chose, and waits until it accepts connections. */
 async function startProbedProcess(
   label: string,
   argv: string[],
-  port: number,
+  endpoint: Endpoint,
   cleanup?: () => void,
 ): Promise<RunningServer> {
   const [command, ...args] = argv as [string, ...string[]];
@@ -336,18 +471,21 @@ async function startProbedProcess(
     cleanup?.();
   };
   const deadline = Date.now() + START_TIMEOUT;
-  while (!(await accepts(port))) {
+  while (!(await accepts(endpoint))) {
     if (managed.exit || Date.now() > deadline) {
       await stop();
-      throw new Error(`${label} is not accepting on port ${port}: ${managed.stderrTail() || "no output"}`);
+      throw new Error(
+        `${label} is not accepting on ${describeEndpoint(endpoint)}: ${managed.stderrTail() || "no output"}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { port, process: managed, log: [], stop };
+  return { endpoint, port: portOf(endpoint), process: managed, log: [], stop };
 }
 
-function startXinetd(): Promise<RunningServer> {
-  return freePort().then((port) => {
+function startXinetd({ transport }: StartOptions): Promise<RunningServer> {
+  const host = hostOf(transport);
+  return freePort(host).then((port) => {
     const dir = mkdtempSync(join(tmpdir(), "tcp-echo-xinetd-"));
     const config = join(dir, "xinetd.conf");
     // `echo` names the built-in service; UNLISTED lets it take any port. cps: the
@@ -364,13 +502,13 @@ function startXinetd(): Promise<RunningServer> {
         "  socket_type = stream",
         "  protocol = tcp",
         "  wait = no",
-        `  bind = ${HOST}`,
+        `  bind = ${host}`,
         `  port = ${port}`,
         ...(root ? ["  user = root"] : []),
         "  instances = UNLIMITED",
         "  per_source = UNLIMITED",
         "  cps = 100000 1",
-        "  flags = REUSE",
+        `  flags = REUSE${transport === "tcp6" ? " IPv6" : ""}`,
         "}",
         "",
       ].join("\n"),
@@ -387,7 +525,8 @@ function startXinetd(): Promise<RunningServer> {
       "-pidfile",
       join(dir, "xinetd.pid"),
     ];
-    return startProbedProcess("xinetd", argv, port, () => rmSync(dir, { recursive: true, force: true }));
+    const endpoint = { transport: transport === "tcp6" ? "tcp6" : "tcp4", host, port } as const;
+    return startProbedProcess("xinetd", argv, endpoint, () => rmSync(dir, { recursive: true, force: true }));
   });
 }
 
@@ -401,8 +540,10 @@ async function startResettingServer(): Promise<RunningServer> {
     socket.once("data", () => socket.resetAndDestroy());
   });
   await new Promise<void>((resolve) => server.listen({ host: HOST, port: 0 }, resolve));
+  const { port } = server.address() as net.AddressInfo;
   return {
-    port: (server.address() as net.AddressInfo).port,
+    endpoint: { transport: "tcp4", host: HOST, port },
+    port,
     process: undefined,
     log: [],
     stop: async () => {
@@ -414,27 +555,9 @@ async function startResettingServer(): Promise<RunningServer> {
 
 // --- utils ---
 
-/** A port that was free a moment ago: for peers that cannot bind port 0 and report it. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen({ host: HOST, port: 0 }, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: HOST, port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
+export function describeEndpoint(endpoint: Endpoint): string {
+  if (endpoint.transport === "unix") return `unix:${endpoint.path}`;
+  return endpoint.transport === "tcp6" ? `[::1]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`;
 }
 
 let pythonPath: string | undefined;

@@ -4,6 +4,8 @@
  * Node, Bun and Deno) all read it.
  */
 
+import type { Transport } from "./transports.ts";
+
 export type CaseName =
   | "tutorial"
   | "payloads"
@@ -43,6 +45,8 @@ export interface CaseSpec {
   readonly reason: string;
   readonly players: Players;
   readonly rows: Rows;
+  /** The transports it applies to (default all). */
+  readonly transports?: readonly Transport[];
   /** Against the peer servers, only these clients run the case (see `many-connections`). */
   readonly peerServerClients?: readonly string[];
 }
@@ -114,6 +118,8 @@ export const CASES: readonly CaseSpec[] = [
       "A reset is routine for a server. Node crashes on a socket 'error' without a listener; Bun crashes on a rejected async handler; leaked sockets show as connections that never close.",
     players: "harness",
     rows: "servers",
+    // A Unix socket has no RST to send.
+    transports: ["tcp4", "tcp6", "tls"],
   },
   {
     name: "slow-peer",

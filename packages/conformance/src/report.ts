@@ -1,8 +1,9 @@
 /** The matrix as text: the servers x clients table (plain or Markdown), and the per-case breakdown. */
 
 import { FAULT_CASES } from "./fault-cells.ts";
-import type { CellResult, MatrixResult, Participant } from "./matrix.ts";
+import { type CellResult, cellKey, type MatrixResult, type Participant } from "./matrix.ts";
 import { CASES } from "./plan.ts";
+import type { Transport } from "./transports.ts";
 
 /** A cell still to run (`done` undefined) or running, for the live table. */
 export interface LiveCell {
@@ -39,23 +40,50 @@ export function cellText(cell: CellResult | undefined, live?: LiveCell): string 
 }
 
 export interface TableInput {
+  readonly transports: readonly Transport[];
   readonly servers: readonly Participant[];
   readonly clients: readonly Participant[];
   readonly cells: readonly CellResult[];
 }
 
-/** The servers x clients table; `live` (keyed `server|client`) marks cells still to run. */
+/**
+ * The servers x clients table, one grid per transport (headed by its name when
+ * the run is not plain tcp4); `live` (keyed by `cellKey`) marks cells still to run.
+ */
 export function renderTable(
   input: TableInput,
   format: "text" | "markdown",
   live?: ReadonlyMap<string, LiveCell>,
 ): string {
-  const header = ["server \\ client", ...input.clients.map((client) => client.name)];
-  const rows = input.servers.map((server) => [
+  const headed = input.transports.length > 1 || input.transports[0] !== "tcp4";
+  return input.transports
+    .map((transport) => {
+      const has = (server: string, client: string) =>
+        live?.has(cellKey(transport, server, client)) ||
+        input.cells.some((c) => c.transport === transport && c.server === server && c.client === client);
+      const servers = input.servers.filter((server) => input.clients.some((client) => has(server.name, client.name)));
+      const clients = input.clients.filter((client) => servers.some((server) => has(server.name, client.name)));
+      const grid = renderGrid(transport, servers, clients, input.cells, format, live);
+      const title = format === "markdown" ? `**${transport}**` : `${transport}:`;
+      return headed ? `${title}\n\n${grid}` : grid;
+    })
+    .join("\n\n");
+}
+
+function renderGrid(
+  transport: Transport,
+  servers: readonly Participant[],
+  clients: readonly Participant[],
+  cells: readonly CellResult[],
+  format: "text" | "markdown",
+  live?: ReadonlyMap<string, LiveCell>,
+): string {
+  const header = ["server \\ client", ...clients.map((client) => client.name)];
+  const rows = servers.map((server) => [
     server.name,
-    ...input.clients.map((client) => {
-      const cell = input.cells.find((c) => c.server === server.name && c.client === client.name);
-      return cellText(cell, live?.get(`${server.name}|${client.name}`));
+    ...clients.map((client) => {
+      const cell = cells.find((c) => c.transport === transport && c.server === server.name && c.client === client.name);
+      return cellText(cell, live?.get(cellKey(transport, server.name, client.name)));
     }),
   ]);
   if (format === "markdown") {
@@ -78,7 +106,7 @@ export function renderDetails(result: MatrixResult): string {
   if (failing.length > 0) {
     out.push("Failures:");
     for (const cell of failing) {
-      out.push(`  ${cell.server} server x ${cell.client} client:`);
+      out.push(`  ${cell.server} server x ${cell.client} client${over(result, cell)}:`);
       for (const r of cell.cases) {
         out.push(`    ${r.ok ? "✓" : "✗"} ${r.case}${r.ok ? "" : `: ${r.failure ?? "failed"}`}`);
       }
@@ -89,7 +117,7 @@ export function renderDetails(result: MatrixResult): string {
     out.push("Negative control (expected to fail; each column must catch it):");
     for (const cell of caught) {
       const first = cell.cases.find((r) => !r.ok);
-      out.push(`  x ${cell.client}: ${first?.case}: ${first?.failure}`);
+      out.push(`  x ${cell.client}${over(result, cell)}: ${first?.case}: ${first?.failure}`);
     }
   }
   const gaps = result.cells.flatMap((cell) => cell.cases.filter((r) => r.knownGap).map((r) => ({ cell, r })));
@@ -97,7 +125,8 @@ export function renderDetails(result: MatrixResult): string {
     out.push("Known gaps (runtime bugs; they do not fail the run):");
     for (const { cell, r } of gaps) {
       const outcome = r.ok ? "now PASSES: remove it from KNOWN_GAPS in src/plan.ts" : `failed: ${r.failure}`;
-      out.push(`  ${cell.server} server x ${cell.client} client: ${r.case} ${outcome}`, `    why: ${r.knownGap}`);
+      out.push(`  ${cell.server} server x ${cell.client} client${over(result, cell)}: ${r.case} ${outcome}`);
+      out.push(`    why: ${r.knownGap}`);
     }
   }
   const missing = [...result.servers, ...result.clients].filter((p) => p.missing);
@@ -106,6 +135,11 @@ export function renderDetails(result: MatrixResult): string {
     for (const p of missing) out.push(`  ${p.name}: ${p.missing}`);
   }
   return out.join("\n");
+}
+
+/** " over tls", when the run has more than tcp4. */
+function over(result: MatrixResult, cell: CellResult): string {
+  return result.transports.length > 1 || cell.transport !== "tcp4" ? ` over ${cell.transport}` : "";
 }
 
 /** Which cases run in which kind of cell, so a reader knows why a count is 4 and not 12. */

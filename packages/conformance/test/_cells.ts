@@ -22,7 +22,8 @@ export function cellTests(matrix: RunningMatrix, prefix = ""): void {
 
   for (const row of matrix.rows) {
     const { server } = row;
-    describe(`${prefix}${server.name} server`, () => {
+    const over = matrix.rows.some((other) => other.transport !== "tcp4") ? ` over ${row.transport}` : "";
+    describe(`${prefix}${server.name} server${over}`, () => {
       for (const planned of row.cells) {
         const { client } = planned;
         const name = `${server.name} server x ${client.name} client`;
@@ -31,7 +32,7 @@ export function cellTests(matrix: RunningMatrix, prefix = ""): void {
           test.skip(`${name}: ${missing}`, () => {});
           continue;
         }
-        const cell = () => matrix.cell(server.name, client.name);
+        const cell = () => matrix.cell(server.name, client.name, row.transport);
 
         if (server.kind === "control") {
           test(`${name}: the broken server fails at least one case (expected fail)`, async () => {
