@@ -34,12 +34,15 @@ const HEAP_MIB = 32;
  */
 const RSS_AFTER_STORM = 96 * MiB;
 /**
- * RSS growth from the second storm to an identical third one: 24 KiB leaked per
- * connection would exceed it. Not tighter: malloc arenas keep growing for a few
- * rounds with nothing leaked (Node: +10 to +14 MiB per round, then flat at about
- * 125 MiB over ten rounds).
+ * RSS growth from the second storm to an identical third one: 48 KiB leaked per
+ * connection would exceed it. A coarse leak check, not tighter: malloc arenas
+ * keep growing for a few rounds with nothing leaked (Node: +10 to +14 MiB per
+ * round, then flat at about 125 MiB over ten rounds), and on a loaded machine
+ * (load average 7 on 2 cores) Node's third round measured +37 MiB while its
+ * descriptors and connection count were back to baseline exactly. The exact
+ * checks below (count, descriptors) are the leak tests that cannot flake.
  */
-const RSS_LATER_STORM = 24 * MiB;
+const RSS_LATER_STORM = 48 * MiB;
 const ROUNDS = 3;
 
 /** Opens a connection; resolves once connected. */
