@@ -419,7 +419,10 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
     const end = Date.now() + 10_000;
     for (;;) {
       if (server.process?.exit) fail(`the server exited out of descriptors: ${describeExit(server.process.exit)}`);
-      const served = await serveOnce(connectTo(server.endpoint, setup.tls), probe).catch(() => false);
+      // The deadline covers the connect too: a TLS handshake waits for an accept that may never come.
+      const served = await deadline(serveOnce(connectTo(server.endpoint, setup.tls), probe), 5000, "a session").catch(
+        () => false,
+      );
       if (served) break;
       if (Date.now() > end) fail("no new client was served within 10 s of the descriptors being freed");
       await sleep(250);
