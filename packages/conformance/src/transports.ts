@@ -60,13 +60,16 @@ export function prepareTransports(transports: readonly Transport[]): TransportSe
     }
   }
   let sockets = 0;
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  // Also on Ctrl-C: the exit handlers end the run with process.exit, which runs this.
+  process.once("exit", cleanup);
   return {
     dir,
     tls: files,
     missing: (transport) => gaps.get(transport),
     // Short names: a Unix socket path has a 107-byte limit.
     unixPath: (label) => join(dir, `${label.replace(/[^a-z0-9]/gi, "")}-${++sockets}.sock`),
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    cleanup,
   };
 }
 
