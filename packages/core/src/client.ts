@@ -4,7 +4,7 @@
  * `SocketEvents` it is given.
  */
 
-import { contextOf, EchoError, echoError, formatEndpoint, toEchoError } from "./errors.ts";
+import { contextOf, EchoError, echoError, formatEndpoint, isTlsTruncation, toEchoError } from "./errors.ts";
 import { type ConnectConfig, resolveConnectOptions, resolveEchoOptions, toBytes } from "./options.ts";
 import { concat, EchoLedger, type SocketEvents, type SocketIO } from "./protocol.ts";
 import type {
@@ -368,6 +368,10 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   }
 
   onError(error: unknown): void {
+    if (isTlsTruncation(error)) {
+      this.onEnd();
+      return;
+    }
     this.fail(toEchoError(error, this.context("read")));
   }
 

@@ -202,6 +202,17 @@ function isTlsFailure(code: unknown, name: unknown, message: unknown): boolean {
   return (code === undefined || code === "EPROTO" || name === "InvalidData") && TLS_MESSAGE.test(message);
 }
 
+/**
+ * A TLS peer that closed its TCP connection without `close_notify`. OpenSSL
+ * (Node, Bun) reports that as a plain EOF; rustls (Deno) as an error whose
+ * message mentions TLS, which must not read as a handshake failure. The protocol
+ * treats it as EOF: the echo ledger still catches any byte it cut off.
+ */
+export function isTlsTruncation(error: unknown): boolean {
+  const message = typeof error === "object" && error !== null ? (error as { message?: unknown }).message : undefined;
+  return typeof message === "string" && /close_notify|unexpected eof/i.test(message);
+}
+
 /** Finds our code for any runtime's error value. */
 export function errorCodeOf(error: unknown): EchoErrorCode {
   if (error instanceof EchoError) return error.code;
@@ -212,6 +223,7 @@ export function errorCodeOf(error: unknown): EchoErrorCode {
     name?: unknown;
     message?: unknown;
   };
+  if (isTlsTruncation(error)) return "ECONNRESET";
   if (isTlsFailure(code, name, message)) return "ETLS";
   if (typeof code === "string") {
     if (KNOWN.has(code)) return code as EchoErrorCode;

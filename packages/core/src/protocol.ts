@@ -8,7 +8,7 @@
  * unit-tested with a fake `SocketIO`.
  */
 
-import { EchoError, echoError } from "./errors.ts";
+import { EchoError, echoError, isTlsTruncation } from "./errors.ts";
 
 /** What the protocol asks of a socket. Each runtime adapter implements this table. */
 export interface SocketIO {
@@ -133,6 +133,10 @@ export class EchoSession implements SocketEvents {
 
   onError(error: unknown): void {
     if (this.done) return;
+    if (isTlsTruncation(error)) {
+      this.onEnd();
+      return;
+    }
     this.failure ??= this.hooks.failed(error);
     this.reason ??= "error";
     this.destroy();

@@ -98,3 +98,30 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
     expect(writes).toEqual([1, -1]);
   });
 });
+
+describe("ClientConnection: a TLS peer closing without close_notify (no sockets)", () => {
+  // rustls (Deno) reports it as an error mentioning TLS; OpenSSL (Node, Bun) as a plain EOF.
+  const truncation = Object.assign(new Error("peer closed connection without sending TLS close_notify"), {
+    name: "UnexpectedEof",
+  });
+
+  test("with nothing outstanding it is a clean EOF, not ETLS", async () => {
+    const { connection } = client();
+    const echo = connection.echo("abc");
+    connection.onData(new TextEncoder().encode("abc"));
+    await echo;
+    await connection.closeWrite();
+    connection.onError(truncation);
+    connection.onClose();
+    await expect(connection.closed).resolves.toBeUndefined();
+  });
+
+  test("after our half-close with bytes missing it is a short echo: EPROTO", async () => {
+    const { connection } = client();
+    const echo = connection.echo("abcdef");
+    await connection.closeWrite();
+    connection.onData(new TextEncoder().encode("abc"));
+    connection.onError(truncation);
+    expect(await codeOf(echo)).toBe("EPROTO");
+  });
+});

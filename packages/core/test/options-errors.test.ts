@@ -125,3 +125,12 @@ describe("errors: every runtime's shape maps onto one code set", () => {
     expect(toEchoError(original)).toBe(original);
   });
 });
+
+describe("errors: TLS truncation is not a handshake failure", () => {
+  test("rustls' missing close_notify maps to ECONNRESET, not ETLS", () => {
+    expect(
+      errorCodeOf(new Error("peer closed connection without sending TLS close_notify: https://docs.rs/rustls")),
+    ).toBe("ECONNRESET");
+    expect(errorCodeOf(new Error("invalid peer certificate: UnknownIssuer"))).toBe("ETLS");
+  });
+});
