@@ -44,7 +44,7 @@ class UsageError extends Error {}
 const USAGE = `usage: PROGRAM <command> [options]
 
 commands:
-  serve [ADDRESS] [--json] [--max-connections N] [--idle-timeout MS] [--drain-timeout MS] [--stats SECONDS]
+  serve [ADDRESS] [--json] [--max-connections N] [--max-connections-per-address N] [--idle-timeout MS] [--drain-timeout MS] [--stats SECONDS]
         run an echo server (port 0 picks a free one); Ctrl-C drains, a second Ctrl-C forces
   send  [ADDRESS] [--timeout MS] [MESSAGE... | -]
         send MESSAGE (default "Hello, server!"), half-close, check the echo; "-" streams stdin to stdout
@@ -78,6 +78,7 @@ const SPECS: Record<string, Spec> = {
     ...COMMON,
     json: "boolean",
     "max-connections": "string",
+    "max-connections-per-address": "string",
     "idle-timeout": "string",
     "drain-timeout": "string",
     stats: "string",
@@ -251,6 +252,9 @@ async function serve(host: CliHost, { values, positionals }: Parsed): Promise<nu
   };
   const options: ServerOptions<Address> = {
     ...(values["max-connections"] !== undefined ? { maxConnections: count(values, "max-connections", 0) } : {}),
+    ...(values["max-connections-per-address"] !== undefined
+      ? { maxConnectionsPerAddress: count(values, "max-connections-per-address", 0) }
+      : {}),
     ...(values["idle-timeout"] !== undefined ? { idleTimeout: count(values, "idle-timeout", 0) } : {}),
     ...(values["drain-timeout"] !== undefined ? { drainTimeout: count(values, "drain-timeout", 0) } : {}),
     onConnection: ({ id, remoteAddress }: ConnectionInfo<Address>) =>

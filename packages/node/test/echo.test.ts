@@ -212,6 +212,34 @@ describe("node: limits", () => {
     await Promise.all([a.close(), b.close(), c.close()]);
   });
 
+  test("maxConnectionsPerAddress: a second connection from one IP is refused while another IP is served", async () => {
+    const server = await start({ maxConnectionsPerAddress: 1 });
+    const { port } = server.address;
+    const fromLocal = (localAddress: string) =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const socket = net.connect({ port, host: "127.0.0.1", localAddress, allowHalfOpen: true }, () =>
+          resolve(socket),
+        );
+        socket.once("error", reject);
+      });
+    const first = await fromLocal("127.0.0.1");
+    const second = await fromLocal("127.0.0.1");
+    second.on("error", () => {});
+    // The server closes the second one at accept: it sees EOF (or a reset) without any echo.
+    await new Promise((resolve) => {
+      second.once("end", resolve);
+      second.once("close", resolve);
+    });
+    const other = await fromLocal("127.0.0.2");
+    const echoed = await new Promise<string>((resolve) => {
+      other.once("data", (chunk: Buffer) => resolve(chunk.toString()));
+      other.write("other address");
+    });
+    expect(echoed).toBe("other address");
+    expect(server.stats.rejected).toBe(1);
+    for (const socket of [first, second, other]) socket.destroy();
+  });
+
   test("idleTimeout: a silent connection is closed within T + 1 s and counted", async () => {
     const server = await start({ idleTimeout: 300 });
     const socket = await rawClient(server.address.port);
