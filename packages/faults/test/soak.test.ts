@@ -21,7 +21,10 @@ for (const runtime of RUNTIMES) {
       const report = await runSoak({ server: runtime, seconds: SECONDS });
       expect(report.failures).toEqual([]);
       expect(report.errors).toEqual({});
-      expect(report.fds.after).toBe(report.fds.before);
+      // A leak is more descriptors after than before. Fewer is fine: a runtime may
+      // close one of its own lazily opened descriptors during the run (seen once
+      // with Deno under CI: 25 before, 24 after).
+      expect(report.fds.after).toBeLessThanOrEqual(report.fds.before);
       expect(report.rss.after - report.rss.baseline).toBeLessThan(64 * MiB);
       // The load really ran: about 40 sessions a second, some of them resets.
       expect(report.sessions).toBeGreaterThan(SECONDS * 10);
