@@ -354,6 +354,38 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
     }
   },
 
+  async "max-per-address"({ startOwn, setup }) {
+    const from = (to: RunningServer, address: string) => connectTo(to.endpoint, setup.tls, address);
+    const server = await startOwn({ args: ["--max-connections-per-address", "1"] });
+    const first = await from(server, "127.0.0.1");
+    let other: net.Socket | undefined;
+    try {
+      await echoOnce(first, "the first from 127.0.0.1");
+      const checks = ["a connection from 127.0.0.1 echoes"];
+      // The second may be reset before Node reports it connected: that is closed too.
+      const second = await from(server, "127.0.0.1").catch(() => undefined);
+      if (second) {
+        let bytes = 0;
+        second.on("data", (chunk: Buffer) => {
+          bytes += chunk.byteLength;
+        });
+        second.write("a second from the same address");
+        await deadline(closedByPeer(second), 5000, "the server to close the second connection from 127.0.0.1");
+        if (bytes > 0) fail(`the second connection from 127.0.0.1 got ${bytes} bytes echoed`);
+        second.destroy();
+      }
+      checks.push("a second one from 127.0.0.1 is closed at once, nothing echoed");
+      other = await from(server, "127.0.0.2");
+      await echoOnce(other, "one from 127.0.0.2");
+      await echoOnce(first, "the first from 127.0.0.1, still");
+      checks.push("one from 127.0.0.2 echoes, and so does the first");
+      return checks;
+    } finally {
+      first.destroy();
+      other?.destroy();
+    }
+  },
+
   async "idle-timeout"({ startOwn, setup }) {
     const connect = (to: RunningServer) => connectTo(to.endpoint, setup.tls);
     const server = await startOwn({ args: ["--idle-timeout", String(IDLE_TIMEOUT)] });

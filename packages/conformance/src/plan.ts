@@ -19,6 +19,7 @@ export type CaseName =
   | "client-detection"
   | "errors"
   | "max-connections"
+  | "max-per-address"
   | "idle-timeout"
   | "emfile"
   | "drain";
@@ -153,6 +154,16 @@ export const CASES: readonly CaseSpec[] = [
       "A limit must cost the excess connection, not the server: one that stops accepting leaves clients hanging in the backlog, one that closes the wrong socket or crashes loses accepted work, and an uncounted rejection is invisible to the operator.",
     players: "harness",
     rows: "ours",
+  },
+  {
+    name: "max-per-address",
+    proves:
+      "with --max-connections-per-address 1 a second connection from 127.0.0.1 is closed at once while one from 127.0.0.2 echoes",
+    reason:
+      "One host must not take every slot, and the limit must count per remote address, not in total: a server that keys it wrongly refuses the second host or admits the second connection. TCP over IPv4 only: loopback has one IPv6 address, and Unix clients have none.",
+    players: "harness",
+    rows: "ours",
+    transports: ["tcp4"],
   },
   {
     name: "idle-timeout",

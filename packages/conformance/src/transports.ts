@@ -151,12 +151,17 @@ const underlying = new WeakMap<net.Socket, net.Socket>();
  * Connects the runner to `endpoint` (half-open allowed); resolves once it is
  * usable (for TLS, after the handshake). A reset never crashes the runner.
  */
-export function connectTo(endpoint: Endpoint, files: TlsFiles | undefined): Promise<net.Socket> {
+export function connectTo(endpoint: Endpoint, files: TlsFiles | undefined, localAddress?: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const raw =
       endpoint.transport === "unix"
         ? net.connect({ path: endpoint.path, allowHalfOpen: true })
-        : net.connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true });
+        : net.connect({
+            host: endpoint.host,
+            port: endpoint.port,
+            allowHalfOpen: true,
+            ...(localAddress ? { localAddress } : {}),
+          });
     const socket =
       endpoint.transport === "tls"
         ? // allowHalfOpen reaches the TLSSocket (Node passes it through), though the types omit it.
