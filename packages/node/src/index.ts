@@ -7,26 +7,8 @@
  *   await client.echo("Hello, server!");
  */
 
-export type {
-  Address,
-  CloseOptions,
-  CloseReason,
-  ConnectionInfo,
-  ConnectionSummary,
-  ConnectOptions,
-  EchoConnection,
-  EchoErrorCode,
-  EchoOptions,
-  EchoServer,
-  ListenOptions,
-  ServerStats,
-  SocketAddress,
-  SocketInfo,
-  TlsClientOptions,
-  TlsServerOptions,
-  UnixAddress,
-  UnixConnectOptions,
-  UnixListenOptions,
-} from "@tcp-echo/core";
+export type { EchoErrorCode } from "@tcp-echo/core";
 export { EchoError, isEchoError } from "@tcp-echo/core";
+// The whole public contract (types.ts), so no runtime package can drift from it.
+export type * from "@tcp-echo/core/types";
 export { connect, listen, runtime } from "./adapter.ts";
