@@ -316,10 +316,19 @@ class SocketAdapter implements SocketIO {
     else this.end();
   }
 
+  /**
+   * Close now, dropping what is queued. Not `end()`: over TLS that sends
+   * close_notify and keeps the descriptor (and the `close` handler) until the
+   * peer answers, so an idle-timed-out peer that holds its side open would keep
+   * the connection forever. `close()` sends close_notify and FIN and lets go at
+   * once (https://github.com/oven-sh/bun/pull/41711 describes the same deferral).
+   */
   destroy(): void {
     this.queue.length = 0;
     this.head = 0;
-    this.end();
+    if (this.state === "closed") return;
+    this.state = "closing";
+    this.socket.close();
   }
 
   /** Bun's `end()` closes both directions and runs the `close` handler before it returns. */

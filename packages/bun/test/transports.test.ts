@@ -2,6 +2,7 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
 import type { Socket } from "bun";
 import { failure, makeCerts, roundTrip as roundTripWith, tempDir } from "../../core/test/fixtures/transports.ts";
 import { type ConnectOptions, connect, listen, type UnixConnectOptions } from "../src/index.ts";
@@ -282,6 +283,39 @@ describe("bun: TLS", () => {
     const payload = randomBytes(8 * 1024 * 1024);
     const target = { hostname: "127.0.0.1", port: server.address.port, tls: { ca: certs.ca } };
     expect(sha256(await halfCloseSlowReader(target, payload))).toBe(sha256(payload));
+  });
+
+  // end() over TLS keeps the descriptor until the peer answers close_notify: an
+  // idle peer that holds its side open kept the connection, and no close was reported.
+  test("an idle TLS peer that holds its side open is closed and reported as idle-timeout", async () => {
+    const reasons: string[] = [];
+    const server = await start(
+      listen({ port: 0, tls: certs.server, idleTimeout: 300, onClose: (c) => void reasons.push(c.reason) }),
+    );
+    let peerClosed = false; // its end or close: the server let go
+    // Bun's own client answers close_notify at once; node:tls with allowHalfOpen
+    // does not, as a Node peer would not.
+    const peer = tlsConnect({
+      host: "127.0.0.1",
+      port: server.address.port,
+      ca: certs.ca,
+      servername: "localhost",
+      allowHalfOpen: true,
+    } as ConnectionOptions);
+    peer.on("error", () => {});
+    const letGo = () => {
+      peerClosed = true;
+    };
+    peer.on("end", letGo);
+    peer.on("close", letGo);
+    try {
+      await until(() => reasons.length > 0, 5000);
+      expect(reasons).toEqual(["idle-timeout"]);
+      expect(server.connections).toBe(0);
+      await until(() => peerClosed, 5000);
+    } finally {
+      peer.destroy();
+    }
   });
 
   test("ETLS for an unknown CA, with the reason in the message", async () => {

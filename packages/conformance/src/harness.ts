@@ -416,7 +416,8 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
       await until(
         () => server.log.some((event) => event.event === "close" && event.reason === "idle-timeout"),
         5000,
-        () => 'no close event with reason "idle-timeout" in the --json log',
+        () =>
+          `no close event with reason "idle-timeout" in the --json log (${server.log.map((e) => e.event).join(", ")})`,
       );
       return [
         `a silent connection was closed after ${after} ms (timeout ${IDLE_TIMEOUT} ms, bound +1 s)`,

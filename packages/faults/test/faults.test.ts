@@ -91,12 +91,15 @@ for (const serverRuntime of RUNTIMES) {
       const clients = RUNTIMES.filter((runtime) => !missing(runtime)).length;
       expect(resets).toBe(2 * clients);
       for (const proxy of proxies.values()) expect(proxy.stats.active).toBe(0);
-      // The last close event leaves nothing open: accepted = closed.
-      const events = server.events();
-      const opened = events.filter((e) => e.event === "connection").length;
-      const closed = events.filter((e) => e.event === "close").length;
+      // The last close event leaves nothing open: accepted = closed. The server logs a
+      // close from its own event loop, which can come after the proxy has let go of a
+      // reset connection (seen once in CI for Bun): wait for it, bounded.
+      const count = (event: string) => server.events().filter((e) => e.event === event).length;
+      const opened = count("connection");
       expect(opened).toBe(FAULTS.length * clients);
-      expect(closed).toBe(opened);
+      const deadline = Date.now() + 10_000;
+      while (count("close") < opened && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(count("close")).toBe(opened);
     });
   });
 }

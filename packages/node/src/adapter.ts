@@ -47,6 +47,8 @@ export function listen(options?: ListenOptions | UnixListenOptions): Promise<Ech
       const listener = createListener(config);
       // A TLS server's sockets are ready for data only once their handshake is done.
       listener.on(listener instanceof tls.Server ? "secureConnection" : "connection", (socket: net.Socket) => {
+        // Half-open only once the handshake is done (see createListener).
+        socket.allowHalfOpen = true;
         if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
         const { io, wire } = adapt(socket);
         wire(server.accept(infoOf(socket, config, "server"), io));
@@ -104,13 +106,20 @@ export function connect(options?: ConnectOptions | UnixConnectOptions): Promise<
  * allowHalfOpen everywhere: Node defaults to false and would close our side as
  * soon as the peer half-closes, dropping the echo still queued. Over TLS the
  * same holds: `end()` sends close_notify and FIN, and the other direction stays open.
+ *
+ * Except during a TLS handshake: a TLS server made with allowHalfOpen keeps a
+ * socket whose peer sent FIN before finishing the handshake in CLOSE-WAIT until
+ * `handshakeTimeout` (120 s), so under a descriptor limit a burst of dropped
+ * connections blocked every new client for two minutes (the matrix's emfile
+ * case over TLS). Such a socket now closes at the FIN; the 'secureConnection'
+ * listener turns half-open on once the handshake is done.
  */
 function createListener(config: ListenConfig): net.Server {
   if (config.transport === "unix") return net.createServer({ allowHalfOpen: true });
   const { noDelay, tls: secure } = config;
   if (!secure) return net.createServer({ allowHalfOpen: true, noDelay });
   return tls.createServer({
-    allowHalfOpen: true,
+    allowHalfOpen: false,
     noDelay,
     cert: secure.cert,
     key: secure.key,

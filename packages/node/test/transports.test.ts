@@ -225,6 +225,24 @@ describe("node: TLS", () => {
     expect(sha256(await halfCloseSlowReader(socket, payload))).toBe(sha256(payload));
   });
 
+  // A TLS server made with allowHalfOpen kept such a socket in CLOSE-WAIT for
+  // handshakeTimeout (120 s): under a descriptor limit, new clients starved.
+  test("a peer that sends FIN before finishing the handshake is let go at once", async () => {
+    const server = await start(listen({ port: 0, tls: serverTls() }));
+    const raw = net.connect({ host: "127.0.0.1", port: server.address.port, allowHalfOpen: true });
+    raw.on("error", () => {});
+    await opened(raw, "connect");
+    raw.end();
+    // The server's FIN answers ours: nothing is sent, so nothing can come back but EOF.
+    const reply: Buffer[] = [];
+    raw.on("data", (chunk: Buffer) => reply.push(chunk));
+    await new Promise((resolve) => raw.once("end", resolve));
+    expect(Buffer.concat(reply).byteLength).toBe(0);
+    raw.destroy();
+    // And a full client is still served.
+    expect(text(await roundTrip({ port: server.address.port, tls: { ca: certs.ca } }, "after"))).toBe("after");
+  });
+
   test("ETLS for an unknown CA, with the reason in the message; the server reports it too", async () => {
     const reported: string[] = [];
     const server = await start(listen({ port: 0, tls: serverTls(), onError: (e) => void reported.push(e.code) }));
