@@ -50,10 +50,11 @@ export interface SocketEvents {
 export type SessionEnd = "eof" | "error" | "idle-timeout" | "server-close";
 
 /** How a session reports to its server. */
+/** What a session tells its server; one object serves every session of a server. */
 export interface SessionHooks {
   traffic(bytesIn: number, bytesOut: number): void;
   /** Normalizes, counts and reports a connection error; returns it normalized. */
-  failed(error: unknown): EchoError;
+  failed(session: EchoSession, error: unknown): EchoError;
   closed(session: EchoSession): void;
 }
 
@@ -137,7 +138,7 @@ export class EchoSession implements SocketEvents {
       this.onEnd();
       return;
     }
-    this.failure ??= this.hooks.failed(error);
+    this.failure ??= this.hooks.failed(this, error);
     this.reason ??= "error";
     this.destroy();
   }
@@ -150,7 +151,7 @@ export class EchoSession implements SocketEvents {
       else {
         // The socket went away without EOF or error: some runtimes report a reset this way.
         this.reason = "error";
-        this.failure ??= this.hooks.failed(echoError("ECONNRESET", { operation: "read" }));
+        this.failure ??= this.hooks.failed(this, echoError("ECONNRESET", { operation: "read" }));
       }
     }
     this.hooks.closed(this);

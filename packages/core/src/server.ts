@@ -6,7 +6,7 @@
 
 import { contextOf, EchoError, echoError, toEchoError } from "./errors.ts";
 import { type ListenConfig, resolveListenOptions } from "./options.ts";
-import { EchoSession, type SocketEvents, type SocketIO } from "./protocol.ts";
+import { EchoSession, type SessionHooks, type SocketEvents, type SocketIO } from "./protocol.ts";
 import type {
   Address,
   CloseOptions,
@@ -76,6 +76,15 @@ export class ServerCore implements EchoServer<Address> {
   private readonly perAddress = new Map<string, number>();
   private nextId = 1;
   private counters = { accepted: 0, rejected: 0, idleClosed: 0, bytesIn: 0, bytesOut: 0 };
+  /** Where every session reports: one object per server, no closures per connection. */
+  private readonly sessionHooks: SessionHooks = {
+    traffic: (bytesIn, bytesOut) => {
+      this.counters.bytesIn += bytesIn;
+      this.counters.bytesOut += bytesOut;
+    },
+    failed: (session, error) => this.connectionError(error, this.live.get(session)?.info),
+    closed: (session) => this.release(session),
+  };
   private readonly errorCounts: Record<string, number> = {};
   private closing: Promise<void> | undefined;
   private resolveClosed!: () => void;
@@ -137,14 +146,7 @@ export class ServerCore implements EchoServer<Address> {
       this.hook("onClose", this.config.onClose, { ...info, reason: "limit", bytesIn: 0, bytesOut: 0, durationMs: 0 });
       return IGNORED;
     }
-    const session = new EchoSession(io, this.config.highWaterMark, {
-      traffic: (bytesIn, bytesOut) => {
-        this.counters.bytesIn += bytesIn;
-        this.counters.bytesOut += bytesOut;
-      },
-      failed: (error) => this.connectionError(error, info),
-      closed: (done) => this.release(done),
-    });
+    const session = new EchoSession(io, this.config.highWaterMark, this.sessionHooks);
     this.live.set(session, { info, idleSince: info.openedAt });
     this.perAddress.set(remote, fromAddress + 1);
     this.counters.accepted++;
@@ -231,8 +233,8 @@ export class ServerCore implements EchoServer<Address> {
     if (this.live.size === 0) this.drained?.();
   }
 
-  private connectionError(error: unknown, info: ConnectionInfo<Address>): EchoError {
-    const failure = toEchoError(error, { operation: "read", ...contextOf(peerOf(info)) });
+  private connectionError(error: unknown, info: ConnectionInfo<Address> | undefined): EchoError {
+    const failure = toEchoError(error, { operation: "read", ...(info ? contextOf(peerOf(info)) : {}) });
     this.count(failure);
     this.hook("onError", this.config.onError, failure, info);
     return failure;

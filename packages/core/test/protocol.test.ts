@@ -30,7 +30,7 @@ function session(highWaterMark = 100) {
       traffic.in += bytesIn;
       traffic.out += bytesOut;
     },
-    failed: (error) => {
+    failed: (_session, error) => {
       const e = error instanceof EchoError ? error : echoError("ECONNRESET", {}, error);
       errors.push(e);
       return e;
@@ -79,7 +79,7 @@ describe("EchoSession (server side, no sockets)", () => {
       close: () => calls.push("close"),
       destroy: () => {},
     };
-    target = new EchoSession(io, 10, { traffic() {}, failed: (e) => e as EchoError, closed() {} });
+    target = new EchoSession(io, 10, { traffic() {}, failed: (_s, e) => e as EchoError, closed() {} });
     target.onData(bytes(50));
     expect(calls).toEqual([]);
     expect(target.pending).toBe(0);
