@@ -306,8 +306,11 @@ async function main(): Promise<number> {
     for (const scenario of scenarios) {
       if (!scenario.timed && pin !== memoryPin) continue;
       log(`(${scenario.id}) ${scenario.title}, ${pin}`);
+      // Each repetition starts one server later (A B C, B C A, C A B): whatever a
+      // run leaves behind (TIME_WAIT sockets, a warm page cache, a hot core) never
+      // lands on the same server every time.
       for (let rep = 1; rep <= settings.reps; rep++)
-        for (const server of present) await measureServer(context, server, scenario, pin, rep);
+        for (const server of rotate(present, rep - 1)) await measureServer(context, server, scenario, pin, rep);
     }
     if (settings.scenarios.includes("client") && presentClients.length) {
       log(
@@ -373,6 +376,11 @@ async function main(): Promise<number> {
   if (wrong > 0) log(`FAILED: the load generator saw ${wrong} wrong bytes`);
   if (failed.length) log(`FAILED: ${failed.length} runs failed`);
   return wrong > 0 || failed.length ? 1 : 0;
+}
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const shift = items.length ? by % items.length : 0;
+  return [...items.slice(shift), ...items.slice(0, shift)];
 }
 
 /** A short echo through every server and client first: a runtime that cannot run is reported missing, not measured. */
