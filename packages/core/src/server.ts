@@ -132,10 +132,16 @@ export class ServerCore implements EchoServer<Address> {
    * A connection over a limit, or arriving while closing, is destroyed here.
    */
   accept(socket: SocketInfo<Address>, io: SocketIO): SocketEvents {
-    const remote = remoteKey(socket.remoteAddress);
-    const info: ConnectionInfo<Address> = { ...socket, id: this.nextId++, openedAt: Date.now() };
+    const info: ConnectionInfo<Address> = {
+      localAddress: socket.localAddress,
+      remoteAddress: socket.remoteAddress,
+      id: this.nextId++,
+      openedAt: Date.now(),
+    };
     const { maxConnections, maxConnectionsPerAddress } = this.config;
-    const fromAddress = this.perAddress.get(remote) ?? 0;
+    // Counted per address only when there is a limit to enforce.
+    const remote = maxConnectionsPerAddress > 0 ? remoteKey(socket.remoteAddress) : "";
+    const fromAddress = remote === "" ? 0 : (this.perAddress.get(remote) ?? 0);
     if (
       this.closing ||
       (maxConnections > 0 && this.live.size >= maxConnections) ||
@@ -148,7 +154,7 @@ export class ServerCore implements EchoServer<Address> {
     }
     const session = new EchoSession(io, this.config.highWaterMark, this.sessionHooks);
     this.live.set(session, { info, idleSince: info.openedAt });
-    this.perAddress.set(remote, fromAddress + 1);
+    if (remote !== "") this.perAddress.set(remote, fromAddress + 1);
     this.counters.accepted++;
     this.hook("onConnection", this.config.onConnection, info);
     return session;
@@ -217,20 +223,26 @@ export class ServerCore implements EchoServer<Address> {
     const tracked = this.live.get(session);
     if (!tracked) return;
     this.live.delete(session);
-    const remote = remoteKey(tracked.info.remoteAddress);
-    const left = (this.perAddress.get(remote) ?? 1) - 1;
-    if (left > 0) this.perAddress.set(remote, left);
-    else this.perAddress.delete(remote);
+    if (this.config.maxConnectionsPerAddress > 0) {
+      const remote = remoteKey(tracked.info.remoteAddress);
+      const left = (this.perAddress.get(remote) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(remote, left);
+      else this.perAddress.delete(remote);
+    }
+    if (this.config.onClose) this.closedHook(session, tracked.info);
+    if (this.live.size === 0) this.drained?.();
+  }
+
+  private closedHook(session: EchoSession, info: ConnectionInfo<Address>): void {
     const summary: ConnectionSummary<Address> = {
-      ...tracked.info,
+      ...info,
       reason: session.reason ?? "eof",
       bytesIn: session.bytesIn,
       bytesOut: session.bytesOut,
-      durationMs: Date.now() - tracked.info.openedAt,
+      durationMs: Date.now() - info.openedAt,
       ...(session.failure ? { error: session.failure } : {}),
     };
     this.hook("onClose", this.config.onClose, summary);
-    if (this.live.size === 0) this.drained?.();
   }
 
   private connectionError(error: unknown, info: ConnectionInfo<Address> | undefined): EchoError {

@@ -342,6 +342,28 @@ describe("node: server lifecycle", () => {
     expect(server.stats).toMatchObject({ accepted: 1, bytesIn: 5, bytesOut: 5, active: 0 });
   });
 
+  // A listener bound to one address reports it as every connection's local
+  // address without asking the kernel; a wildcard listener still asks.
+  test("onConnection reports both addresses, for a listener on one address and on 0.0.0.0", async () => {
+    for (const hostname of ["127.0.0.1", "0.0.0.0"]) {
+      const seen: { local: unknown; remote: unknown }[] = [];
+      const server = await start({
+        hostname,
+        onConnection: (c) => void seen.push({ local: c.localAddress, remote: c.remoteAddress }),
+      });
+      await using client = await connect({ port: server.address.port });
+      await client.echo("where");
+      await until(() => seen.length === 1);
+      expect(seen[0]?.local).toEqual({
+        transport: "tcp",
+        hostname: "127.0.0.1",
+        port: server.address.port,
+        family: "IPv4",
+      });
+      expect(seen[0]?.remote).toEqual(client.localAddress);
+    }
+  });
+
   test("close() twice returns the same promise and resolves", async () => {
     const server = await listen({ port: 0 });
     const first = server.close();
