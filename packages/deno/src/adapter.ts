@@ -37,11 +37,12 @@ export const runtime = "deno";
 const READ_SIZE = 64 * 1024;
 /**
  * A connection's first read buffer. It grows x8 up to `READ_SIZE` each time a
- * read fills it, so a bulk stream reaches full size after three reads while an
- * idle peer costs 512 B, not 64 KiB (10,000 idle peers measured 64.6 KB each
- * with 64 KiB, 14.4 KB with 4 KiB; the `node:net` pipe on Deno, 7.6 KB).
+ * read fills it, so a bulk stream reaches full size after four reads while an
+ * idle peer costs 64 B, not 64 KiB: a pending `conn.read` holds its buffer
+ * (10,000 idle peers measured 64.6 KB each with 64 KiB, 14.4 KB with 4 KiB; the
+ * `node:net` pipe on Deno, 7.6 KB).
  */
-const FIRST_READ_SIZE = 512;
+const FIRST_READ_SIZE = 64;
 const READ_GROWTH = 8;
 /** A read that fills less than this is copied out, so its buffer can take the next read. */
 const COPY_BELOW = READ_SIZE / 4;
@@ -63,11 +64,11 @@ export function listen(options?: ListenOptions | UnixListenOptions): Promise<Ech
       let stopped = false;
       let backoff: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
       const serveConn = (conn: Deno.Conn) => {
-        const { io, wire } = adapt(conn, "server");
+        const io = new DenoSocketIO(conn, "server");
         try {
           // A TLS connection has no setNoDelay: Deno.TlsConn does not expose it.
           if (config.transport === "tcp" && !isTls(conn)) (conn as Deno.TcpConn).setNoDelay(config.noDelay);
-          wire(server.accept(infoOf(conn, config, "server"), io));
+          io.wire(server.accept(infoOf(conn, config, "server"), io));
         } catch (error) {
           // Reset before we could look at it: its addresses or options are gone.
           io.destroy();
@@ -140,10 +141,10 @@ export function connect(options?: ConnectOptions): Promise<EchoConnection>;
 export function connect(options?: ConnectOptions | UnixConnectOptions): Promise<EchoConnection<Address>> {
   return openConnection(runtime, options, async (config, events, signal) => {
     const conn = await dial(config, signal);
-    const { io, wire } = adapt(conn, "client");
+    const io = new DenoSocketIO(conn, "client");
     try {
       const info = infoOf(conn, config, "client");
-      wire(events);
+      io.wire(events);
       return { info, io };
     } catch (error) {
       io.destroy();
@@ -211,8 +212,10 @@ async function handshakeOrClose(conn: Deno.TlsConn): Promise<void> {
 }
 
 /**
- * How core's protocol maps onto a Deno connection: `io` carries out core's
- * actions, `wire` starts the read loop that reports to core.
+ * How core's protocol maps onto a Deno connection: this is core's `SocketIO`,
+ * and `wire` starts the read loop that reports to core. A class, not closures:
+ * an idle connection costs one object here (ten closures and their contexts
+ * were a quarter of its JS heap).
  *
  * Two loops per connection. The write loop drains a queue with `conn.write`,
  * which may take only part of a buffer (ignoring its count lost data here), and
@@ -221,88 +224,136 @@ async function handshakeOrClose(conn: Deno.TlsConn): Promise<void> {
  * unhandled rejection ends the Deno process, and a reset must only end its
  * connection.
  */
-function adapt(conn: Deno.Conn, side: "server" | "client"): { io: SocketIO; wire(events: SocketEvents): void } {
-  let events: SocketEvents | undefined;
-  const queue: Uint8Array[] = [];
-  let writing = false;
-  let flushed: (() => void) | undefined;
-  let paused = false;
-  let resumeReading: (() => void) | undefined;
-  let reading: Promise<void> | undefined;
-  let closed = false;
+class DenoSocketIO implements SocketIO {
+  private events: SocketEvents | undefined;
+  private readonly conn: Deno.Conn;
+  private readonly side: "server" | "client";
+  /** Chunks core handed to `write`, oldest first; `flush` drains them. */
+  private readonly queue: Uint8Array[] = [];
+  private writing = false;
+  /** Wakes the server's read loop once the queue is flushed. */
+  private flushed: (() => void) | undefined;
+  private paused = false;
+  /** Wakes the read loop after `resume()`. */
+  private resumeReading: (() => void) | undefined;
+  private reading: Promise<void> | undefined;
+  private closed = false;
 
-  const fail = (error: unknown) => {
-    if (closed) return;
-    events?.onError(error);
-    destroy();
-  };
+  constructor(conn: Deno.Conn, side: "server" | "client") {
+    this.conn = conn;
+    this.side = side;
+  }
 
-  const destroy = () => {
-    if (closed) return;
-    closed = true;
-    queue.length = 0;
+  write(chunk: Uint8Array): void {
+    if (this.closed) return;
+    this.queue.push(chunk);
+    if (!this.writing) void this.flush();
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.resumeReading?.();
+  }
+
+  // Never `conn.writable.close()`: it closes the whole connection, not just
+  // our side, and the rest of the echo is lost with no error
+  // (https://github.com/denoland/deno/issues/22258).
+  closeWrite(): void {
+    if (!this.closed) this.conn.closeWrite().catch((error) => this.fail(error));
+  }
+
+  // Core calls this once everything written has reached the kernel, which
+  // still sends it, then FIN, after the descriptor is closed.
+  close(): void {
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.length = 0;
     try {
-      conn.close();
+      this.conn.close();
     } catch {
       // Already released by a failed operation.
     }
-    resumeReading?.();
-    flushed?.();
+    this.resumeReading?.();
+    this.flushed?.();
     // A pending `conn.read` rejects once the resource is gone; report the close
     // after it has, so nothing of this connection is left running.
-    void (reading ?? Promise.resolve()).then(() => events?.onClose());
-  };
+    void (this.reading ?? Promise.resolve()).then(() => this.events?.onClose());
+  }
 
-  const flush = async () => {
-    writing = true;
+  // Reads go through `conn.read`, never `conn.readable`: iterating that stream
+  // to EOF closes the whole connection, so a server could not echo what is
+  // left after the peer half-closes (https://github.com/denoland/deno/issues/27510).
+  wire(target: SocketEvents): void {
+    this.events = target;
+    this.reading = this.readLoop(target);
+  }
+
+  private fail(error: unknown): void {
+    if (this.closed) return;
+    this.events?.onError(error);
+    this.destroy();
+  }
+
+  private async flush(): Promise<void> {
+    const { conn, queue } = this;
+    this.writing = true;
     try {
-      while (queue.length > 0 && !closed) {
+      while (queue.length > 0 && !this.closed) {
         let chunk = queue[0] as Uint8Array;
         while (chunk.byteLength > 0) {
           const written = await conn.write(chunk);
-          if (closed) return;
+          if (this.closed) return;
           chunk = chunk.subarray(written);
-          events?.onFlushed(written);
+          this.events?.onFlushed(written);
         }
         queue.shift();
       }
     } catch (error) {
-      fail(error);
+      this.fail(error);
     } finally {
-      writing = false;
-      flushed?.();
+      this.writing = false;
+      this.flushed?.();
     }
-  };
+  }
 
-  const readLoop = async (target: SocketEvents) => {
+  private async readLoop(target: SocketEvents): Promise<void> {
+    const { conn } = this;
     let buffer = new Uint8Array(FIRST_READ_SIZE);
     try {
-      while (!closed) {
-        if (paused) {
+      while (!this.closed) {
+        if (this.paused) {
           await new Promise<void>((resolve) => {
-            resumeReading = resolve;
+            this.resumeReading = resolve;
           });
-          resumeReading = undefined;
+          this.resumeReading = undefined;
           continue;
         }
         const count = await conn.read(buffer);
-        if (closed) return;
+        if (this.closed) return;
         if (count === null) {
           target.onEnd();
           return;
         }
-        if (side === "server") {
+        if (this.side === "server") {
           // The server session hands each chunk straight to `io.write` and keeps
           // nothing else, so once that write has flushed the buffer is free:
           // read into the same memory again. Reading fresh memory every time
           // halved bulk throughput here (page faults and GC); waiting for the
           // write also bounds a connection's memory to one read buffer.
           target.onData(buffer.subarray(0, count));
-          while ((writing || queue.length > 0) && !closed) {
+          while ((this.writing || this.queue.length > 0) && !this.closed) {
             await new Promise<void>((resolve) => {
-              flushed = resolve;
+              this.flushed = resolve;
             });
-            flushed = undefined;
+            this.flushed = undefined;
           }
         } else if (count < COPY_BELOW) {
           // The client keeps what it reads (echo results, `read()` chunks), so
@@ -318,45 +369,9 @@ function adapt(conn: Deno.Conn, side: "server" | "client"): { io: SocketIO; wire
         }
       }
     } catch (error) {
-      fail(error);
+      this.fail(error);
     }
-  };
-
-  const io: SocketIO = {
-    write: (chunk) => {
-      if (closed) return;
-      queue.push(chunk);
-      if (!writing) void flush();
-    },
-    pause: () => {
-      paused = true;
-    },
-    resume: () => {
-      paused = false;
-      resumeReading?.();
-    },
-    // Never `conn.writable.close()`: it closes the whole connection, not just
-    // our side, and the rest of the echo is lost with no error
-    // (https://github.com/denoland/deno/issues/22258).
-    closeWrite: () => {
-      if (!closed) conn.closeWrite().catch(fail);
-    },
-    // Core calls this once everything written has reached the kernel, which
-    // still sends it, then FIN, after the descriptor is closed.
-    close: destroy,
-    destroy,
-  };
-
-  return {
-    io,
-    // Reads go through `conn.read`, never `conn.readable`: iterating that stream
-    // to EOF closes the whole connection, so a server could not echo what is
-    // left after the peer half-closes (https://github.com/denoland/deno/issues/27510).
-    wire: (target) => {
-      events = target;
-      reading = readLoop(target);
-    },
-  };
+  }
 }
 
 // --- utils ---
