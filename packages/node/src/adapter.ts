@@ -21,7 +21,6 @@ import {
   openConnection,
   type SocketAddress,
   type SocketEvents,
-  type SocketInfo,
   type SocketIO,
   startServer,
   type UnixAddress,
