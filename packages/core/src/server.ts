@@ -145,7 +145,7 @@ export class ServerCore implements EchoServer<Address> {
     if (
       this.closing ||
       (maxConnections > 0 && this.live.size >= maxConnections) ||
-      (maxConnectionsPerAddress > 0 && remote !== "" && fromAddress >= maxConnectionsPerAddress)
+      (remote !== "" && fromAddress >= maxConnectionsPerAddress)
     ) {
       this.counters.rejected++;
       io.destroy();

@@ -21,6 +21,7 @@ import {
   openConnection,
   type SocketAddress,
   type SocketEvents,
+  type SocketInfo,
   type SocketIO,
   startServer,
   type UnixAddress,
@@ -57,16 +58,13 @@ export function listen(options?: ListenOptions | UnixListenOptions): Promise<Ech
         return boundTo;
       };
       // A TLS server's sockets are ready for data only once their handshake is done.
-      listener.on(listener instanceof tls.Server ? "secureConnection" : "connection", (socket: net.Socket) => {
+      const secure = listener instanceof tls.Server;
+      listener.on(secure ? "secureConnection" : "connection", (socket: net.Socket) => {
         // Half-open only once the handshake is done (see createListener).
-        socket.allowHalfOpen = true;
+        if (secure) socket.allowHalfOpen = true;
         if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
         const io = new NodeSocketIO(socket);
-        const info =
-          config.transport === "unix"
-            ? unixSocketInfo(config.path, "server")
-            : { localAddress: localOf(socket), remoteAddress: remoteEndpoint(socket) };
-        io.wire(server.accept(info, io));
+        io.wire(server.accept(infoOf(socket, config, "server", localOf), io));
       });
       // A failed handshake (unknown CA, no client certificate) never becomes a
       // connection; without this listener Node drops it silently.
@@ -111,13 +109,7 @@ export function connect(options?: ConnectOptions | UnixConnectOptions): Promise<
         socket.off("error", reject);
         const io = new NodeSocketIO(socket);
         io.wire(events);
-        resolve({
-          info:
-            config.transport === "unix"
-              ? unixSocketInfo(config.path, "client")
-              : { localAddress: localEndpoint(socket), remoteAddress: remoteEndpoint(socket) },
-          io,
-        });
+        resolve({ info: infoOf(socket, config, "client"), io });
       });
     });
   });
@@ -264,6 +256,17 @@ const UNIX_FS: UnixFs = {
     }),
   unlink: (path) => unlink(path).catch(ifMissing),
 };
+
+/** `local` reads the local address; a server passes its listener's address when it is bound to one. */
+function infoOf(
+  socket: net.Socket,
+  config: ListenConfig | ConnectConfig,
+  side: "server" | "client",
+  local: (socket: net.Socket) => SocketAddress = localEndpoint,
+): SocketInfo<Address> {
+  if (config.transport === "unix") return unixSocketInfo(config.path, side);
+  return { localAddress: local(socket), remoteAddress: remoteEndpoint(socket) };
+}
 
 const localEndpoint = (socket: net.Socket) => endpoint(socket.localAddress, socket.localPort, socket.localFamily);
 const remoteEndpoint = (socket: net.Socket) => endpoint(socket.remoteAddress, socket.remotePort, socket.remoteFamily);
