@@ -6,6 +6,7 @@
 
 import { EchoError, formatEndpoint, isEchoError } from "./errors.ts";
 import { DEFAULTS, normalizeHostname, parsePort } from "./options.ts";
+import { concat } from "./protocol.ts";
 import { summarize } from "./stats.ts";
 import type {
   Address,
@@ -41,15 +42,34 @@ export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 class UsageError extends Error {}
 
+/** The longest delay a timer takes: JavaScript timers hold a signed 32-bit ms count, and Node fires a longer one after 1 ms. */
+const MAX_MS = 2 ** 31 - 1;
+
+/** Flag bounds, shown in the error and in `--help`. */
+export const LIMITS = {
+  /** `ping --size`: one probe is held twice in memory (sent, and its echo). */
+  size: 64 * 1024 * 1024,
+  count: 1_000_000,
+  ms: MAX_MS,
+  /** `serve --stats` is in seconds. */
+  statsSeconds: Math.floor(MAX_MS / 1000),
+} as const;
+
 const USAGE = `usage: PROGRAM <command> [options]
 
 commands:
   serve [ADDRESS] [--json] [--max-connections N] [--max-connections-per-address N] [--idle-timeout MS] [--drain-timeout MS] [--stats SECONDS]
         run an echo server (port 0 picks a free one); Ctrl-C drains, a second Ctrl-C forces
+        --stats: 0 (off, the default) to ${LIMITS.statsSeconds} s
   send  [ADDRESS] [--timeout MS] [MESSAGE... | -]
         send MESSAGE (default "Hello, server!"), half-close, check the echo; "-" streams stdin to stdout
+        --timeout (default 10000, 0 waits for ever): for the connect, then for each wait on the server
+        with nothing arriving (an echo, or its close after ours), not for the whole exchange; on
+        timeout it prints what came back and exits 1
   ping  [ADDRESS] [--count N] [--size B] [--interval MS] [--timeout MS]
-        measure round-trip time with echoes, like ping
+        measure round-trip time with echoes, like ping; --count 1 to ${LIMITS.count} (default 4),
+        --size 1 to ${LIMITS.size} bytes (64 MiB, default 56), --timeout 1 ms up (default 2000) per echo
+every MS value is at most ${LIMITS.ms} (2^31-1, the longest timer); a value out of range exits 2
 
 ADDRESS, one of:
   [--host H] [--port P]          TCP (IPv4 or IPv6: --host ::1)
@@ -127,13 +147,21 @@ export function parseArguments(args: readonly string[], spec: Spec): Parsed {
   return { values, positionals };
 }
 
-function count(values: Parsed["values"], name: string, fallback: number, min = 0): number {
+function count(
+  values: Parsed["values"],
+  name: string,
+  fallback: number,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const text = values[name];
   if (text === undefined) return fallback;
-  if (typeof text !== "string" || !/^\d+$/.test(text) || Number(text) < min || !Number.isSafeInteger(Number(text))) {
-    throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(text)}`);
+  const value = typeof text === "string" && /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(value >= min && value <= max)) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
+    throw new UsageError(`--${name} must be ${range}, got ${JSON.stringify(text)}`);
   }
-  return Number(text);
+  return value;
 }
 
 function address(values: Parsed["values"], minPort: number): { hostname: string; port: number } {
@@ -250,13 +278,15 @@ async function serve(host: CliHost, { values, positionals }: Parsed): Promise<nu
     if (json) host.stdout(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
     else if (text) host.stdout(`${text}\n`);
   };
+  // Every flag is checked here, before any socket opens: a typo must not cost a bind.
+  const statsEvery = count(values, "stats", 0, 0, LIMITS.statsSeconds);
   const options: ServerOptions<Address> = {
     ...(values["max-connections"] !== undefined ? { maxConnections: count(values, "max-connections", 0) } : {}),
     ...(values["max-connections-per-address"] !== undefined
       ? { maxConnectionsPerAddress: count(values, "max-connections-per-address", 0) }
       : {}),
-    ...(values["idle-timeout"] !== undefined ? { idleTimeout: count(values, "idle-timeout", 0) } : {}),
-    ...(values["drain-timeout"] !== undefined ? { drainTimeout: count(values, "drain-timeout", 0) } : {}),
+    ...(values["idle-timeout"] !== undefined ? { idleTimeout: count(values, "idle-timeout", 0, 0, MAX_MS) } : {}),
+    ...(values["drain-timeout"] !== undefined ? { drainTimeout: count(values, "drain-timeout", 0, 0, MAX_MS) } : {}),
     onConnection: ({ id, remoteAddress }: ConnectionInfo<Address>) =>
       log(
         { event: "connection", id, remote: formatEndpoint(remoteAddress) },
@@ -324,7 +354,6 @@ async function serve(host: CliHost, { values, positionals }: Parsed): Promise<nu
       `warning: listening on ${bound.hostname}, reachable from other machines; limits: ${values["max-connections"] ?? DEFAULTS.maxConnections} connections, idle timeout ${values["idle-timeout"] ?? DEFAULTS.idleTimeout} ms\n`,
     );
   }
-  const statsEvery = count(values, "stats", 0);
   const statsTimer =
     statsEvery > 0
       ? setInterval(() => {
@@ -348,22 +377,43 @@ function isLoopback(hostname: string): boolean {
 
 // --- send ---
 
+/**
+ * `--timeout MS` bounds each wait, not the whole exchange (so `send -` can
+ * stream any amount): the connect, then every stretch in which the client waits
+ * on the server (an echo, or its close after our half-close) and no byte comes.
+ */
 async function send(host: CliHost, { values, positionals }: Parsed): Promise<number> {
   const to = await target(host, values);
-  const timeout = count(values, "timeout", 10_000);
-  const connection = await dial(host, { ...to, timeout });
+  const timeout = count(values, "timeout", 10_000, 0, MAX_MS);
   try {
-    if (positionals.length === 1 && positionals[0] === "-") return await sendStream(host, connection);
-    const message = positionals.length ? positionals.join(" ") : "Hello, server!";
-    const reply = connection.echo(message, { timeout });
-    await connection.closeWrite();
-    const echoed = await reply;
-    await connection.closed;
-    await host.stdout(`Received response from server: ${new TextDecoder().decode(echoed)}\n`);
-    return EXIT.ok;
-  } finally {
-    await connection.close();
+    const connection = await dial(host, { ...to, timeout, replyTimeout: timeout });
+    try {
+      if (positionals.length === 1 && positionals[0] === "-") return await sendStream(host, connection);
+      return await sendMessage(host, connection, positionals.length ? positionals.join(" ") : "Hello, server!");
+    } finally {
+      await connection.close();
+    }
+  } catch (error) {
+    if (isEchoError(error, "ETIMEDOUT")) error.message += `; to wait longer, raise --timeout (now ${timeout} ms)`;
+    throw error;
   }
+}
+
+/** Sends `message`, half-closes, and prints the echo; on a failure, what did come back is printed first. */
+async function sendMessage(host: CliHost, connection: EchoConnection<Address>, message: string): Promise<number> {
+  const received: Uint8Array[] = [];
+  const print = () => host.stdout(`Received response from server: ${new TextDecoder().decode(concat(received))}\n`);
+  try {
+    await connection.write(message);
+    await connection.closeWrite();
+    for (let chunk = await connection.read(); chunk; chunk = await connection.read()) received.push(chunk);
+    await connection.closed;
+  } catch (error) {
+    if (received.length > 0) await print();
+    throw error;
+  }
+  await print();
+  return EXIT.ok;
 }
 
 /** `send -`: stdin to the server, its echo to stdout, byte-exact; the connection checks every byte. */
@@ -371,10 +421,18 @@ async function sendStream(host: CliHost, connection: EchoConnection<Address>): P
   const copyOut = (async () => {
     for (let chunk = await connection.read(); chunk; chunk = await connection.read()) await host.stdout(chunk);
   })();
-  // If the server fails mid-stream, stop reading stdin at once.
   copyOut.catch(() => {});
-  for await (const chunk of host.stdin()) {
-    await Promise.race([connection.write(chunk), copyOut]);
+  // If the connection fails, stop at once, even while stdin has nothing to give.
+  const failed = copyOut.then(() => new Promise<never>(() => {}));
+  const input = host.stdin()[Symbol.asyncIterator]();
+  try {
+    for (let next = await Promise.race([input.next(), failed]); !next.done; ) {
+      await Promise.race([connection.write(next.value), failed]);
+      next = await Promise.race([input.next(), failed]);
+    }
+  } catch (error) {
+    void input.return?.()?.catch(() => {});
+    throw error;
   }
   await connection.closeWrite();
   await copyOut;
@@ -387,10 +445,10 @@ async function sendStream(host: CliHost, connection: EchoConnection<Address>): P
 async function ping(host: CliHost, { values, positionals }: Parsed): Promise<number> {
   if (positionals.length) throw new UsageError(`ping takes no arguments, got ${JSON.stringify(positionals[0])}`);
   const to = await target(host, values);
-  const total = count(values, "count", 4, 1);
-  const size = count(values, "size", 56, 1);
-  const interval = count(values, "interval", 1000);
-  const timeout = count(values, "timeout", 2000, 1);
+  const total = count(values, "count", 4, 1, LIMITS.count);
+  const size = count(values, "size", 56, 1, LIMITS.size);
+  const interval = count(values, "interval", 1000, 0, MAX_MS);
+  const timeout = count(values, "timeout", 2000, 1, MAX_MS);
   const where = formatEndpoint(to);
   let connection = await dial(host, { ...to, timeout });
   await host.stdout(`PING ${where} (${host.runtime} client): ${size} bytes\n`);

@@ -107,6 +107,9 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private resolveClosed!: () => void;
   private rejectClosed!: (error: EchoError) => void;
   private streams: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } | undefined;
+  /** `replyTimeout`: armed while the connection waits on the server; see `checkStall`. */
+  private stallTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastProgress = 0;
 
   constructor(runtime: Runtime, config: ConnectConfig) {
     this.runtime = runtime;
@@ -215,6 +218,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     if (this.failure) return Promise.reject(this.failure);
     if (!this.writeClosing) {
       this.writeClosing = true;
+      this.watch();
       if (this.pending === 0) this.finishWrite();
     }
     return Promise.resolve();
@@ -227,6 +231,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
    */
   private send(bytes: Uint8Array): void {
     this.pending += bytes.byteLength;
+    this.watch();
     if (bytes.byteLength >= COALESCE_BYTES) {
       this.flushBatch();
       (this.io as SocketIO).write(bytes);
@@ -270,6 +275,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     const chunk = this.rawChunks.shift();
     if (chunk) {
       this.rawBytes -= chunk.byteLength;
+      if (this.stallTimer !== undefined) this.lastProgress = performance.now();
       if (this.readPaused && this.rawBytes <= this.config.highWaterMark >> 1) {
         this.readPaused = false;
         this.io?.resume();
@@ -312,6 +318,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
 
   onData(chunk: Uint8Array): void {
     if (this.failure || this.finished) return;
+    if (this.stallTimer !== undefined) this.lastProgress = performance.now();
     const raw: Uint8Array[] = [];
     try {
       this.ledger.receive(chunk, raw);
@@ -339,6 +346,51 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
       for (const waiter of this.writeWaiters.splice(0)) waiter.resolve();
     }
     if (this.writeClosing && this.pending === 0) this.finishWrite();
+  }
+
+  // --- replyTimeout ---
+
+  /** Arms the stall timer when the connection starts waiting on the server. */
+  private watch(): void {
+    if (this.config.replyTimeout === 0 || this.stallTimer !== undefined || this.failure || this.finished) return;
+    this.lastProgress = performance.now();
+    this.stallTimer = setTimeout(this.checkStall, this.config.replyTimeout);
+  }
+
+  /**
+   * One timer per stall rather than one reset per chunk: progress only records
+   * the time, and the timer re-arms itself for what is left of the window.
+   */
+  private readonly checkStall = (): void => {
+    this.stallTimer = undefined;
+    if (this.failure || this.finished) return;
+    const awaitingEcho = !this.ledger.isEmpty;
+    if (!awaitingEcho && !(this.writeClosing && !this.serverEnded)) return;
+    const now = performance.now();
+    // Echoed bytes the reader has not taken: the wait is on the reader, not the server.
+    if (this.rawChunks.length > 0) this.lastProgress = now;
+    const timeout = this.config.replyTimeout;
+    const idle = now - this.lastProgress;
+    if (idle < timeout) {
+      this.stallTimer = setTimeout(this.checkStall, timeout - idle);
+      return;
+    }
+    const sent = this.ledger.matched + this.ledger.outstanding;
+    const what = awaitingEcho
+      ? `${this.ledger.outstanding} of the ${sent} bytes sent have not come back, and nothing arrived for ${timeout} ms`
+      : `all ${sent} bytes came back, but the server did not close its side for ${timeout} ms after this client's half-close`;
+    this.fail(
+      new EchoError(
+        "ETIMEDOUT",
+        `read ETIMEDOUT ${this.where()}: ${what}; check that the server is an echo server (RFC 862 closes after the client does) and not stalled`,
+        this.context("read"),
+      ),
+    );
+  };
+
+  private stopWatch(): void {
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
   }
 
   onEnd(): void {
@@ -409,12 +461,14 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.stopWatch();
     this.io?.close();
   }
 
   private fail(error: EchoError): void {
     if (this.failure) return;
     this.failure = error;
+    this.stopWatch();
     this.rejectPending(error);
     this.io?.destroy();
     this.config.signal?.removeEventListener("abort", this.onAbort);
@@ -422,6 +476,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   }
 
   private settle(): void {
+    this.stopWatch();
     this.config.signal?.removeEventListener("abort", this.onAbort);
     this.finished = true;
     for (const waiter of this.readWaiters.splice(0)) waiter.resolve(null);

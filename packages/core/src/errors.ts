@@ -92,12 +92,19 @@ const ADVICE: Partial<Record<EchoErrorCode, (where: string, context: ErrorContex
       ? `${where} is already in use; stop the other server or pick another port (0 picks a free one)`
       : `${where} is already in use by a live server; stop it or pick another path`,
   EADDRNOTAVAIL: (where) => `${where} is not an address of this machine`,
-  EACCES: (where, context) =>
-    context.path === undefined
-      ? `permission denied for ${where}; ports below 1024 need privileges, and Deno needs --allow-net for this address`
-      : `permission denied for ${where}; check the directory's permissions, and Deno needs --allow-read and --allow-write for this path`,
+  EACCES: (where, context) => {
+    if (isDenoPermission(context.cause))
+      return context.path === undefined
+        ? `Deno was not granted network access to ${where}; run it with --allow-net=${formatAddress(context.hostname, undefined)} (or --allow-net)`
+        : `Deno was not granted access to ${where}; run it with --allow-read=${context.path} --allow-write=${context.path}`;
+    return context.path === undefined
+      ? `permission denied for ${where}; ports below 1024 need privileges (CAP_NET_BIND_SERVICE); use a port from 1024, or 0 for a free one`
+      : `permission denied for ${where}; check the directory's permissions`;
+  },
   ETIMEDOUT: (where, context) =>
-    context.operation === "connect" ? `no answer from ${where} in time` : "the operation timed out",
+    context.operation === "connect"
+      ? `no answer from ${where} in time; check that the host is up and the port is right (a firewall that drops packets looks like this), or allow more time`
+      : "the operation timed out",
   ENOTFOUND: (_where, context) => `the host name ${JSON.stringify(context.hostname)} could not be resolved`,
   ENETUNREACH: (where) => `no route to the network of ${where}`,
   EHOSTUNREACH: (where) => `no route to ${where}`,
@@ -120,6 +127,20 @@ export function echoError(code: EchoErrorCode, context: ErrorContext = {}, cause
   const target =
     context.hostname !== undefined || context.port !== undefined || context.path !== undefined ? ` ${where}` : "";
   return new EchoError(code, `${prefix}${target}: ${advice}`, { cause, ...context });
+}
+
+/**
+ * Deno's permission sandbox, as opposed to the OS refusing: `NotCapable` since
+ * Deno 2 ("Requires net access to ..., run again with the --allow-net flag"),
+ * `PermissionDenied` with the same message before it.
+ */
+function isDenoPermission(cause: unknown): boolean {
+  if (typeof cause !== "object" || cause === null) return false;
+  const { name, message } = cause as { name?: unknown; message?: unknown };
+  return (
+    name === "NotCapable" ||
+    (name === "PermissionDenied" && typeof message === "string" && /requires \w+ access/i.test(message))
+  );
 }
 
 function describeCause(cause: unknown): string {

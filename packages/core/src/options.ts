@@ -77,6 +77,7 @@ export interface TlsClientConfig {
 
 interface ClientConfig {
   readonly timeout: number;
+  readonly replyTimeout: number;
   readonly highWaterMark: number;
   readonly signal: AbortSignal | undefined;
 }
@@ -242,6 +243,7 @@ export function resolveConnectOptions(options: ConnectOptions | UnixConnectOptio
   if (typeof options !== "object" || options === null) throw invalid("options", "an object", options);
   const common: ClientConfig = {
     timeout: integer("timeout", options.timeout, DEFAULTS.connectTimeout, 0, 2 ** 31 - 1),
+    replyTimeout: integer("replyTimeout", options.replyTimeout, 0, 0, 2 ** 31 - 1),
     highWaterMark: integer("highWaterMark", options.highWaterMark, DEFAULTS.highWaterMark, 1, MAX),
     signal: signal(options.signal),
   };

@@ -236,6 +236,17 @@ export interface ClientOptions {
   highWaterMark?: number;
   /** Aborting cancels the connect, or closes the connection once open. */
   signal?: AbortSignal;
+  /**
+   * Time without progress, in ms: fail the connection with `ETIMEDOUT` when it is
+   * waiting on the server (bytes sent and not yet echoed, or the server's close
+   * after `closeWrite()`) and no byte has arrived for this long. Time spent with
+   * echoed bytes waiting for `read()` does not count: a slow reader is not a
+   * silent server. It bounds `closed`, which otherwise waits for the server as
+   * long as the OS keeps the connection. Everything received before the timeout
+   * has already been delivered to `read()` or matched. 0 disables.
+   * @default 0
+   */
+  replyTimeout?: number;
 }
 
 export interface EchoOptions {
