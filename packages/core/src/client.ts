@@ -409,7 +409,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
         return;
       }
       const error = echoError("EPROTO", this.context("echo"));
-      error.message = `short echo from ${this.where()}: the server closed its side after echoing ${this.ledger.matched} of ${expected} bytes`;
+      error.message = `short echo from ${this.where()}: the server closed its side after echoing ${this.ledger.matched} of ${expected} bytes${this.ledger.matched === 0 && this.config.transport === "tcp" && !this.config.tls ? "; a TLS server closes so on plain text: if it speaks TLS, connect with TLS (CLI: --tls-ca FILE; API: tls)" : ""}`;
       this.fail(error);
       return;
     }

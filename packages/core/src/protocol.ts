@@ -242,7 +242,7 @@ export class EchoLedger {
       if (mismatch >= 0) {
         throw new EchoError(
           "EPROTO",
-          `the echo differs from what was sent at byte ${this.matched + mismatch}: sent 0x${hex(segment.bytes[segment.received + mismatch])}, got 0x${hex(piece[mismatch])}`,
+          `the echo differs from what was sent at byte ${this.matched + mismatch}: sent 0x${hex(segment.bytes[segment.received + mismatch])}, got 0x${hex(piece[mismatch])}${this.matched + mismatch === 0 && looksLikeTls(piece) ? TLS_HINT : ""}`,
         );
       }
       segment.received += take;
@@ -276,6 +276,17 @@ export class EchoLedger {
     }
   }
 }
+
+/**
+ * A TLS record header: content type alert (0x15) or handshake (0x16), then
+ * major version 3. A TLS server answering plain text starts its reply so.
+ */
+function looksLikeTls(reply: Uint8Array): boolean {
+  return (reply[0] === 0x15 || reply[0] === 0x16) && (reply.byteLength < 2 || reply[1] === 0x03);
+}
+
+const TLS_HINT =
+  "; the reply looks like a TLS record, so the server speaks TLS: connect with TLS (CLI: --tls-ca FILE; API: tls)";
 
 /** Index of the first byte where `piece` differs from `source` at `start`, or -1. */
 export function firstDifference(piece: Uint8Array, source: Uint8Array, start: number): number {

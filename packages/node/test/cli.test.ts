@@ -19,8 +19,8 @@ interface Run {
   stderr: string;
 }
 
-/** Runs the CLI to completion with a hard timeout; `input` goes to stdin. */
-function run(args: string[], input?: Uint8Array, timeoutMs = 20_000): Promise<Run> {
+/** Runs the CLI to completion with a hard timeout; `input` goes to stdin, which then closes unless `keepStdinOpen`. */
+function run(args: string[], input?: Uint8Array, timeoutMs = 20_000, keepStdinOpen = false): Promise<Run> {
   const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { stdio: "pipe" });
   children.add(child);
   const stdout: Buffer[] = [];
@@ -29,7 +29,9 @@ function run(args: string[], input?: Uint8Array, timeoutMs = 20_000): Promise<Ru
   child.stderr.on("data", (c: Buffer) => {
     stderr += c;
   });
-  child.stdin.end(input);
+  child.stdin.on("error", () => {});
+  if (keepStdinOpen) child.stdin.write(input ?? new Uint8Array(0));
+  else child.stdin.end(input);
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
   return new Promise((resolve) => {
     child.on("close", (code) => {
@@ -279,4 +281,118 @@ describe("node server process: the descriptor limit", () => {
     expect(result.stdout.toString()).toBe("Received response from server: after the storm\n");
     expect(child.exitCode).toBeNull();
   }, 60_000);
+});
+
+/**
+ * Two servers that break RFC 862 by waiting: `silent` reads everything and
+ * answers nothing; `never-closes` echoes but ignores the client's half-close.
+ * Each records when it accepted, so the bound is measured from the connect,
+ * not from the CLI's start-up.
+ */
+async function stallingServer(kind: "silent" | "never-closes") {
+  const accepted: number[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    accepted.push(performance.now());
+    sockets.add(socket);
+    socket.on("error", () => {});
+    socket.on("data", (data: Buffer) => {
+      if (kind === "never-closes") socket.write(data);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    port,
+    accepted,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+describe("cli: send --timeout against a server that stalls", () => {
+  const TIMEOUT = 2000;
+  test.each([
+    ["silent", "hello", ""],
+    ["silent", "-", ""],
+    ["never-closes", "hello", "Received response from server: hello\n"],
+    ["never-closes", "-", "streamed\n"],
+  ] as const)(
+    "%s server, send %s: exit 1 with ETIMEDOUT within the timeout + 1 s, after printing what came back",
+    async (kind, mode, printed) => {
+      const server = await stallingServer(kind);
+      try {
+        // Against the silent server stdin stays open: the client must not wait on it.
+        const input = mode === "-" ? Buffer.from("streamed\n") : undefined;
+        const result = await run(
+          ["send", "--port", String(server.port), "--timeout", String(TIMEOUT), mode],
+          input,
+          20_000,
+          kind === "silent",
+        );
+        const ended = performance.now();
+        expect(result.code).toBe(1);
+        expect(result.stderr).toMatch(/^tcp-echo-node: read ETIMEDOUT 127\.0\.0\.1:\d+: .*--timeout/);
+        expect(result.stdout.toString()).toBe(printed);
+        expect(server.accepted).toHaveLength(1);
+        expect(ended - (server.accepted[0] as number)).toBeLessThan(TIMEOUT + 1000);
+        expect(ended - (server.accepted[0] as number)).toBeGreaterThanOrEqual(TIMEOUT);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+});
+
+describe("cli: bad input is rejected before any socket opens", () => {
+  // The port is held by a listener of ours: a CLI that bound or connected first
+  // would fail with EADDRINUSE (exit 1) or show up as an accepted connection.
+  test.each([
+    [["serve", "--stats", "x"], "--stats must be an integer from 0 to 2147483,"],
+    [["serve", "--stats", "2147484"], "--stats must be an integer from 0 to 2147483,"],
+    [["serve", "--idle-timeout", "2147483648"], "--idle-timeout must be an integer from 0 to 2147483647,"],
+    [["ping", "--interval", "2147483648"], "--interval must be an integer from 0 to 2147483647,"],
+    [["ping", "--size", String(64 * 1024 * 1024 + 1)], "--size must be an integer from 1 to 67108864,"],
+    [["ping", "--count", "1000001"], "--count must be an integer from 1 to 1000000,"],
+    [["send", "--timeout", "2147483648"], "--timeout must be an integer from 0 to 2147483647,"],
+  ])("%j exits 2 naming the flag and its range, and opens no socket", async (args, message) => {
+    let connections = 0;
+    const holder = net.createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((r) => holder.listen(0, "127.0.0.1", r));
+    const { port } = holder.address() as net.AddressInfo;
+    try {
+      const result = await run([...args, "--port", String(port)]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(message);
+      expect(result.stderr.trim().split("\n")).toHaveLength(1);
+      expect(result.stdout.toString()).toBe("");
+      expect(connections).toBe(0);
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+  });
+});
+
+describe("cli: messages that point the right way", () => {
+  test("a plain client against a TLS server: EPROTO, and the message says to connect with TLS", async () => {
+    // A TLS server answers plain text with an alert record (0x15 0x03 ...), as Bun's does.
+    const tlsLike = net.createServer((socket) => {
+      socket.on("error", () => {});
+      socket.once("data", () => socket.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32])));
+    });
+    await new Promise<void>((r) => tlsLike.listen(0, "127.0.0.1", r));
+    const { port } = tlsLike.address() as net.AddressInfo;
+    try {
+      const result = await run(["send", "--port", String(port)]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/got 0x15; the reply looks like a TLS record.*--tls-ca/);
+    } finally {
+      await new Promise((r) => tlsLike.close(r));
+    }
+  });
 });
