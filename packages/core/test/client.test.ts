@@ -125,3 +125,118 @@ describe("ClientConnection: a TLS peer closing without close_notify (no sockets)
     expect(await codeOf(echo)).toBe("EPROTO");
   });
 });
+
+describe("ClientConnection: replyTimeout bounds each wait on the server (no sockets)", () => {
+  const TIMEOUT = 100;
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  function timed() {
+    const calls: string[] = [];
+    const connection = new ClientConnection("node", resolveConnectOptions({ port: 7, replyTimeout: TIMEOUT }));
+    const io: SocketIO = {
+      write: (chunk) => connection.onFlushed(chunk.byteLength),
+      pause: () => calls.push("pause"),
+      resume: () => calls.push("resume"),
+      closeWrite: () => calls.push("closeWrite"),
+      close: () => calls.push("close"),
+      destroy: () => calls.push("destroy"),
+    };
+    connection.attach({ info: { localAddress: address, remoteAddress: address }, io });
+    return { connection, calls };
+  }
+
+  async function failedWithin(connection: ClientConnection, min: number, max: number) {
+    const started = performance.now();
+    const error = await connection.closed.then(
+      () => undefined,
+      (e: EchoError) => e,
+    );
+    const elapsed = performance.now() - started;
+    expect(error?.code).toBe("ETIMEDOUT");
+    expect(elapsed).toBeGreaterThanOrEqual(min);
+    expect(elapsed).toBeLessThan(max);
+    return error as EchoError;
+  }
+
+  test("a server that never answers: ETIMEDOUT after the timeout, naming the bytes that did not come", async () => {
+    const { connection, calls } = timed();
+    void connection.write("hello").catch(() => {});
+    const error = await failedWithin(connection, TIMEOUT - 5, TIMEOUT + 500);
+    expect(error.message).toContain("5 of the 5 bytes sent have not come back");
+    expect(calls).toContain("destroy");
+  });
+
+  test("a server that echoes but never closes after our half-close: ETIMEDOUT, and the echo was delivered first", async () => {
+    const { connection } = timed();
+    await connection.write("hello");
+    await connection.closeWrite();
+    connection.onData(bytes("hello"));
+    expect(new TextDecoder().decode((await connection.read()) ?? undefined)).toBe("hello");
+    const error = await failedWithin(connection, TIMEOUT - 5, TIMEOUT + 500);
+    expect(error.message).toContain("did not close its side");
+  });
+
+  test("bytes trickling in keep the connection alive past the timeout, then EOF closes it cleanly", async () => {
+    const { connection } = timed();
+    const payload = "abcdefgh";
+    await connection.write(payload);
+    await connection.closeWrite();
+    for (const byte of payload) {
+      // The read waits first, so each byte goes straight to it: only its arrival is progress.
+      const next = connection.read();
+      await sleep(TIMEOUT / 2);
+      connection.onData(bytes(byte));
+      expect(new TextDecoder().decode((await next) ?? undefined)).toBe(byte);
+    }
+    connection.onEnd();
+    connection.onClose();
+    await expect(connection.closed).resolves.toBeUndefined();
+  });
+
+  test("echoed bytes the reader has not taken do not count as a silent server", async () => {
+    // The rest of the echo is held back, as a server paused by our backpressure would.
+    const { connection } = timed();
+    await connection.write("hello world");
+    connection.onData(bytes("hello"));
+    await sleep(TIMEOUT * 3);
+    expect(new TextDecoder().decode((await connection.read()) ?? undefined)).toBe("hello");
+    connection.onData(bytes(" world"));
+    expect(new TextDecoder().decode((await connection.read()) ?? undefined)).toBe(" world");
+    await connection.closeWrite();
+    connection.onEnd();
+    connection.onClose();
+    await expect(connection.closed).resolves.toBeUndefined();
+  });
+
+  test("nothing sent and no half-close: nothing to wait for, so no timeout", async () => {
+    const { connection, calls } = timed();
+    await sleep(TIMEOUT * 3);
+    expect(calls).not.toContain("destroy");
+    await connection.closeWrite();
+    connection.onEnd();
+    connection.onClose();
+    await expect(connection.closed).resolves.toBeUndefined();
+  });
+});
+
+describe("ClientConnection: a plain client against a TLS server (no sockets)", () => {
+  test("a reply that starts like a TLS alert record is EPROTO naming TLS", async () => {
+    const { connection } = client();
+    const echo = connection.echo("Hello, server!");
+    connection.onData(new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]));
+    const error = await echo.catch((e: EchoError) => e);
+    expect((error as EchoError).code).toBe("EPROTO");
+    expect((error as EchoError).message).toMatch(/looks like a TLS record.*--tls-ca/);
+  });
+
+  test("a server that closes at once without echoing: EPROTO, suggesting TLS", async () => {
+    const { connection } = client();
+    const echo = connection.echo("Hello, server!");
+    await connection.closeWrite();
+    connection.onEnd();
+    const error = await echo.catch((e: EchoError) => e);
+    expect((error as EchoError).code).toBe("EPROTO");
+    expect((error as EchoError).message).toMatch(/0 of 14 bytes; a TLS server .*--tls-ca/);
+  });
+});

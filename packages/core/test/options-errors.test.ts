@@ -120,6 +120,34 @@ describe("errors: every runtime's shape maps onto one code set", () => {
     expect(error.port).toBe(9);
   });
 
+  test("EACCES from Deno's sandbox names --allow-net=HOST; from the OS, the privileged ports", () => {
+    const context = { operation: "listen" as const, hostname: "127.0.0.1", port: 0 };
+    const sandbox = toEchoError(
+      Object.assign(new Error('Requires net access to "127.0.0.1:0", run again with the --allow-net flag'), {
+        name: "NotCapable",
+      }),
+      context,
+    );
+    expect(sandbox.code).toBe("EACCES");
+    expect(sandbox.message).toContain("--allow-net=127.0.0.1");
+    expect(sandbox.message).not.toContain("1024");
+    const v6 = toEchoError(Object.assign(new Error("x"), { name: "NotCapable" }), { ...context, hostname: "::1" });
+    expect(v6.message).toContain("--allow-net=[::1]");
+    const os = toEchoError(Object.assign(new Error("listen EACCES"), { code: "EACCES" }), { ...context, port: 80 });
+    expect(os.code).toBe("EACCES");
+    expect(os.message).toContain("below 1024");
+    expect(os.message).not.toContain("allow-net");
+  });
+
+  test("connect ETIMEDOUT says what to check next", () => {
+    const error = toEchoError(Object.assign(new Error("x"), { code: "ETIMEDOUT" }), {
+      operation: "connect",
+      hostname: "10.0.0.1",
+      port: 7,
+    });
+    expect(error.message).toMatch(/^connect ETIMEDOUT 10\.0\.0\.1:7: no answer from 10\.0\.0\.1:7 in time; check /);
+  });
+
   test("EchoErrors pass through unchanged", () => {
     const original = new EchoError("EPROTO", "short");
     expect(toEchoError(original)).toBe(original);
