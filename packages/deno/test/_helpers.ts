@@ -151,7 +151,14 @@ export class Child {
 export async function run(
   command: string,
   args: string[],
-  options: { cwd?: string; stdin?: Uint8Array; timeoutMs?: number; env?: Record<string, string> } = {},
+  options: {
+    cwd?: string;
+    stdin?: Uint8Array;
+    /** Leave stdin open after writing `stdin`, as a terminal with nothing more to type would. */
+    keepStdinOpen?: boolean;
+    timeoutMs?: number;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
   const killer = new AbortController();
   const timer = setTimeout(() => killer.abort(), options.timeoutMs ?? 60_000);
@@ -168,7 +175,8 @@ export async function run(
     if (options.stdin) {
       const writer = child.stdin.getWriter();
       await writer.write(options.stdin);
-      await writer.close();
+      if (options.keepStdinOpen) writer.releaseLock();
+      else await writer.close();
     }
     const { code, stdout, stderr } = await child.output();
     return { code, stdout, stderr: decoder.decode(stderr) };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Child, CONFIG, DENO, decoder, randomBytes, run, sha256 } from "./_helpers.ts";
+import { Child, CONFIG, DENO, decoder, encoder, randomBytes, run, sha256, writeAll } from "./_helpers.ts";
 
 const CLI = new URL("../src/cli.ts", import.meta.url).pathname;
 /** The flags the README documents: network access, nothing else. */
@@ -66,9 +66,90 @@ Deno.test("cli: a bad port is a usage error, exit 2", async () => {
   assert.match(result.stderr, /^tcp-echo-deno: invalid option --port/);
 });
 
-Deno.test("cli: without --allow-net, a one-line EACCES naming the flag, exit 1, no stack trace", async () => {
+Deno.test("cli: without --allow-net, a one-line EACCES naming --allow-net=HOST (not privileged ports), exit 1, no stack trace", async () => {
   const result = await run(DENO, ["run", "--no-prompt", "--config", CONFIG, CLI, "serve", "--port", "0"]);
   assert.equal(result.code, 1);
-  assert.match(result.stderr, /^tcp-echo-deno: listen EACCES 127\.0\.0\.1:0: .*--allow-net.*\n$/);
+  assert.match(result.stderr, /^tcp-echo-deno: listen EACCES 127\.0\.0\.1:0: .*--allow-net=127\.0\.0\.1.*\n$/);
+  assert.doesNotMatch(result.stderr, /1024/);
   assert.equal(result.stderr.split("\n").length, 2);
+});
+
+/**
+ * A server that breaks RFC 862 by waiting: `silent` reads and never answers;
+ * `never-closes` echoes but ignores the client's half-close. It records when it
+ * accepted, so the bound is measured from the connect, not the CLI's start-up.
+ */
+async function withStallingServer(
+  kind: "silent" | "never-closes",
+  body: (port: number, accepted: number[]) => Promise<void>,
+): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: number[] = [];
+  const conns = new Set<Deno.Conn>();
+  const serving = (async () => {
+    for await (const conn of listener) {
+      accepted.push(performance.now());
+      conns.add(conn);
+      void (async () => {
+        const buffer = new Uint8Array(64 * 1024);
+        try {
+          for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+            if (kind === "never-closes") await writeAll(conn, buffer.subarray(0, n));
+          }
+        } catch {
+          // The client gave up and reset: what the test waits for.
+        }
+      })();
+    }
+  })().catch(() => {});
+  try {
+    await body(listener.addr.port, accepted);
+  } finally {
+    listener.close();
+    for (const conn of conns) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed by the client's reset.
+      }
+    }
+    await serving;
+  }
+}
+
+for (const [kind, mode, printed] of [
+  ["silent", "hello", ""],
+  ["silent", "-", ""],
+  ["never-closes", "hello", "Received response from server: hello\n"],
+  ["never-closes", "-", "streamed\n"],
+] as const) {
+  Deno.test(`cli: ${kind} server, send ${mode} --timeout 2000: exit 1 with ETIMEDOUT within the timeout + 1 s, after printing what came back`, async () => {
+    const TIMEOUT = 2000;
+    await withStallingServer(kind, async (port, accepted) => {
+      // Against the silent server stdin stays open: the client must not wait on it.
+      const result = await run(DENO, cli("send", "--port", String(port), "--timeout", String(TIMEOUT), mode), {
+        ...(mode === "-" ? { stdin: encoder.encode("streamed\n"), keepStdinOpen: kind === "silent" } : {}),
+        timeoutMs: 30_000,
+      });
+      const ended = performance.now();
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /^tcp-echo-deno: read ETIMEDOUT 127\.0\.0\.1:\d+: .*--timeout/);
+      assert.equal(decoder.decode(result.stdout), printed);
+      assert.equal(accepted.length, 1);
+      const elapsed = ended - (accepted[0] as number);
+      assert.ok(elapsed >= TIMEOUT && elapsed < TIMEOUT + 1000, `exited ${elapsed} ms after the connect`);
+    });
+  });
+}
+
+Deno.test("cli: serve --stats x exits 2 naming the flag and range, before binding (the port is held)", async () => {
+  const holder = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const result = await run(DENO, cli("serve", "--port", String(holder.addr.port), "--stats", "x"));
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^tcp-echo-deno: --stats must be an integer from 0 to 2147483, got "x"/);
+    assert.equal(decoder.decode(result.stdout), "");
+  } finally {
+    holder.close();
+  }
 });
