@@ -90,10 +90,12 @@ describe("bun server process: at the descriptor limit", () => {
 });
 
 describe("cli: serve, send, ping", () => {
-  function run(args: string[], input?: Uint8Array) {
+  /** `keepStdinOpen`: write `input` and leave stdin open, as a terminal with nothing more to type would. */
+  function run(args: string[], input?: Uint8Array, keepStdinOpen = false) {
     const child = spawnChild([BUN, CLI, ...args], { timeoutMs: 30_000 });
     if (input) child.stdin.write(input);
-    child.stdin.end();
+    if (keepStdinOpen) child.stdin.flush();
+    else child.stdin.end();
     return Promise.all([child.exited, new Response(child.stdout).bytes(), new Response(child.stderr).text()]).then(
       ([code, stdout, stderr]) => {
         children.delete(child);
@@ -150,5 +152,87 @@ describe("cli: serve, send, ping", () => {
     const result = await run(args as string[]);
     expect(result.code).toBe(code as number);
     expect(result.stderr).toContain("tcp-echo-bun");
+  });
+});
+
+describe("cli: send --timeout against a server that stalls", () => {
+  const TIMEOUT = 2000;
+
+  /**
+   * Breaks RFC 862 by waiting: `silent` reads and never answers; `never-closes`
+   * echoes but ignores the client's half-close. It records when it accepted, so
+   * the bound is measured from the connect, not from the CLI's start-up.
+   */
+  function stallingServer(kind: "silent" | "never-closes") {
+    const accepted: number[] = [];
+    const server = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      allowHalfOpen: true,
+      socket: {
+        open: () => void accepted.push(performance.now()),
+        data: (socket, data) => {
+          if (kind === "never-closes") socket.write(data);
+        },
+        // Ignores the client's FIN: what the test is about.
+        end: () => {},
+      },
+    });
+    return { port: server.port, accepted, stop: () => server.stop(true) };
+  }
+
+  function runCli(args: string[], input: Uint8Array | undefined, keepStdinOpen: boolean) {
+    const child = spawnChild([BUN, CLI, ...args], { timeoutMs: 30_000 });
+    if (input) child.stdin.write(input);
+    if (keepStdinOpen) child.stdin.flush();
+    else child.stdin.end();
+    return Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  }
+
+  test.each([
+    ["silent", "hello", ""],
+    ["silent", "-", ""],
+    ["never-closes", "hello", "Received response from server: hello\n"],
+    ["never-closes", "-", "streamed\n"],
+  ] as const)(
+    "%s server, send %s: exit 1 with ETIMEDOUT within the timeout + 1 s, after printing what came back",
+    async (kind, mode, printed) => {
+      const server = stallingServer(kind);
+      try {
+        // Against the silent server stdin stays open: the client must not wait on it.
+        const input = mode === "-" ? new TextEncoder().encode("streamed\n") : undefined;
+        const [code, stdout, stderr] = await runCli(
+          ["send", "--port", String(server.port), "--timeout", String(TIMEOUT), mode],
+          input,
+          kind === "silent",
+        );
+        const ended = performance.now();
+        expect(code).toBe(1);
+        expect(stderr).toMatch(/^tcp-echo-bun: read ETIMEDOUT 127\.0\.0\.1:\d+: .*--timeout/);
+        expect(stdout).toBe(printed);
+        expect(server.accepted).toHaveLength(1);
+        expect(ended - (server.accepted[0] as number)).toBeGreaterThanOrEqual(TIMEOUT);
+        expect(ended - (server.accepted[0] as number)).toBeLessThan(TIMEOUT + 1000);
+      } finally {
+        server.stop();
+      }
+    },
+    40_000,
+  );
+
+  test("serve --stats 2147484 exits 2 naming the flag and range, before binding (the port is held)", async () => {
+    const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data: () => {} } });
+    try {
+      const [code, stdout, stderr] = await runCli(
+        ["serve", "--port", String(holder.port), "--stats", "2147484"],
+        undefined,
+        false,
+      );
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/^tcp-echo-bun: --stats must be an integer from 0 to 2147483, got "2147484"/);
+      expect(stdout).toBe("");
+    } finally {
+      holder.stop(true);
+    }
   });
 });
