@@ -6,6 +6,7 @@
  */
 
 import { createInterface } from "node:readline";
+import { CLI_CASES } from "./cli-cases.ts";
 import { CaseFailure } from "./deadline.ts";
 import { FAULT_CASES, startFaultProxies } from "./fault-cells.ts";
 import { HARNESS_CASES, type HarnessContext, type HarnessParams, PIPE_CASES } from "./harness.ts";
@@ -146,6 +147,8 @@ function playerMatches(spec: CaseSpec, client: ClientSpec): boolean {
       return client.kind === "ours" || client.kind === "peer";
     case "harness":
       return client.kind === "harness";
+    case "cli":
+      return client.kind === "ours" && client.cli !== undefined;
   }
 }
 
@@ -413,7 +416,18 @@ async function runCell(
     return finish(server, base, results, started, planned.filtered);
   }
   if (client.driver) {
-    await runDriver(client, net, running, cases, params, slot, record);
+    const driverCases = cases.filter((spec) => spec.players !== "cli");
+    if (driverCases.length > 0) await runDriver(client, net, running, driverCases, params, slot, record);
+    for (const spec of cases.filter((spec) => spec.players === "cli")) {
+      const caseStarted = Date.now();
+      try {
+        const checks = await CLI_CASES[spec.name as CaseName]!(client);
+        record({ case: spec.name, ok: true, ms: Date.now() - caseStarted, checks });
+      } catch (error) {
+        const failure = error instanceof CaseFailure ? error.message : `harness error: ${(error as Error).stack}`;
+        record({ case: spec.name, ok: false, ms: Date.now() - caseStarted, checks: [], failure });
+      }
+    }
     return finish(server, base, results, started, planned.filtered);
   }
   const runOne = async (spec: CaseSpec): Promise<CaseResult> => {

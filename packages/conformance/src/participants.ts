@@ -132,6 +132,8 @@ export interface ClientSpec {
   readonly transports: readonly Transport[];
   /** Our clients: argv of the driver. */
   driver?(net: Net): string[];
+  /** Our clients: argv of the package's CLI, before the command (`send ...`). */
+  cli?(): string[];
   /** Peer clients: argv of a byte pipe (stdin to the server, its echo to stdout, half-close at EOF). */
   pipe?(endpoint: Endpoint, setup: TransportSetup): string[];
   /** Peer clients that print the tutorial's line for a message argument instead of piping. */
@@ -257,7 +259,8 @@ export const SERVERS: readonly ServerSpec[] = [
   {
     name: "client-only",
     kind: "client-only",
-    description: "no real server: a refused port and a harness server that resets every connection",
+    description:
+      "no real server: a refused port and a harness server that resets every connection (errors), servers that stall (client-timeouts)",
     missing: () => undefined,
     transports: ["tcp4"],
     start: startResettingServer,
@@ -277,6 +280,7 @@ export const CLIENTS: readonly ClientSpec[] = [
         "--package",
         ours.pkg,
       ],
+      cli: () => RUNTIMES[ours.runtime].command(join(ROOT, "packages", ours.pkg, "src/cli.ts")),
     }),
   ),
   {

@@ -18,6 +18,7 @@ export type CaseName =
   | "slow-peer"
   | "client-detection"
   | "errors"
+  | "client-timeouts"
   | "max-connections"
   | "max-per-address"
   | "idle-timeout"
@@ -30,9 +31,11 @@ export type CaseName =
  * - `pipe`: our clients and the real peer clients (nc, ncat, socat, Python), for
  *   what any byte pipe can do: send stdin, half-close at EOF, print the echo;
  * - `harness`: a raw `node:net` client inside the runner, for cases that test the
- *   server alone (the client column is "harness").
+ *   server alone (the client column is "harness");
+ * - `cli`: our clients as their command line (`send`), run by the runner, for
+ *   what a user sees: exit codes and output.
  */
-export type Players = "api" | "pipe" | "harness";
+export type Players = "api" | "pipe" | "harness" | "cli";
 
 /** Which servers a case runs against. */
 export type Rows = "servers" | "ours" | "control" | "client-only";
@@ -144,6 +147,15 @@ export const CASES: readonly CaseSpec[] = [
     reason:
       "One error code set across runtimes is the contract: ECONNREFUSED, EINVAL before any syscall (Node would take 'abc' as a socket path), ECONNRESET, ECLOSED.",
     players: "api",
+    rows: "client-only",
+  },
+  {
+    name: "client-timeouts",
+    proves:
+      "send --timeout 2000, with a message and with -, against a silent server and one that never closes: exit 1 with ETIMEDOUT within 2 s + 1 s of the connect, after printing what came back",
+    reason:
+      "A client whose timeout covers only the connect hangs for ever on a server that reads and never answers, or echoes and never closes after the half-close (seen with ncat --exec /bin/cat deadlocking); a script calling it hangs with it.",
+    players: "cli",
     rows: "client-only",
   },
   {

@@ -152,15 +152,15 @@ export function renderLegend(mode: MatrixResult["mode"] = "conformance"): string
   }
   const who = (players: string) => CASES.filter((spec) => spec.players === players).map((spec) => spec.name);
   return [
-    `our clients (driver, EchoConnection API): ${[...who("pipe"), ...who("api")].join(", ")}`,
-    `peer clients (byte pipes): ${who("pipe").join(", ")}; n/a: ${who("api").join(", ")}`,
+    `our clients (driver, EchoConnection API): ${[...who("pipe"), ...who("api")].join(", ")}; (their CLI): ${who("cli").join(", ")}`,
+    `peer clients (byte pipes): ${who("pipe").join(", ")}; n/a: ${[...who("api"), ...who("cli")].join(", ")}`,
     `harness column (server-only, raw node:net client, /proc): ${who("harness").join(", ")} (${CASES.filter(
       (spec) => spec.players === "harness" && spec.rows === "ours",
     )
       .map((spec) => spec.name)
       .join(", ")}: our servers only)`,
     'control row: the broken server must fail in every column ("✓ caught N/M": N cases caught it); client-detection must pass',
-    "client-only row: errors (refused port, bad ports, a resetting server, echo after close)",
+    "client-only row: errors (refused port, bad ports, a resetting server, echo after close); client-timeouts (each CLI against a silent and a never-closing server)",
   ].join("\n");
 }
 
