@@ -1,0 +1,70 @@
+import { describe, expect, test } from "vitest";
+import { type CliHost, runCli } from "../src/cli.ts";
+import { echoError } from "../src/errors.ts";
+
+/** A host that records every socket the CLI asks for; `connect` fails as told. */
+function host(args: string[], connectError?: Error) {
+  const sockets: string[] = [];
+  let stderr = "";
+  let stdout = "";
+  const fake: CliHost = {
+    runtime: "node",
+    program: "tcp-echo-test",
+    args,
+    listen: (async () => {
+      sockets.push("listen");
+      throw new Error("listen must not be reached");
+    }) as CliHost["listen"],
+    connect: (async () => {
+      sockets.push("connect");
+      throw connectError ?? new Error("connect must not be reached");
+    }) as CliHost["connect"],
+    stdout: (data) => void (stdout += String(data)),
+    stderr: (text) => void (stderr += text),
+    stdin: () => (async function* () {})(),
+    onSignal: () => () => {},
+  };
+  return { fake, sockets, output: () => ({ stdout, stderr }) };
+}
+
+describe("cli: every flag is checked before any socket opens", () => {
+  test.each([
+    [["serve", "--stats", "x"], "--stats must be an integer from 0 to 2147483,"],
+    [["serve", "--stats", "2147484"], "--stats must be an integer from 0 to 2147483,"],
+    [["serve", "--idle-timeout", "2147483648"], "--idle-timeout must be an integer from 0 to 2147483647,"],
+    [["serve", "--drain-timeout", "2147483648"], "--drain-timeout must be an integer from 0 to 2147483647,"],
+    [["ping", "--interval", "2147483648"], "--interval must be an integer from 0 to 2147483647,"],
+    [["ping", "--timeout", "0"], "--timeout must be an integer from 1 to 2147483647,"],
+    [["ping", "--size", "67108865"], "--size must be an integer from 1 to 67108864,"],
+    [["ping", "--count", "1000001"], "--count must be an integer from 1 to 1000000,"],
+    [["send", "--timeout", "2147483648"], "--timeout must be an integer from 0 to 2147483647,"],
+  ])("%j: exit 2, one line naming the flag and its range, no listen or connect", async (args, message) => {
+    const { fake, sockets, output } = host(args);
+    expect(await runCli(fake)).toBe(2);
+    expect(sockets).toEqual([]);
+    const { stdout, stderr } = output();
+    expect(stdout).toBe("");
+    expect(stderr).toContain(message);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  test("the largest values in range are accepted (the socket is then asked for)", async () => {
+    for (const args of [
+      ["serve", "--stats", "2147483", "--idle-timeout", "2147483647"],
+      ["ping", "--size", "67108864", "--count", "1000000", "--interval", "2147483647"],
+    ]) {
+      const { fake, sockets } = host(args);
+      expect(await runCli(fake)).toBe(1);
+      expect(sockets).toHaveLength(1);
+    }
+  });
+});
+
+test("send: a connect ETIMEDOUT exits 1 saying what to check and how to wait longer", async () => {
+  const timeout = echoError("ETIMEDOUT", { operation: "connect", hostname: "127.0.0.1", port: 9 });
+  const { fake, output } = host(["send", "--port", "9", "--timeout", "500"], timeout);
+  expect(await runCli(fake)).toBe(1);
+  const { stderr } = output();
+  expect(stderr).toMatch(/^tcp-echo-test: connect ETIMEDOUT 127\.0\.0\.1:9: .*check that the host is up/);
+  expect(stderr).toContain("raise --timeout (now 500 ms)");
+});
