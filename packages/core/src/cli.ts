@@ -46,7 +46,7 @@ class UsageError extends Error {}
 const MAX_MS = 2 ** 31 - 1;
 
 /** Flag bounds, shown in the error and in `--help`. */
-export const LIMITS = {
+const LIMITS = {
   /** `ping --size`: one probe is held twice in memory (sent, and its echo). */
   size: 64 * 1024 * 1024,
   count: 1_000_000,
@@ -63,7 +63,7 @@ commands:
         --stats: 0 (off, the default) to ${LIMITS.statsSeconds} s
   send  [ADDRESS] [--timeout MS] [MESSAGE... | -]
         send MESSAGE (default "Hello, server!"), half-close, check the echo; "-" streams stdin to stdout
-        --timeout (default 10000, 0 waits for ever): for the connect, then for each wait on the server
+        --timeout (default 10000, 0 for no limit): for the connect, then for each wait on the server
         with nothing arriving (an echo, or its close after ours), not for the whole exchange; on
         timeout it prints what came back and exits 1
   ping  [ADDRESS] [--count N] [--size B] [--interval MS] [--timeout MS]
