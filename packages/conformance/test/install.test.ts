@@ -122,13 +122,13 @@ afterAll(async () => {
 });
 
 const CASES = RUNTIME_PACKAGES.flatMap((name) =>
-  (["npm", "pnpm", "bun"] as const).map((installer) => ({ name, installer })),
+  (["npm", "pnpm", "bun"] as const).map((installer) => [installer, name] as const),
 );
 
 describe("a runtime package's tarball, installed alone outside the workspace", () => {
   test.each(CASES)(
-    "$installer installs @tcp-echo/$name: a server and a client from it echo every byte on its runtime, and its CLI runs",
-    async ({ name, installer }) => {
+    "%s installs @tcp-echo/%s: a server and a client from it echo every byte on its runtime, and its CLI runs",
+    async (installer, name) => {
       const app = await installApp(name, installer);
       writeFileSync(join(app, RUN_APP[name].file), APP(name));
       const report = JSON.parse((await ok(RUN_APP[name].argv, app, { timeoutMs: 60_000 })).toString("utf8"));
