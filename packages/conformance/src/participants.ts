@@ -34,8 +34,8 @@ export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const HOST = "127.0.0.1";
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const PEERS = fileURLToPath(new URL("../peers/", import.meta.url));
-const BUN = join(ROOT, "node_modules/bun/bin/bun.exe");
-const DENO = join(ROOT, "node_modules/deno/deno");
+export const BUN = join(ROOT, "node_modules/bun/bin/bun.exe");
+export const DENO = join(ROOT, "node_modules/deno/deno");
 const DENO_CONFIG = join(ROOT, "packages/deno/deno.json");
 
 // --- runtimes ---
