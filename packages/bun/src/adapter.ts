@@ -266,7 +266,10 @@ class SocketAdapter implements SocketIO {
         this.events.onFlushed(written);
         return;
       }
-      if (written < 0) return this.writeFailed();
+      if (written < 0) {
+        this.writeFailed();
+        return;
+      }
       this.queue.push(written === 0 ? chunk : chunk.subarray(written));
       if (written > 0) this.events.onFlushed(written);
       return;
@@ -279,7 +282,10 @@ class SocketAdapter implements SocketIO {
     while (this.head < this.queue.length) {
       const chunk = this.queue[this.head] as Uint8Array;
       const written = this.socket.write(chunk);
-      if (written < 0) return this.writeFailed();
+      if (written < 0) {
+        this.writeFailed();
+        return;
+      }
       const whole = written === chunk.byteLength;
       // Settle the queue before telling core: onFlushed may call close() at once.
       if (whole) this.queue[this.head++] = EMPTY;
