@@ -13,6 +13,7 @@ import {
   type ConnectOptions,
   type EchoConnection,
   type EchoServer,
+  echoError,
   familyOf,
   ifMissing,
   isIPv4,
@@ -265,8 +266,10 @@ class SocketAdapter implements SocketIO {
         this.events.onFlushed(written);
         return;
       }
-      // Closed: the `close` handler reports it; nothing more will be flushed.
-      if (written < 0) return;
+      if (written < 0) {
+        this.writeFailed();
+        return;
+      }
       this.queue.push(written === 0 ? chunk : chunk.subarray(written));
       if (written > 0) this.events.onFlushed(written);
       return;
@@ -279,7 +282,10 @@ class SocketAdapter implements SocketIO {
     while (this.head < this.queue.length) {
       const chunk = this.queue[this.head] as Uint8Array;
       const written = this.socket.write(chunk);
-      if (written < 0) return;
+      if (written < 0) {
+        this.writeFailed();
+        return;
+      }
       const whole = written === chunk.byteLength;
       // Settle the queue before telling core: onFlushed may call close() at once.
       if (whole) this.queue[this.head++] = EMPTY;
@@ -291,6 +297,24 @@ class SocketAdapter implements SocketIO {
     this.head = 0;
     if (this.after === "close") this.close();
     else if (this.after === "closeWrite") this.closeWrite();
+  }
+
+  /**
+   * `write` returns -1 once the socket is closed (the `close` handler reports
+   * that), and also when send() fails because the peer reset the connection
+   * between our read and this write. Then Bun neither closes the socket nor
+   * calls `close` until a read fails too; core pauses reading (the bytes count
+   * as unflushed), so no read comes and the connection was held for good (the
+   * faults suite's reset-server fault, under load). Fail it here, once the
+   * current handler has returned (core is mid-write). Bun does not say why
+   * send() failed (https://github.com/oven-sh/bun/pull/36422); a reset is what
+   * makes it fail on an open socket, and what every other path reports for one.
+   */
+  private writeFailed(): void {
+    queueMicrotask(() => {
+      if (this.state === "open" || this.state === "write-shut")
+        this.events.onError(echoError("ECONNRESET", { operation: "write" }));
+    });
   }
 
   pause(): void {

@@ -10,7 +10,7 @@
 
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { type CellResult, cellKey, clientsOf, type MatrixEvent, runMatrix } from "./matrix.ts";
+import { type CellResult, casePassed, cellKey, clientsOf, type MatrixEvent, runMatrix } from "./matrix.ts";
 import { CASE_NAMES, PROFILES } from "./plan.ts";
 import { installExitHandlers, killAllAndWait } from "./processes.ts";
 import {
@@ -193,8 +193,8 @@ class Progress {
       this.input.cells.push(cell);
       if (!this.tty) {
         const index = String(this.input.cells.length).padStart(String(this.total).length);
-        const failures = cell.cases.filter((r) => !r.ok && !r.knownGap && cell.status === "fail");
-        const detail = failures.map((r) => `\n    ✗ ${r.case}: ${r.failure}`).join("");
+        const failures = cell.cases.filter((r) => !casePassed(r) && cell.status === "fail");
+        const detail = failures.map((r) => `\n    ✗ ${r.case}: ${r.gapBroken ?? ""}${r.failure ?? ""}`).join("");
         this.write(
           `[${index}/${this.total}] ${cell.server} server x ${cell.client} client${this.input.transports.length > 1 ? ` over ${cell.transport}` : ""}: ${cellSummary(cell)} (${formatDuration(cell.ms)})${detail}\n`,
         );

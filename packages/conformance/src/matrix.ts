@@ -27,6 +27,7 @@ import {
   type CaseParams,
   type CaseSpec,
   type DriverResult,
+  gapBroken,
   knownGap,
   type Profile,
 } from "./plan.ts";
@@ -39,8 +40,17 @@ export interface CaseResult {
   readonly ms: number;
   readonly checks: readonly string[];
   readonly failure?: string;
-  /** A known runtime bug (`KNOWN_GAPS`): a failure here does not fail the cell. */
+  /** The failure is the case's own verdict on a running server (a check failed), not an error that kept it from running. */
+  readonly verdict?: boolean;
+  /** A known runtime bug (`KNOWN_GAPS`, its why): failing as recorded does not fail the cell. */
   readonly knownGap?: string;
+  /** What is wrong with the known gap's outcome: it passed, or failed another way. */
+  readonly gapBroken?: string;
+}
+
+/** The case did what the cell needs: passed, or failed exactly as its known gap records. */
+export function casePassed(result: CaseResult): boolean {
+  return result.knownGap ? result.gapBroken === undefined : result.ok;
 }
 
 /**
@@ -386,7 +396,8 @@ async function runCell(
       server.kind === "control" && plain.case !== "client-detection"
         ? undefined
         : knownGap(server.name, client.name, plain.case, transport);
-    const result = gap ? { ...plain, knownGap: gap } : plain;
+    const broken = gap && gapBroken(gap, plain);
+    const result = gap ? { ...plain, knownGap: gap.why, ...(broken ? { gapBroken: broken } : {}) } : plain;
     results.push(result);
     onEvent({ type: "case", ...base, result });
   };
@@ -453,12 +464,16 @@ async function runCell(
       result = { case: spec.name, ok: true, ms: Date.now() - caseStarted, checks };
     } catch (error) {
       const failure = error instanceof CaseFailure ? error.message : `harness error: ${(error as Error).stack}`;
-      result = { case: spec.name, ok: false, ms: Date.now() - caseStarted, checks: [], failure };
+      const verdict = error instanceof CaseFailure;
+      result = { case: spec.name, ok: false, ms: Date.now() - caseStarted, checks: [], failure, verdict };
     } finally {
       await Promise.all(own.map((started) => started.stop()));
     }
     const death = spec.name === "drain" ? undefined : slot.death();
-    return death ? { ...result, ok: false, failure: [result.failure, death].filter(Boolean).join("; ") } : result;
+    // A server that died is no verdict of the case, whatever the case saw.
+    return death
+      ? { ...result, ok: false, verdict: false, failure: [result.failure, death].filter(Boolean).join("; ") }
+      : result;
   };
   // The slow peer mostly sleeps, so it runs alongside backpressure (which
   // measures memory, not connections). Resets must come after both: it checks
@@ -529,6 +544,7 @@ async function runDriver(
       ms: parsed.ms,
       checks: parsed.checks,
       ...(failure ? { failure } : {}),
+      ...(parsed.ok ? {} : { verdict: parsed.verdict === true && !death }),
     });
   });
   const linesClosed = new Promise<void>((resolve) => lines.once("close", resolve));
@@ -551,6 +567,11 @@ async function runDriver(
   }
 }
 
+/** A negative-control case that caught the break: it failed its own check on a running server. */
+export function isCatch(result: CaseResult): boolean {
+  return !result.ok && result.verdict === true;
+}
+
 function finish(
   server: ServerSpec,
   base: { transport: Transport; server: string; client: string },
@@ -560,23 +581,21 @@ function finish(
 ): CellResult {
   const ms = Date.now() - started;
   if (server.kind !== "control") {
-    return { ...base, status: results.every((r) => r.ok || r.knownGap) ? "pass" : "fail", cases: results, ms };
+    return { ...base, status: results.every(casePassed) ? "pass" : "fail", cases: results, ms };
   }
   // The negative control: its conformance cases must fail somewhere in the cell,
   // and the detection case (our clients catching it) must pass.
   const detection = results.filter((r) => r.case === "client-detection");
   const conformance = results.filter((r) => r.case !== "client-detection");
-  const caught = conformance.some((r) => !r.ok);
-  if (!caught && filtered && detection.every((r) => r.ok || r.knownGap)) {
+  // Caught only by a case that ran against the running control and failed its own
+  // check: a control that did not start, died, or hung a driver proves nothing.
+  const caught = conformance.some(isCatch);
+  if (!caught && filtered && detection.every(casePassed)) {
     // `--case tutorial` on its own cannot show the break (it is in the half-close):
     // say so rather than fail the run. An unfiltered run must catch it.
     const note = "not caught by the selected cases: run without --case to check the negative control";
     return { ...base, status: "not-available", cases: results, ms, note };
   }
-  const status: CellStatus = !detection.every((r) => r.ok || r.knownGap)
-    ? "fail"
-    : caught
-      ? "expected-fail"
-      : "unexpected-pass";
+  const status: CellStatus = !detection.every(casePassed) ? "fail" : caught ? "expected-fail" : "unexpected-pass";
   return { ...base, status, cases: results, ms };
 }

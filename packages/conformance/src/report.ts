@@ -1,7 +1,7 @@
 /** The matrix as text: the servers x clients table (plain or Markdown), and the per-case breakdown. */
 
 import { FAULT_CASES } from "./fault-cells.ts";
-import { type CellResult, cellKey, type MatrixResult, type Participant } from "./matrix.ts";
+import { type CellResult, casePassed, cellKey, isCatch, type MatrixResult, type Participant } from "./matrix.ts";
 import { CASES } from "./plan.ts";
 import type { Transport } from "./transports.ts";
 
@@ -20,8 +20,8 @@ export function cellText(cell: CellResult | undefined, live?: LiveCell): string 
     return `… ${passed}/${live.total}${failed ? ` ✗${failed}` : ""}`;
   }
   const passed = cell.cases.filter((r) => r.ok).length;
-  const failed = cell.cases.filter((r) => !r.ok && !r.knownGap).map((r) => r.case);
-  const known = cell.cases.filter((r) => !r.ok && r.knownGap).map((r) => r.case);
+  const failed = cell.cases.filter((r) => !casePassed(r)).map((r) => r.case);
+  const known = cell.cases.filter((r) => r.knownGap && casePassed(r)).map((r) => r.case);
   const count = `${passed}/${cell.cases.length}`;
   const gaps = known.length ? ` (known gap: ${known.join(", ")})` : "";
   switch (cell.status) {
@@ -108,7 +108,8 @@ export function renderDetails(result: MatrixResult): string {
     for (const cell of failing) {
       out.push(`  ${cell.server} server x ${cell.client} client${over(result, cell)}:`);
       for (const r of cell.cases) {
-        out.push(`    ${r.ok ? "✓" : "✗"} ${r.case}${r.ok ? "" : `: ${r.failure ?? "failed"}`}`);
+        const problem = r.gapBroken ?? (r.ok ? undefined : (r.failure ?? "failed"));
+        out.push(`    ${casePassed(r) ? "✓" : "✗"} ${r.case}${problem ? `: ${problem}` : ""}`);
       }
     }
   }
@@ -116,15 +117,15 @@ export function renderDetails(result: MatrixResult): string {
   if (caught.length > 0) {
     out.push("Negative control (expected to fail; each column must catch it):");
     for (const cell of caught) {
-      const first = cell.cases.find((r) => !r.ok);
+      const first = cell.cases.find(isCatch);
       out.push(`  x ${cell.client}${over(result, cell)}: ${first?.case}: ${first?.failure}`);
     }
   }
   const gaps = result.cells.flatMap((cell) => cell.cases.filter((r) => r.knownGap).map((r) => ({ cell, r })));
   if (gaps.length > 0) {
-    out.push("Known gaps (runtime bugs; they do not fail the run):");
+    out.push("Known gaps (runtime bugs; failing as recorded does not fail the run):");
     for (const { cell, r } of gaps) {
-      const outcome = r.ok ? "now PASSES: remove it from KNOWN_GAPS in src/plan.ts" : `failed: ${r.failure}`;
+      const outcome = [r.gapBroken, r.ok ? undefined : `failed: ${r.failure}`].filter(Boolean).join("; ");
       out.push(`  ${cell.server} server x ${cell.client} client${over(result, cell)}: ${r.case} ${outcome}`);
       out.push(`    why: ${r.knownGap}`);
     }

@@ -39,10 +39,7 @@ Deno.test("a peer reset mid-stream: the server keeps serving and its count retur
     await using client = await connect({ port: server.address.port });
     assert.equal(decoder.decode(await client.echo("still here")), "still here");
     assert.equal(server.stats.accepted, 21);
-    assert.ok(
-      errors.every((code) => code === "ECONNRESET" || code === "EPIPE"),
-      errors.join(),
-    );
+    assert.ok(errors.length > 0 && errors.every((code) => code === "ECONNRESET" || code === "EPIPE"), errors.join());
   });
 });
 

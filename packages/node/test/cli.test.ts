@@ -200,10 +200,19 @@ describe("cli: shutdown on signals", () => {
     const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
     socket.on("error", () => {});
     await new Promise((r) => socket.once("connect", r));
+    // Forced closed: a FIN (this socket is half-open, so "end") or a reset ("close").
+    const closed = new Promise((r) => {
+      socket.once("end", r);
+      socket.once("close", r);
+    });
     child.kill("SIGINT");
     await new Promise((r) => setTimeout(r, 200));
+    const forced = performance.now();
     child.kill("SIGINT");
     expect(await exited(child)).toBe(0);
+    await closed;
+    // Far below the 10 s drain timeout the first signal alone waits for.
+    expect(performance.now() - forced).toBeLessThan(2000);
     socket.destroy();
   });
 });
