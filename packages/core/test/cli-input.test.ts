@@ -19,8 +19,12 @@ function host(args: string[], connectError?: Error) {
       sockets.push("connect");
       throw connectError ?? new Error("connect must not be reached");
     }) as CliHost["connect"],
-    stdout: (data) => void (stdout += String(data)),
-    stderr: (text) => void (stderr += text),
+    stdout: (data) => {
+      stdout += String(data);
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
     stdin: () => (async function* () {})(),
     onSignal: () => () => {},
   };
