@@ -18,6 +18,7 @@ export type CaseName =
   | "slow-peer"
   | "client-detection"
   | "errors"
+  | "graceful-close"
   | "max-connections"
   | "max-per-address"
   | "idle-timeout"
@@ -143,6 +144,15 @@ export const CASES: readonly CaseSpec[] = [
     proves: "a refused connection, a bad port, a server reset and an echo after close each report core's code",
     reason:
       "One error code set across runtimes is the contract: ECONNREFUSED, EINVAL before any syscall (Node would take 'abc' as a socket path), ECONNRESET, ECLOSED.",
+    players: "api",
+    rows: "client-only",
+  },
+  {
+    name: "graceful-close",
+    proves:
+      "close() right after writing delivers every byte before the FIN (counted by the server), and against a server that never reads it gives up after drainTimeout",
+    reason:
+      "close() is the call everyone makes last: Deno's adapter dropped the bytes still queued, Node's and Bun's waited for them without limit, so the same program lost data on one runtime and hung on two. One behaviour, bounded, on every client.",
     players: "api",
     rows: "client-only",
   },
@@ -289,6 +299,8 @@ export interface CaseParams {
   readonly connections: number;
   /** `errors`: a port nothing listens on. */
   readonly refusedPort: number;
+  /** `graceful-close`: the client-only row's counting servers (see participants.ts). */
+  readonly counting?: { readonly port: number; readonly stalledPort: number; readonly reportUrl: string };
   /** `--faults`: the proxies to stream through, all at once. */
   readonly faults?: readonly FaultTarget[];
 }

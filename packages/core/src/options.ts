@@ -78,6 +78,7 @@ export interface TlsClientConfig {
 interface ClientConfig {
   readonly timeout: number;
   readonly highWaterMark: number;
+  readonly drainTimeout: number;
   readonly signal: AbortSignal | undefined;
 }
 
@@ -243,6 +244,7 @@ export function resolveConnectOptions(options: ConnectOptions | UnixConnectOptio
   const common: ClientConfig = {
     timeout: integer("timeout", options.timeout, DEFAULTS.connectTimeout, 0, 2 ** 31 - 1),
     highWaterMark: integer("highWaterMark", options.highWaterMark, DEFAULTS.highWaterMark, 1, MAX),
+    drainTimeout: integer("drainTimeout", options.drainTimeout, DEFAULTS.drainTimeout, 0, 2 ** 31 - 1),
     signal: signal(options.signal),
   };
   if (transport(options) === "unix") {

@@ -266,8 +266,9 @@ class DenoSocketIO implements SocketIO {
     if (!this.closed) this.conn.closeWrite().catch((error) => this.fail(error));
   }
 
-  // Core calls this once everything written has reached the kernel, which
-  // still sends it, then FIN, after the descriptor is closed.
+  // Core calls this once everything written has reached the kernel (which
+  // still sends it, then FIN, after the descriptor is closed) and nothing is
+  // left to read, so the queue is empty and closing drops nothing.
   close(): void {
     this.destroy();
   }
