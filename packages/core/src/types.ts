@@ -107,7 +107,8 @@ export interface ServerOptions<A extends Address = SocketAddress> {
   /**
    * Per-connection high-water mark in bytes. While more than this many received
    * bytes are not yet written back, the server stops reading from that peer, so
-   * a peer that never reads costs at most about this much memory. Default 256 KiB.
+   * a peer that never reads costs at most about this much memory (plus the read
+   * in progress), the same on every runtime. Default 256 KiB.
    */
   highWaterMark?: number;
   /** Connections served at once; one more is closed at accept. Default 10,000. 0 means no limit. */
