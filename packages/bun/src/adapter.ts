@@ -251,8 +251,6 @@ class SocketAdapter implements SocketIO {
   /** Bytes handed to `write` that the kernel has not taken yet, oldest first from `head`. */
   private queue: Uint8Array[] = [];
   private head = 0;
-  /** A close or half-close asked for while bytes are still queued: done once the queue is flushed. */
-  private after: "closeWrite" | "close" | undefined;
 
   constructor(socket: BunSocket) {
     this.socket = socket;
@@ -295,8 +293,6 @@ class SocketAdapter implements SocketIO {
     }
     this.queue.length = 0;
     this.head = 0;
-    if (this.after === "close") this.close();
-    else if (this.after === "closeWrite") this.closeWrite();
   }
 
   /**
@@ -325,19 +321,22 @@ class SocketAdapter implements SocketIO {
     this.socket.resume();
   }
 
-  /** `shutdown()` is the half-close (SHUT_WR); Bun's `end()` closes both directions. */
+  /**
+   * `shutdown()` is the half-close (SHUT_WR); Bun's `end()` closes both
+   * directions. Core calls either only once the queue is flushed (it counts
+   * queued bytes as unflushed), so neither waits for it here.
+   */
   closeWrite(): void {
-    if (this.head < this.queue.length) this.after = "closeWrite";
-    else if (this.state === "open") {
-      this.state = "write-shut";
-      this.socket.shutdown();
-    }
+    if (this.state !== "open") return;
+    this.state = "write-shut";
+    this.socket.shutdown();
   }
 
-  /** Never `end(data)`: it can truncate or hang on large data; the queue is written first. */
+  /** Bun's `end()` closes both directions and runs the `close` handler before it returns. */
   close(): void {
-    if (this.head < this.queue.length) this.after = "close";
-    else this.end();
+    if (this.state === "closing" || this.state === "closed") return;
+    this.state = "closing";
+    this.socket.end();
   }
 
   /**
@@ -353,13 +352,6 @@ class SocketAdapter implements SocketIO {
     if (this.state === "closed") return;
     this.state = "closing";
     this.socket.close();
-  }
-
-  /** Bun's `end()` closes both directions and runs the `close` handler before it returns. */
-  private end(): void {
-    if (this.state === "closing" || this.state === "closed") return;
-    this.state = "closing";
-    this.socket.end();
   }
 }
 

@@ -143,17 +143,22 @@ describe("bun: half-close", () => {
 });
 
 describe("bun: backpressure", () => {
-  test("a peer that never reads: the server stops reading at its high-water mark", async () => {
-    const server = await start({ highWaterMark: 64 * 1024 });
-    const { socket, state } = await rawClient(server.address.port);
-    socket.pause();
-    const sent = await writeUntilStalled(socket, 200 * 1024 * 1024);
-    expect(sent).toBeLessThan(64 * 1024 * 1024);
-    expect(server.stats.bytesIn - server.stats.bytesOut).toBeLessThanOrEqual(64 * 1024 + 1024 * 1024);
-    expect(state.received).toBe(0);
-    socket.terminate();
-    await until(() => server.connections === 0);
-  });
+  test.each([64 * 1024, 8 * 1024 * 1024])(
+    "a peer that never reads: the server holds its high-water mark (%i B) unsent, then stops reading",
+    async (highWaterMark) => {
+      const server = await start({ highWaterMark });
+      const { socket, state } = await rawClient(server.address.port);
+      socket.pause();
+      const sent = await writeUntilStalled(socket, 200 * 1024 * 1024);
+      expect(sent).toBeLessThan(64 * 1024 * 1024);
+      const pending = server.stats.bytesIn - server.stats.bytesOut;
+      expect(pending).toBeGreaterThanOrEqual(highWaterMark);
+      expect(pending).toBeLessThanOrEqual(highWaterMark + 1024 * 1024);
+      expect(state.received).toBe(0);
+      socket.terminate();
+      await until(() => server.connections === 0);
+    },
+  );
 });
 
 describe("bun: misbehaving peers never take the server down", () => {

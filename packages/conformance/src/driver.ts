@@ -194,7 +194,68 @@ const CASES: Partial<Record<CaseName, CaseBody>> = {
       await connection.echo("too late");
     });
   },
+
+  async "graceful-close"({ pkg, params }, checks) {
+    const { counting } = params;
+    if (!counting) fail("no counting server: this case runs on the client-only row");
+    const hostname = "127.0.0.1";
+    for (const size of CLOSE_SIZES) {
+      const connection = await pkg.connect({ hostname, port: counting.port });
+      const clientPort = (connection.localAddress as { port: number }).port;
+      // Every other chunk by write() and by echo(), none awaited: close() comes
+      // while all of it is still queued in the client.
+      const writes: Promise<void>[] = [];
+      const echoes: Promise<Uint8Array>[] = [];
+      for (let offset = 0, i = 0; offset < size; offset += CHUNK, i++) {
+        const chunk = randomBytes(Math.min(CHUNK, size - offset));
+        if (i % 2 === 0) writes.push(connection.write(chunk));
+        else echoes.push(connection.echo(chunk));
+      }
+      const settled = Promise.allSettled([...writes, ...echoes]);
+      await deadline(connection.close(), 15_000, `close() with ${label(size)} queued`);
+      await deadline(connection.closed, 1000, "closed after close() resolved");
+      const outcomes = await deadline(settled, 1000, "the writes and echoes to settle");
+      const writeFailures = outcomes.slice(0, writes.length).filter((outcome) => outcome.status === "rejected");
+      if (writeFailures.length > 0) {
+        const first = (writeFailures[0] as PromiseRejectedResult).reason;
+        fail(`${writeFailures.length} write() calls rejected: ${describe(first, codeOf(pkg, first))}`);
+      }
+      for (const outcome of outcomes.slice(writes.length)) {
+        const code = outcome.status === "rejected" ? codeOf(pkg, outcome.reason) : "resolved";
+        if (code !== "ECLOSED") fail(`an echo pending at close() ended ${code}, expected ECLOSED`);
+      }
+      const seen = await deadline(countedBy(counting.reportUrl, clientPort), 10_000, "the counting server's report");
+      if (seen.end !== "fin" || seen.bytes !== size) {
+        fail(`${label(size)} queued at close(): the server received ${seen.bytes} bytes, then ${seen.end}`);
+      }
+      checks.push(
+        `${label(size)} queued at close(): the server received all ${size} bytes, then FIN; ${echoes.length} pending echoes ECLOSED`,
+      );
+    }
+    const drainTimeout = 500;
+    const connection = await pkg.connect({ hostname, port: counting.stalledPort, drainTimeout });
+    const writes = Array.from({ length: STALLED_BYTES / CHUNK }, () => connection.write(randomBytes(CHUNK)));
+    const settled = Promise.allSettled(writes);
+    const started = performance.now();
+    await deadline(connection.close(), drainTimeout + 1000, `close() against a server that never reads`);
+    const ms = Math.round(performance.now() - started);
+    // Earlier than the bound would mean the queue was dropped, not drained.
+    if (ms < drainTimeout - 50) fail(`close() gave up after ${ms} ms, before drainTimeout ${drainTimeout}`);
+    const code = await connection.closed.then(
+      () => "resolved",
+      (error) => codeOf(pkg, error),
+    );
+    if (code !== "ETIMEDOUT") fail(`closed after a drain that timed out: ${code}, expected ETIMEDOUT`);
+    await deadline(settled, 1000, "the writes to settle");
+    checks.push(`a server that never reads: close() returned after ${ms} ms (drainTimeout ${drainTimeout}), ETIMEDOUT`);
+  },
 };
+
+/** `graceful-close`: what a counting server saw of the connection from `clientPort`. */
+async function countedBy(reportUrl: string, clientPort: number): Promise<{ bytes: number; end: string }> {
+  const response = await fetch(`${reportUrl}/${clientPort}`);
+  return (await response.json()) as { bytes: number; end: string };
+}
 
 // --- faults ---
 
@@ -288,6 +349,10 @@ async function streamThrough(
 // --- utils ---
 
 const CHUNK = 64 * 1024;
+/** `graceful-close`: one more than a write, and more than the loopback socket buffers hold. */
+const CLOSE_SIZES = [320 * 1024, 16 * 1024 * 1024];
+/** Written to a server that never reads: more than the kernel buffers take, so some stays queued. */
+const STALLED_BYTES = 32 * 1024 * 1024;
 
 function randomBytes(size: number): Uint8Array {
   const bytes = new Uint8Array(size);

@@ -208,8 +208,15 @@ export function planMatrix(
 }
 
 /** The sizes a cell runs with. The 256 MiB payload runs where the profile says. */
-export function paramsFor(profile: Profile, server: ServerSpec, client: ClientSpec, refusedPort: number): CaseParams {
+export function paramsFor(
+  profile: Profile,
+  server: ServerSpec,
+  client: ClientSpec,
+  refusedPort: number,
+  running?: RunningServer,
+): CaseParams {
   const big = profile.bigPayloadOn === "diagonal" && server.kind === "ours" && server.name === client.name;
+  const counting = running?.counting;
   return {
     payloads: big ? [...profile.payloads, profile.bigPayload] : profile.payloads,
     halfClose: profile.halfClose,
@@ -217,6 +224,9 @@ export function paramsFor(profile: Profile, server: ServerSpec, client: ClientSp
     lateReadMs: 500,
     connections: profile.connections,
     refusedPort,
+    ...(counting
+      ? { counting: { port: counting.port, stalledPort: counting.stalledPort, reportUrl: counting.reportUrl } }
+      : {}),
   };
 }
 
@@ -230,6 +240,7 @@ function budget(name: string, params: CaseParams): number {
     "many-connections": 70_000,
     "client-detection": 45_000,
     errors: 60_000,
+    "graceful-close": 45_000,
   };
   return budgets[name as CaseName] ?? 25_000;
 }
@@ -409,7 +420,7 @@ async function runCell(
     for (const spec of cases) record({ case: spec.name, ok: false, ms: 0, checks: [], failure });
     return finish(server, base, results, started, planned.filtered);
   }
-  const params = paramsFor(profile, server, client, await freePort());
+  const params = paramsFor(profile, server, client, await freePort(), running);
   if (client.driver && options.faults) {
     let proxies: Awaited<ReturnType<typeof startFaultProxies>>;
     try {

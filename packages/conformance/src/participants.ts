@@ -13,6 +13,7 @@
 
 import { execFileSync } from "node:child_process";
 import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -95,6 +96,8 @@ export interface RunningServer {
   readonly process: ManagedProcess | undefined;
   /** Our servers' `--json` log, one object per line (the last `LOG_LINES`); empty for the others. */
   readonly log: readonly Record<string, unknown>[];
+  /** The client-only row's counting servers (see `startCountingServers`). */
+  readonly counting?: CountingServers;
   stop(): Promise<void>;
 }
 
@@ -260,10 +263,10 @@ export const SERVERS: readonly ServerSpec[] = [
     name: "client-only",
     kind: "client-only",
     description:
-      "no real server: a refused port and a harness server that resets every connection (errors), servers that stall (client-timeouts)",
+      "no real server: a refused port, a harness server that resets every connection (errors), harness servers that count what a client sent (graceful-close), and servers that stall (client-timeouts)",
     missing: () => undefined,
     transports: ["tcp4"],
-    start: startResettingServer,
+    start: startClientOnlyServers,
   },
 ];
 
@@ -534,8 +537,8 @@ function startXinetd({ transport }: StartOptions): Promise<RunningServer> {
   });
 }
 
-/** For the client-only row: a server (in the runner) that resets each connection once it has read from it. */
-async function startResettingServer(): Promise<RunningServer> {
+/** For the client-only row: a server (in the runner) that resets each connection once it has read from it, and the counting servers. */
+async function startClientOnlyServers(): Promise<RunningServer> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -545,14 +548,109 @@ async function startResettingServer(): Promise<RunningServer> {
   });
   await new Promise<void>((resolve) => server.listen({ host: HOST, port: 0 }, resolve));
   const { port } = server.address() as net.AddressInfo;
+  const counting = await startCountingServers();
   return {
     endpoint: { transport: "tcp4", host: HOST, port },
     port,
     process: undefined,
     log: [],
+    counting,
     stop: async () => {
       for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
+      await Promise.all([new Promise((resolve) => server.close(resolve)), counting.stop()]);
+    },
+  };
+}
+
+/** How a counted connection ended, as the server saw it. */
+export interface CountedConnection {
+  /** Bytes received from the client. */
+  readonly bytes: number;
+  /** `fin`: the client's FIN came after them; `reset`: an RST (or other error) instead; `open`: not ended within the wait. */
+  readonly end: "fin" | "reset" | "open";
+}
+
+export interface CountingServers {
+  /** An echo server that counts what each connection sent before it ended. */
+  readonly port: number;
+  /** A server that accepts and never reads: a client's queue can never flush. */
+  readonly stalledPort: number;
+  /** `GET ${reportUrl}/${clientPort}` answers a `CountedConnection` once that connection has ended (or after 5 s). */
+  readonly reportUrl: string;
+  stop(): Promise<void>;
+}
+
+/** How long a report waits for the connection it is asked about to end. */
+const REPORT_WAIT_MS = 5000;
+
+/**
+ * The servers `graceful-close` needs: what a client's `close()` delivered can
+ * only be seen from the server's side, so this one counts and the driver asks
+ * over HTTP (fetch, which all three runtimes have), keyed by the client's port.
+ */
+async function startCountingServers(): Promise<CountingServers> {
+  const sockets = new Set<net.Socket>();
+  const ended = new Map<number, CountedConnection>();
+  const waiters = new Map<number, () => void>();
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  };
+  const counter = net.createServer({ allowHalfOpen: true }, (socket) => {
+    track(socket);
+    const client = socket.remotePort ?? 0;
+    let bytes = 0;
+    let end: CountedConnection["end"] = "reset";
+    // A plain echo server with backpressure: the client's close() may wait for its echo.
+    socket.on("data", (chunk) => {
+      bytes += chunk.byteLength;
+      if (!socket.write(chunk)) socket.pause();
+    });
+    socket.on("drain", () => socket.resume());
+    socket.on("end", () => {
+      end = "fin";
+      socket.end();
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      ended.set(client, { bytes, end });
+      waiters.get(client)?.();
+    });
+  });
+  const stalled = net.createServer({ allowHalfOpen: true }, (socket) => {
+    track(socket);
+    socket.pause();
+    socket.on("error", () => {});
+  });
+  const report = createServer((request, response) => {
+    const client = Number((request.url ?? "").slice(1));
+    const answer = () => {
+      clearTimeout(timer);
+      waiters.delete(client);
+      response.setHeader("content-type", "application/json");
+      response.end(JSON.stringify(ended.get(client) ?? { bytes: 0, end: "open" }));
+    };
+    const timer = setTimeout(answer, REPORT_WAIT_MS);
+    if (ended.has(client)) answer();
+    else waiters.set(client, answer);
+  });
+  const listening = (server: net.Server) =>
+    new Promise<number>((resolve) =>
+      server.listen({ host: HOST, port: 0 }, () => resolve((server.address() as net.AddressInfo).port)),
+    );
+  const [port, stalledPort, reportPort] = await Promise.all([
+    listening(counter),
+    listening(stalled),
+    listening(report),
+  ]);
+  return {
+    port,
+    stalledPort,
+    reportUrl: `http://${HOST}:${reportPort}`,
+    stop: async () => {
+      for (const socket of sockets) socket.destroy();
+      report.closeAllConnections();
+      await Promise.all([counter, stalled, report].map((server) => new Promise((resolve) => server.close(resolve))));
     },
   };
 }

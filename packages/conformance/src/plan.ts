@@ -19,6 +19,7 @@ export type CaseName =
   | "client-detection"
   | "errors"
   | "client-timeouts"
+  | "graceful-close"
   | "max-connections"
   | "max-per-address"
   | "idle-timeout"
@@ -156,6 +157,15 @@ export const CASES: readonly CaseSpec[] = [
     reason:
       "A client whose timeout covers only the connect hangs for ever on a server that reads and never answers, or echoes and never closes after the half-close (seen with ncat --exec /bin/cat deadlocking); a script calling it hangs with it.",
     players: "cli",
+    rows: "client-only",
+  },
+  {
+    name: "graceful-close",
+    proves:
+      "close() right after writing delivers every byte before the FIN (counted by the server), and against a server that never reads it gives up after drainTimeout",
+    reason:
+      "close() is the call everyone makes last: Deno's adapter dropped the bytes still queued, Node's and Bun's waited for them without limit, so the same program lost data on one runtime and hung on two. One behaviour, bounded, on every client.",
+    players: "api",
     rows: "client-only",
   },
   {
@@ -330,6 +340,8 @@ export interface CaseParams {
   readonly connections: number;
   /** `errors`: a port nothing listens on. */
   readonly refusedPort: number;
+  /** `graceful-close`: the client-only row's counting servers (see participants.ts). */
+  readonly counting?: { readonly port: number; readonly stalledPort: number; readonly reportUrl: string };
   /** `--faults`: the proxies to stream through, all at once. */
   readonly faults?: readonly FaultTarget[];
 }

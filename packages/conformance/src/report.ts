@@ -161,7 +161,7 @@ export function renderLegend(mode: MatrixResult["mode"] = "conformance"): string
       .map((spec) => spec.name)
       .join(", ")}: our servers only)`,
     'control row: the broken server must fail in every column ("✓ caught N/M": N cases caught it); client-detection must pass',
-    "client-only row: errors (refused port, bad ports, a resetting server, echo after close); client-timeouts (each CLI against a silent and a never-closing server)",
+    "client-only row: errors (refused port, bad ports, a resetting server, echo after close); graceful-close (servers that count what arrived, or never read); client-timeouts (each CLI against a silent and a never-closing server)",
   ].join("\n");
 }
 

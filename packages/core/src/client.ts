@@ -77,7 +77,8 @@ type Waiter = { resolve: () => void; reject: (error: EchoError) => void };
 const COALESCE_BYTES = 16 * 1024;
 
 /**
- * The client connection. State: open -> (closeWrite) write-closed -> (server EOF) done.
+ * The client connection. State: open -> (closeWrite) write-closed -> (server EOF)
+ * done; `close()` goes through closing (draining, at most `drainTimeout` ms) to done.
  * Any failure rejects everything pending with the same error, once.
  */
 export class ClientConnection implements EchoConnection<Address>, SocketEvents {
@@ -102,6 +103,11 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private writeClosing = false;
   private writeClosed = false;
   private serverEnded = false;
+  /** `close()` was called and is draining: see `beginClose`. */
+  private closing = false;
+  /** While closing: bytes sent whose echo has not come back yet. */
+  private owed = 0;
+  private drainTimer: ReturnType<typeof setTimeout> | undefined;
   private failure: EchoError | undefined;
   private finished = false;
   private resolveClosed!: () => void;
@@ -283,7 +289,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
       return Promise.resolve(chunk);
     }
     if (this.failure) return Promise.reject(this.failure);
-    if (this.serverEnded || this.finished) return Promise.resolve(null);
+    if (this.serverEnded || this.finished || this.closing) return Promise.resolve(null);
     return new Promise((resolve, reject) => this.readWaiters.push({ resolve, reject }));
   }
 
@@ -319,6 +325,11 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   onData(chunk: Uint8Array): void {
     if (this.failure || this.finished) return;
     if (this.stallTimer !== undefined) this.lastProgress = performance.now();
+    if (this.closing) {
+      this.owed -= chunk.byteLength;
+      this.releaseIfDrained();
+      return;
+    }
     const raw: Uint8Array[] = [];
     try {
       this.ledger.receive(chunk, raw);
@@ -346,6 +357,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
       for (const waiter of this.writeWaiters.splice(0)) waiter.resolve();
     }
     if (this.writeClosing && this.pending === 0) this.finishWrite();
+    this.releaseIfDrained();
   }
 
   // --- replyTimeout ---
@@ -396,6 +408,10 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   onEnd(): void {
     if (this.failure || this.finished) return;
     this.serverEnded = true;
+    if (this.closing) {
+      this.releaseIfDrained();
+      return;
+    }
     if (!this.ledger.isEmpty) {
       const expected = this.ledger.matched + this.ledger.outstanding;
       // An echo server closes its side only after ours. An EOF while we are still
@@ -429,7 +445,8 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
 
   onClose(): void {
     if (this.failure) return;
-    if (!this.ledger.isEmpty || (!this.serverEnded && !this.finished)) {
+    // Gone before both sides were done, or before close() had delivered everything.
+    if (!this.ledger.isEmpty || !this.finished) {
       this.fail(echoError(this.ledger.isEmpty ? "ECLOSED" : "ECONNRESET", this.context("read")));
       return;
     }
@@ -439,19 +456,67 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   // --- closing ---
 
   close(): Promise<void> {
-    if (!this.failure && !this.finished) {
-      const pending = !this.ledger.isEmpty;
-      this.finished = true;
-      if (pending) this.rejectPending(echoError("ECLOSED", this.context("close")));
-      // What was written before close() still goes out, ahead of the FIN.
-      this.flushBatch();
-      this.io?.close();
-    }
+    if (!this.failure && !this.finished && !this.closing) this.beginClose();
     return this.closed.then(
       () => {},
       () => {},
     );
   }
+
+  /**
+   * Graceful and bounded (see `close()` in types.ts), decided here once for every
+   * runtime; the adapters only flush, half-close, release or destroy when told.
+   */
+  private beginClose(): void {
+    this.closing = true;
+    this.writeClosing = true;
+    this.owed = this.ledger.outstanding;
+    const closed = echoError("ECLOSED", this.context("close"));
+    for (const segment of this.ledger.drain()) segment.fail?.(closed);
+    for (const waiter of this.readWaiters.splice(0)) waiter.resolve(null);
+    this.rawChunks.length = 0;
+    this.rawBytes = 0;
+    // The echo must keep flowing: a server whose replies are not read stops
+    // reading, and what is still queued here could never go out.
+    if (this.readPaused) {
+      this.readPaused = false;
+      this.io?.resume();
+    }
+    this.flushBatch();
+    if (this.config.drainTimeout === 0) {
+      this.finished = true;
+      for (const waiter of this.writeWaiters.splice(0)) waiter.reject(closed);
+      this.io?.destroy();
+      return;
+    }
+    this.drainTimer = setTimeout(this.drainExpired, this.config.drainTimeout);
+    if (this.pending === 0) this.finishWrite();
+    this.releaseIfDrained();
+  }
+
+  /**
+   * While closing: release once everything is flushed and the server has echoed
+   * it all or ended. Before that, releasing with its echo still arriving makes
+   * the kernel answer with RST and discard what it has not sent.
+   */
+  private releaseIfDrained(): void {
+    if (this.closing && this.pending === 0 && (this.owed <= 0 || this.serverEnded)) this.finish();
+  }
+
+  private readonly drainExpired = (): void => {
+    const ms = this.config.drainTimeout;
+    const what =
+      this.pending > 0
+        ? `${this.pending} bytes written before close() were still unsent after ${ms} ms (drainTimeout)`
+        : `the server had neither echoed the last ${this.owed} bytes nor closed after ${ms} ms (drainTimeout)`;
+    this.fail(
+      new EchoError(
+        "ETIMEDOUT",
+        `close ETIMEDOUT ${this.where()}: ${what}; the connection was closed without them`,
+        this.context("close"),
+      ),
+    );
+  };
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
@@ -462,6 +527,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     if (this.finished) return;
     this.finished = true;
     this.stopWatch();
+    clearTimeout(this.drainTimer);
     this.io?.close();
   }
 
@@ -469,6 +535,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     if (this.failure) return;
     this.failure = error;
     this.stopWatch();
+    clearTimeout(this.drainTimer);
     this.rejectPending(error);
     this.io?.destroy();
     this.config.signal?.removeEventListener("abort", this.onAbort);

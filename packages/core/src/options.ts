@@ -79,6 +79,7 @@ interface ClientConfig {
   readonly timeout: number;
   readonly replyTimeout: number;
   readonly highWaterMark: number;
+  readonly drainTimeout: number;
   readonly signal: AbortSignal | undefined;
 }
 
@@ -245,6 +246,7 @@ export function resolveConnectOptions(options: ConnectOptions | UnixConnectOptio
     timeout: integer("timeout", options.timeout, DEFAULTS.connectTimeout, 0, 2 ** 31 - 1),
     replyTimeout: integer("replyTimeout", options.replyTimeout, 0, 0, 2 ** 31 - 1),
     highWaterMark: integer("highWaterMark", options.highWaterMark, DEFAULTS.highWaterMark, 1, MAX),
+    drainTimeout: integer("drainTimeout", options.drainTimeout, DEFAULTS.drainTimeout, 0, 2 ** 31 - 1),
     signal: signal(options.signal),
   };
   if (transport(options) === "unix") {

@@ -24,7 +24,13 @@ export interface SocketIO {
   resume(): void;
   /** Send FIN (half-close). Only called once everything written has been flushed. */
   closeWrite(): void;
-  /** Close both directions gracefully. Only called once everything written has been flushed. */
+  /**
+   * Release the socket: FIN after what was written (if not sent already), then
+   * close the descriptor without waiting for anything. Only called once
+   * everything written has been flushed and the peer has nothing more to send
+   * (it half-closed, or a closing client has its whole echo), so no data is
+   * left unread: closing over unread data makes the kernel reset instead.
+   */
   close(): void;
   /** Close now, dropping anything unsent. Idempotent; must still lead to `onClose()`. */
   destroy(): void;

@@ -107,7 +107,8 @@ export interface ServerOptions<A extends Address = SocketAddress> {
   /**
    * Per-connection high-water mark in bytes. While more than this many received
    * bytes are not yet written back, the server stops reading from that peer, so
-   * a peer that never reads costs at most about this much memory. Default 256 KiB.
+   * a peer that never reads costs at most about this much memory (plus the read
+   * in progress), the same on every runtime. Default 256 KiB.
    */
   highWaterMark?: number;
   /** Connections served at once; one more is closed at accept. Default 10,000. 0 means no limit. */
@@ -234,6 +235,12 @@ export interface ClientOptions {
    * for `read()` before it stops reading. Default 256 KiB.
    */
   highWaterMark?: number;
+  /**
+   * How long `close()` waits for the bytes already written to reach the server
+   * before it closes the connection without them, in ms. Default 10,000. 0 makes
+   * `close()` an abort: the connection closes at once and what is queued is dropped.
+   */
+  drainTimeout?: number;
   /** Aborting cancels the connect, or closes the connection once open. */
   signal?: AbortSignal;
   /**
@@ -295,7 +302,22 @@ export interface EchoConnection<A extends Address = SocketAddress> extends Async
 
   /** Half-close: sends FIN after everything written so far; echoes keep arriving. */
   closeWrite(): Promise<void>;
-  /** Closes both directions now. Pending echoes reject with `ECLOSED`. Idempotent. */
+  /**
+   * Graceful and bounded, the same on every runtime. At once: `echo()` and
+   * `write()` are refused with `ECLOSED`, pending echoes reject with `ECLOSED`
+   * (their bytes are still sent), `read()` returns `null`, and echoed bytes are
+   * read and discarded. Every byte already passed to `write()` or `echo()` is then
+   * sent, followed by FIN, and the socket is released once the server has echoed
+   * all of it or closed its side: releasing a socket while its echo still arrives
+   * makes the kernel send RST and drop what it has not sent yet. A `write()` still
+   * waiting resolves as its bytes go out.
+   *
+   * If that takes longer than `drainTimeout` (a server that stops reading), the
+   * socket is closed at once, what is still queued is dropped, and `closed` and
+   * any waiting `write()` reject with `ETIMEDOUT`. The returned promise resolves
+   * once the socket is released, however that happened, and never rejects.
+   * Idempotent: a second call waits for the same close.
+   */
   close(): Promise<void>;
 }
 

@@ -240,3 +240,109 @@ describe("ClientConnection: a plain client against a TLS server (no sockets)", (
     expect((error as EchoError).message).toMatch(/0 of 14 bytes; a TLS server .*--tls-ca/);
   });
 });
+
+describe("ClientConnection: close() is graceful and bounded (no sockets)", () => {
+  /** A socket whose writes flush only when `flushAll()` says, recording what it was asked. */
+  function queued(options: { drainTimeout?: number; highWaterMark?: number } = {}) {
+    const calls: string[] = [];
+    let unflushed = 0;
+    const connection = new ClientConnection("node", resolveConnectOptions({ port: 7, ...options }));
+    const io: SocketIO = {
+      write: (chunk) => {
+        unflushed += chunk.byteLength;
+        calls.push(`write ${chunk.byteLength}`);
+      },
+      pause: () => calls.push("pause"),
+      resume: () => calls.push("resume"),
+      closeWrite: () => calls.push("closeWrite"),
+      close: () => {
+        calls.push("close");
+        connection.onClose();
+      },
+      destroy: () => {
+        calls.push("destroy");
+        connection.onClose();
+      },
+    };
+    connection.attach({ info: { localAddress: address, remoteAddress: address }, io });
+    const flushAll = () => {
+      const bytes = unflushed;
+      unflushed = 0;
+      connection.onFlushed(bytes);
+    };
+    return { connection, calls, flushAll };
+  }
+
+  test("bytes queued at close() go out, then FIN; the socket is released once their echo is back", async () => {
+    const { connection, calls, flushAll } = queued();
+    const written = connection.write(new Uint8Array(300 * 1024));
+    const echo = connection.echo("abc");
+    const closing = connection.close();
+    expect(await codeOf(echo)).toBe("ECLOSED");
+    expect(calls).toEqual([`write ${300 * 1024}`, "write 3"]);
+    flushAll();
+    await written;
+    expect(calls.slice(2)).toEqual(["closeWrite"]);
+    connection.onData(new Uint8Array(300 * 1024));
+    expect(calls.slice(3)).toEqual([]);
+    connection.onData(new TextEncoder().encode("abc"));
+    expect(calls.slice(3)).toEqual(["close"]);
+    await closing;
+    await expect(connection.closed).resolves.toBeUndefined();
+    expect(await connection.read()).toBeNull();
+  });
+
+  test("the server's EOF also releases it, once everything is flushed", async () => {
+    const { connection, calls, flushAll } = queued();
+    void connection.write(new Uint8Array(1024));
+    const closing = connection.close();
+    connection.onEnd();
+    expect(calls).not.toContain("close");
+    flushAll();
+    expect(calls).toContain("close");
+    await closing;
+    await expect(connection.closed).resolves.toBeUndefined();
+  });
+
+  test("close() resumes a paused reader: the echo must keep flowing for the writes to drain", () => {
+    const { connection, calls, flushAll } = queued({ highWaterMark: 1024 });
+    void connection.write(new Uint8Array(16 * 1024));
+    flushAll();
+    connection.onData(new Uint8Array(2048));
+    expect(calls).toEqual([`write ${16 * 1024}`, "pause"]);
+    void connection.close();
+    expect(calls.slice(2)).toEqual(["resume", "closeWrite"]);
+  });
+
+  test("a queue that cannot flush: after drainTimeout the socket is destroyed, closed and the waiting write reject ETIMEDOUT", async () => {
+    const { connection, calls } = queued({ drainTimeout: 50, highWaterMark: 1024 });
+    const written = connection.write(new Uint8Array(4096));
+    const started = Date.now();
+    await connection.close();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+    expect(calls).toEqual(["write 4096", "destroy"]);
+    expect(await codeOf(connection.closed)).toBe("ETIMEDOUT");
+    expect(await codeOf(written)).toBe("ETIMEDOUT");
+  });
+
+  test("drainTimeout 0 makes close() an abort: destroyed at once, the waiting write rejects ECLOSED", async () => {
+    const { connection, calls } = queued({ drainTimeout: 0, highWaterMark: 1024 });
+    const written = connection.write(new Uint8Array(4096));
+    await connection.close();
+    expect(calls).toEqual(["write 4096", "destroy"]);
+    expect(await codeOf(written)).toBe("ECLOSED");
+    await expect(connection.closed).resolves.toBeUndefined();
+  });
+
+  test("idempotent: a second close() waits for the same close and releases nothing twice", async () => {
+    const { connection, calls, flushAll } = queued();
+    void connection.write(new Uint8Array(10));
+    const first = connection.close();
+    const second = connection.close();
+    flushAll();
+    expect(calls).not.toContain("close");
+    connection.onData(new Uint8Array(10));
+    await Promise.all([first, second, connection.close()]);
+    expect(calls.filter((call) => call === "close" || call === "destroy")).toEqual(["close"]);
+  });
+});

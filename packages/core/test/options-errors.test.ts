@@ -57,6 +57,13 @@ describe("options", () => {
     expect(codeOf(() => resolveConnectOptions({ port: 0 }))).toBe("EINVAL");
   });
 
+  test("connect: drainTimeout defaults to the server's 10 s, and a negative or fractional one is EINVAL", () => {
+    expect(resolveConnectOptions({ port: 7 }).drainTimeout).toBe(DEFAULTS.drainTimeout);
+    expect(resolveConnectOptions({ port: 7, drainTimeout: 0 }).drainTimeout).toBe(0);
+    expect(codeOf(() => resolveConnectOptions({ port: 7, drainTimeout: -1 }))).toBe("EINVAL");
+    expect(codeOf(() => resolveConnectOptions({ port: 7, drainTimeout: 1.5 }))).toBe("EINVAL");
+  });
+
   test("IPv6: '::1' and '[::1]' are both accepted and normalized without brackets", () => {
     expect(normalizeHostname("::1")).toBe("::1");
     expect(normalizeHostname("[::1]")).toBe("::1");

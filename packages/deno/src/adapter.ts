@@ -44,8 +44,10 @@ const READ_SIZE = 64 * 1024;
  */
 const FIRST_READ_SIZE = 64;
 const READ_GROWTH = 8;
-/** A read that fills less than this is copied out, so its buffer can take the next read. */
+/** A client read that fills less than this is copied out, so its buffer can take the next read. */
 const COPY_BELOW = READ_SIZE / 4;
+/** Full-size server read buffers kept for reuse once their echo is written (see `readLoop`). */
+const SPARE_BUFFERS = 2;
 /** Back-off after a failed accept (EMFILE): doubles from the first to the last value, resets on success. */
 const ACCEPT_BACKOFF = { first: 10, max: 1000 };
 
@@ -231,6 +233,8 @@ class DenoSocketIO implements SocketIO {
   /** Chunks core handed to `write`, oldest first; `flush` drains them. */
   private readonly queue: Uint8Array[] = [];
   private writing = false;
+  /** Server: read buffers whose echo has been written, to read into again; made on first use (idle connections are many). */
+  private spare: Uint8Array<ArrayBuffer>[] | undefined;
   /** Wakes the server's read loop once the queue is flushed. */
   private flushed: (() => void) | undefined;
   private paused = false;
@@ -266,8 +270,9 @@ class DenoSocketIO implements SocketIO {
     if (!this.closed) this.conn.closeWrite().catch((error) => this.fail(error));
   }
 
-  // Core calls this once everything written has reached the kernel, which
-  // still sends it, then FIN, after the descriptor is closed.
+  // Core calls this once everything written has reached the kernel (which
+  // still sends it, then FIN, after the descriptor is closed) and nothing is
+  // left to read, so the queue is empty and closing drops nothing.
   close(): void {
     this.destroy();
   }
@@ -314,7 +319,18 @@ class DenoSocketIO implements SocketIO {
           chunk = chunk.subarray(written);
           this.events?.onFlushed(written);
         }
-        queue.shift();
+        const done = queue.shift() as Uint8Array;
+        // A server chunk of half its buffer or more was handed over by the read
+        // loop (a smaller one is still its read buffer): free to read into again.
+        if (
+          this.side === "server" &&
+          done.buffer.byteLength === READ_SIZE &&
+          done.byteLength >= READ_SIZE / 2 &&
+          (this.spare?.length ?? 0) < SPARE_BUFFERS
+        ) {
+          this.spare ??= [];
+          this.spare.push(new Uint8Array(done.buffer as ArrayBuffer));
+        }
       }
     } catch (error) {
       this.fail(error);
@@ -344,16 +360,24 @@ class DenoSocketIO implements SocketIO {
         }
         if (this.side === "server") {
           // The server session hands each chunk straight to `io.write` and keeps
-          // nothing else, so once that write has flushed the buffer is free:
-          // read into the same memory again. Reading fresh memory every time
-          // halved bulk throughput here (page faults and GC); waiting for the
-          // write also bounds a connection's memory to one read buffer.
+          // nothing else, so once that write has flushed the buffer is free to
+          // read into again: reading fresh memory every time halved bulk
+          // throughput here (page faults and GC). A read that fills half its
+          // buffer or more is handed over (`flush` keeps full-size ones as
+          // spares) and reading goes on into another, until core pauses at its
+          // highWaterMark, as on Node and Bun. After a smaller read the loop
+          // waits for its echo and reads into the same buffer: no copy for the
+          // small exchanges, and what is held stays within twice what is pending.
           target.onData(buffer.subarray(0, count));
-          while ((this.writing || this.queue.length > 0) && !this.closed) {
-            await new Promise<void>((resolve) => {
-              this.flushed = resolve;
-            });
-            this.flushed = undefined;
+          if (count >= buffer.byteLength / 2) {
+            buffer = this.spare?.pop() ?? new Uint8Array(buffer.byteLength);
+          } else {
+            while ((this.writing || this.queue.length > 0) && !this.closed) {
+              await new Promise<void>((resolve) => {
+                this.flushed = resolve;
+              });
+              this.flushed = undefined;
+            }
           }
         } else if (count < COPY_BELOW) {
           // The client keeps what it reads (echo results, `read()` chunks), so

@@ -59,6 +59,29 @@ Deno.test("the server echoes 50 MB byte-exact to a raw client writing and readin
   });
 });
 
+// Each read waited for its echo to be written before the next one, so the
+// server held at most one read (64 KiB) whatever highWaterMark said.
+for (const highWaterMark of [64 * 1024, 8 * 1024 * 1024]) {
+  Deno.test(`a peer that never reads: the server holds its highWaterMark (${highWaterMark / 1024} KiB) unsent, then stops reading`, async () => {
+    await withServer({ highWaterMark }, async (server) => {
+      const conn = await rawClient(server.address.port);
+      const chunk = randomBytes(1024 * 1024);
+      let sent = 0;
+      const writing = (async () => {
+        for (let i = 0; i < 200; i++) sent += await conn.write(chunk);
+      })().catch(() => {});
+      // Written until nothing moves for 1 s: the server stopped reading and both sides' buffers are full.
+      for (let last = -1; last !== sent; await delay(1000)) last = sent;
+      assert.ok(sent < 200 * chunk.byteLength, `the server took all ${sent} bytes`);
+      const pending = server.stats.bytesIn - server.stats.bytesOut;
+      assert.ok(pending >= highWaterMark, `stopped reading with ${pending} bytes unsent`);
+      assert.ok(pending <= highWaterMark + 1024 * 1024, `read on to ${pending} bytes unsent`);
+      conn.close();
+      await writing;
+    });
+  });
+}
+
 Deno.test("pipelining: 1,000 echoes of random sizes in flight on one connection, each matched in order", async () => {
   await withServer({}, async (server) => {
     await using client = await connect({ port: server.address.port });
