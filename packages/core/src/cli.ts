@@ -380,13 +380,16 @@ function isLoopback(hostname: string): boolean {
 /**
  * `--timeout MS` bounds each wait, not the whole exchange (so `send -` can
  * stream any amount): the connect, then every stretch in which the client waits
- * on the server (an echo, or its close after our half-close) and no byte comes.
+ * on the server (an echo, or its close after our half-close) and no byte comes,
+ * and the final close.
  */
 async function send(host: CliHost, { values, positionals }: Parsed): Promise<number> {
   const to = await target(host, values);
   const timeout = count(values, "timeout", 10_000, 0, MAX_MS);
   try {
-    const connection = await dial(host, { ...to, timeout, replyTimeout: timeout });
+    // The final close() is one more wait on the server, bounded the same way (0 keeps the default: it would abort).
+    const drain = timeout > 0 ? { drainTimeout: timeout } : {};
+    const connection = await dial(host, { ...to, timeout, replyTimeout: timeout, ...drain });
     try {
       if (positionals.length === 1 && positionals[0] === "-") return await sendStream(host, connection);
       return await sendMessage(host, connection, positionals.length ? positionals.join(" ") : "Hello, server!");
