@@ -24,6 +24,19 @@ export function groupMembers(pgid: number): number[] {
   return members;
 }
 
+/** True if every process in the group is stopped (SIGSTOP took effect), and there is one. */
+export function groupStopped(pgid: number): boolean {
+  const states = groupMembers(pgid).map((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+      return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+    } catch {
+      return "gone";
+    }
+  });
+  return states.length > 0 && states.every((state) => state === "T");
+}
+
 /** Resident memory of a process, in bytes (0 if it is gone). */
 export function rssOf(pid: number): number {
   try {
@@ -62,8 +75,13 @@ const HELD = new Set(["01" /* ESTABLISHED */, "08" /* CLOSE_WAIT */]);
  * connections the kernel finishes alone (TIME_WAIT, LAST_ACK) do not count.
  */
 export function heldConnections(port: number): number {
+  return socketsOn(port).filter((fields) => HELD.has(fields[3] ?? "")).length;
+}
+
+/** The rows of /proc/net/tcp and tcp6 whose local port is `port`, split into fields. */
+function socketsOn(port: number): string[][] {
   const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
-  let count = 0;
+  const rows: string[][] = [];
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text: string;
     try {
@@ -73,12 +91,22 @@ export function heldConnections(port: number): number {
     }
     for (const line of text.split("\n").slice(1)) {
       const fields = line.trim().split(/\s+/);
-      const local = fields[1];
-      const state = fields[3];
-      if (local?.endsWith(`:${hexPort}`) && state && HELD.has(state)) count++;
+      if (fields[1]?.endsWith(`:${hexPort}`)) rows.push(fields);
     }
   }
-  return count;
+  return rows;
+}
+
+/**
+ * Connections waiting in the accept queue of whatever listens on `port`: for a
+ * listening socket the kernel reports that queue's length as its rx_queue.
+ */
+export function acceptQueue(port: number): number {
+  let waiting = 0;
+  for (const fields of socketsOn(port)) {
+    if (fields[3] === "0A" /* LISTEN */) waiting += Number.parseInt(fields[4]?.split(":")[1] ?? "0", 16);
+  }
+  return waiting;
 }
 
 /** CPU time (user + system, in clock ticks, usually 1/100 s) of every process in the group. */
