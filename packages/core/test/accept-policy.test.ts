@@ -3,16 +3,24 @@ import { type EchoError, errorCodeOf } from "../src/errors.ts";
 import { resolveListenOptions } from "../src/options.ts";
 import type { SocketEvents, SocketIO } from "../src/protocol.ts";
 import { ServerCore } from "../src/server.ts";
-import type { Address } from "../src/types.ts";
+import type { SocketAddress } from "../src/types.ts";
 
-const ADDRESS: Address = { transport: "tcp", hostname: "127.0.0.1", port: 4321, family: 4 };
+const ADDRESS: SocketAddress = { transport: "tcp", hostname: "127.0.0.1", port: 4321, family: "IPv4" };
 
 let running: ServerCore | undefined;
 
 /** A server core on a pretend listener, collecting what it reports. */
 function serverCore(): { server: ServerCore; reported: EchoError[] } {
   const reported: EchoError[] = [];
-  const server = new ServerCore("node", resolveListenOptions({ port: 0, onError: (error) => reported.push(error) }));
+  const server = new ServerCore(
+    "node",
+    resolveListenOptions({
+      port: 0,
+      onError: (error) => {
+        reported.push(error);
+      },
+    }),
+  );
   server.attach({ address: ADDRESS, close() {} });
   running = server;
   return { server, reported };
