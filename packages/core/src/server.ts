@@ -135,6 +135,8 @@ export class ServerCore implements EchoServer<Address> {
    * A connection over a limit, or arriving while closing, is destroyed here.
    */
   accept(socket: SocketInfo<Address>, io: SocketIO): SocketEvents {
+    // A descriptor was free for it: the accept loop's back-off starts over.
+    this.acceptDelay = ACCEPT_BACKOFF.first;
     const info: ConnectionInfo<Address> = {
       localAddress: socket.localAddress,
       remoteAddress: socket.remoteAddress,
@@ -159,7 +161,6 @@ export class ServerCore implements EchoServer<Address> {
     this.live.set(session, { info, idleSince: info.openedAt });
     if (remote !== "") this.perAddress.set(remote, fromAddress + 1);
     this.counters.accepted++;
-    this.acceptDelay = ACCEPT_BACKOFF.first;
     this.hook("onConnection", this.config.onConnection, info);
     return session;
   }
