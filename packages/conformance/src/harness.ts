@@ -268,7 +268,7 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
           2000,
           () => "the server's processes did not stop on SIGSTOP",
         );
-        reset = await resetInBacklog(server.endpoint, BURST - done, payload);
+        reset = await resetInBacklog(server.endpoint, server.port, BURST - done, payload);
         const waiting = acceptQueue(server.port);
         if (!groupStopped(pgid)) fail("the server's processes resumed before the burst ended");
         if (reset === 0) fail("no connection completed in the stopped server's backlog");
@@ -617,14 +617,16 @@ async function quiet(pgid: number, ms: number): Promise<boolean> {
 }
 
 /**
- * Up to `count` connections that each connect (the kernel completes them in the
- * backlog), send `payload` and reset 10 ms later. A full backlog drops the SYNs
- * of the rest (retried a second later): once no connection completed for
- * `ROUND_SETTLES` ms, those are dropped. Returns how many were reset.
+ * Up to `count` connections to the stopped server on `port` that each connect
+ * (the kernel completes them in its backlog), send `payload` and reset 10 ms
+ * later. A full backlog drops the SYNs of the rest (retried a second later): the
+ * round ends once neither a connect event nor the backlog's length (read from
+ * the kernel, so a runner starved of CPU does not end it early) changed for
+ * `ROUND_SETTLES` ms. Returns how many were reset.
  */
-async function resetInBacklog(endpoint: Endpoint, count: number, payload: Buffer): Promise<number> {
+async function resetInBacklog(endpoint: Endpoint, port: number, count: number, payload: Buffer): Promise<number> {
   let reset = 0;
-  let last = performance.now();
+  let last = 0;
   const sockets = Array.from({ length: count }, () => {
     const socket = dial(endpoint);
     socket.once("connect", () => {
@@ -637,8 +639,15 @@ async function resetInBacklog(endpoint: Endpoint, count: number, payload: Buffer
     });
     return socket;
   });
+  last = performance.now();
+  let queued = acceptQueue(port);
   await until(
-    () => reset === count || performance.now() - last > ROUND_SETTLES,
+    () => {
+      const now = acceptQueue(port);
+      if (now !== queued) last = performance.now();
+      queued = now;
+      return reset === count || performance.now() - last > ROUND_SETTLES;
+    },
     10_000,
     () => `${reset} of ${count} connections were reset within 10 s`,
   );

@@ -5,7 +5,7 @@
  * connections it holds on its port.
  */
 
-import { readdirSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 
 /** Pids in process group `pgid` (a managed process's pid is its group id). */
 export function groupMembers(pgid: number): number[] {
@@ -79,22 +79,60 @@ export function heldConnections(port: number): number {
 }
 
 /** The rows of /proc/net/tcp and tcp6 whose local port is `port`, split into fields. */
-function socketsOn(port: number): string[][] {
+function socketsOn(port: number, listening = false): string[][] {
   const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
   const rows: string[][] = [];
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text: string;
-    try {
-      text = readFileSync(table, "latin1");
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const fields = line.trim().split(/\s+/);
+    for (const fields of listening ? listeningRows(table) : tableRows(table)) {
       if (fields[1]?.endsWith(`:${hexPort}`)) rows.push(fields);
     }
   }
   return rows;
+}
+
+function tableRows(table: string): string[][] {
+  let text: string;
+  try {
+    text = readFileSync(table, "latin1");
+  } catch {
+    return [];
+  }
+  return text
+    .split("\n")
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/));
+}
+
+/**
+ * Only the listening sockets' rows, which the kernel lists first: reading stops
+ * at the first other row, since a busy machine's table can hold tens of
+ * thousands of TIME_WAIT rows after them (8 MB, 0.4 s a read, seen here).
+ */
+function listeningRows(table: string): string[][] {
+  let fd: number;
+  try {
+    fd = openSync(table, "r");
+  } catch {
+    return [];
+  }
+  const rows: string[][] = [];
+  const chunk = Buffer.alloc(64 * 1024);
+  let rest = "";
+  try {
+    for (let read = readSync(fd, chunk); read > 0; read = readSync(fd, chunk)) {
+      const lines = (rest + chunk.toString("latin1", 0, read)).split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) {
+        const fields = line.trim().split(/\s+/);
+        if (fields[0] === "sl") continue;
+        if (fields[3] !== "0A" /* LISTEN */) return rows;
+        rows.push(fields);
+      }
+    }
+    return rows;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -103,9 +141,7 @@ function socketsOn(port: number): string[][] {
  */
 export function acceptQueue(port: number): number {
   let waiting = 0;
-  for (const fields of socketsOn(port)) {
-    if (fields[3] === "0A" /* LISTEN */) waiting += Number.parseInt(fields[4]?.split(":")[1] ?? "0", 16);
-  }
+  for (const fields of socketsOn(port, true)) waiting += Number.parseInt(fields[4]?.split(":")[1] ?? "0", 16);
   return waiting;
 }
 
