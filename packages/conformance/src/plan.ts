@@ -126,7 +126,7 @@ export const CASES: readonly CaseSpec[] = [
   {
     name: "reset-before-accept",
     proves:
-      "after 300 clients connect, send 200 KB and reset while the server is stopped (SIGSTOP), the resumed server serves a new client byte-exact within 1 s and holds no connection",
+      "300 clients that connect, send 200 KiB and reset while the server is stopped (SIGSTOP) are accepted without a stall once it resumes; then a new client is served byte-exact within 1 s, and no connection is held",
     reason:
       "A connection reset in the backlog makes accept fail for that connection only (Deno's accept rejects with NotConnected): an accept loop that backs off on every error, as it should on EMFILE, lets one peer stall the server for minutes.",
     players: "harness",
