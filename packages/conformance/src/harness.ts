@@ -10,7 +10,7 @@ import type * as net from "node:net";
 import { CaseFailure, deadline, fail, sleep } from "./deadline.ts";
 import { type ClientSpec, describeExit, type RunningServer, type StartOptions } from "./participants.ts";
 import { type CaseName, type CaseParams, formatSize } from "./plan.ts";
-import { groupCpuTicks, groupFds, groupRss, heldConnections } from "./proc.ts";
+import { acceptQueue, groupCpuTicks, groupFds, groupRss, groupStopped, heldConnections } from "./proc.ts";
 import { spawnManaged } from "./processes.ts";
 import { accepts, connectTo, dial, type Endpoint, resetSocket, type TransportSetup } from "./transports.ts";
 
@@ -246,6 +246,76 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
     return checks;
   },
 
+  async "reset-before-accept"({ server, setup }) {
+    const managed = server.process;
+    if (!managed) fail("the harness has no process to stop for this server");
+    const pgid = managed.pid;
+    const fdsBefore = groupFds(pgid);
+    const payload = randomBytes(BURST_PAYLOAD);
+    let rounds = 0;
+    let accepting = 0;
+    let resumed = 0;
+    // A backlog shorter than the burst (xinetd's is 64) takes it in rounds that each fill it.
+    for (let done = 0; done < BURST; rounds++) {
+      if (rounds === MAX_ROUNDS) fail(`only ${done} of ${BURST} connections could be reset in ${MAX_ROUNDS} rounds`);
+      let reset: number;
+      // Stopped, the server cannot accept: every connection of the round completes
+      // in its backlog and is reset there, so the accept loop meets them all at once.
+      process.kill(-pgid, "SIGSTOP");
+      try {
+        await until(
+          () => groupStopped(pgid),
+          2000,
+          () => "the server's processes did not stop on SIGSTOP",
+        );
+        reset = await resetInBacklog(server.endpoint, server.port, BURST - done, payload);
+        const waiting = acceptQueue(server.port);
+        if (!groupStopped(pgid)) fail("the server's processes resumed before the burst ended");
+        if (reset === 0) fail("no connection completed in the stopped server's backlog");
+        if (waiting < reset)
+          fail(`the stopped server's backlog holds ${waiting} connections, not the ${reset} just reset`);
+      } finally {
+        process.kill(-pgid, "SIGCONT");
+        resumed = performance.now();
+      }
+      done += reset;
+      await acceptsSteadily(server.port);
+      accepting += performance.now() - resumed;
+    }
+    const checks = [
+      `${BURST} connections sent ${formatSize(BURST_PAYLOAD)} each and were reset in the stopped server's backlog (${rounds === 1 ? "at once" : `in ${rounds} rounds, as its backlog is shorter`}); resumed, it accepted them all in ${Math.round(accepting)} ms`,
+    ];
+    // Accepted is not yet handled (Bun takes the whole backlog, then runs each
+    // connection's handlers): the next client comes once the server is idle.
+    const idle = await quiet(pgid, QUIET_WITHIN);
+    const probe = randomBytes(64 * 1024);
+    const probeStarted = performance.now();
+    const connecting = connectTo(server.endpoint, setup.tls);
+    try {
+      const served = (async () => echoOnce(await connecting, "the new client", probe))();
+      await deadline(served, SERVED_WITHIN, `a new client to be served after the ${BURST} resets`);
+    } finally {
+      void connecting.then(
+        (socket) => socket.destroy(),
+        () => {},
+      );
+    }
+    checks.push(
+      `${idle ? `idle ${Math.round(probeStarted - resumed)} ms after it resumed` : `still busy ${QUIET_WITHIN / 1000} s after the backlog`}, it served a new client ${formatSize(probe.byteLength)} byte-exact in ${Math.round(performance.now() - probeStarted)} ms (bound ${SERVED_WITHIN} ms)`,
+    );
+    if (managed.exit) fail(`the server died: ${describeExit(managed.exit)}`);
+    // A reset socket is no longer in the kernel's tables (/proc/net/tcp), held or
+    // not: only the server's descriptors show one it never let go.
+    await until(
+      () => heldConnections(server.port) === 0 && groupFds(pgid) <= fdsBefore + 2,
+      10_000,
+      () =>
+        `10 s after the burst the server still has ${groupFds(pgid)} descriptors open (${fdsBefore} before it) and ${heldConnections(server.port)} open connection(s) on its port`,
+    );
+    checks.push(`afterwards it holds no connection: descriptors ${fdsBefore} -> ${groupFds(pgid)}`);
+    return checks;
+  },
+
   async "slow-peer"({ server, setup, params: { slowPeerBytes } }) {
     const connect = (to: RunningServer) => connectTo(to.endpoint, setup.tls);
     const socket = await connect(server);
@@ -453,6 +523,23 @@ const REFUSED_WITHIN = 3000;
 const IDLE_TIMEOUT = 1000;
 const EMFILE_LIMIT = 64;
 const EMFILE_ATTEMPTS = 120;
+/**
+ * `reset-before-accept`: the burst (the issue's: 300 clients, 200 KB each); the
+ * least progress working it off (socat, which forks twice per connection, takes
+ * 60 in 3 s on a loaded machine; a server backing off after each reset, under
+ * 10); and the issue's bound on serving the next client.
+ */
+const BURST = 300;
+const BURST_PAYLOAD = 200 * 1024;
+const PROGRESS_WINDOW = 3000;
+const PROGRESS_MIN = 20;
+const SERVED_WITHIN = 1000;
+/** `reset-before-accept`: idle is no CPU tick (10 ms) in `QUIET_MS`, waited for at most `QUIET_WITHIN`. */
+const QUIET_MS = 300;
+const QUIET_WITHIN = 10_000;
+/** `reset-before-accept` on a backlog shorter than the burst: at most this many rounds, each done once no SYN was answered for `ROUND_SETTLES` ms. */
+const MAX_ROUNDS = 10;
+const ROUND_SETTLES = 500;
 
 export interface HarnessParams {
   readonly backpressureBytes: number;
@@ -495,6 +582,82 @@ function closedByPeer(socket: net.Socket): Promise<void> {
     socket.once("end", resolve);
     socket.once("close", resolve);
   });
+}
+
+/**
+ * Waits for the server to accept everything in its backlog. Working it off takes
+ * CPU (slow on a loaded machine, and for a server that forks per connection);
+ * stalling is the bug: a server that backs off after each reset accepts about
+ * one a second, so a window with fewer than `PROGRESS_MIN` accepts fails.
+ */
+async function acceptsSteadily(port: number): Promise<void> {
+  let mark = acceptQueue(port);
+  let since = performance.now();
+  // Bounded: every window takes at least PROGRESS_MIN off a finite queue.
+  for (let waiting = mark; waiting > 0; waiting = acceptQueue(port)) {
+    if (performance.now() - since >= PROGRESS_WINDOW) {
+      if (mark - waiting < PROGRESS_MIN)
+        fail(
+          `the resumed server accepted ${mark - waiting} of the reset connections in ${PROGRESS_WINDOW / 1000} s (${waiting} still wait in its backlog): it stalls on them`,
+        );
+      mark = waiting;
+      since = performance.now();
+    }
+    await sleep(50);
+  }
+}
+
+/** Waits up to `ms` for the group to use no CPU for `QUIET_MS`; false if it never did. */
+async function quiet(pgid: number, ms: number): Promise<boolean> {
+  const end = performance.now() + ms;
+  let ticks = groupCpuTicks(pgid);
+  while (performance.now() < end) {
+    await sleep(QUIET_MS);
+    const now = groupCpuTicks(pgid);
+    if (now === ticks) return true;
+    ticks = now;
+  }
+  return false;
+}
+
+/**
+ * Up to `count` connections to the stopped server on `port` that each connect
+ * (the kernel completes them in its backlog), send `payload` and reset 10 ms
+ * later. A full backlog drops the SYNs of the rest (retried a second later): the
+ * round ends once neither a connect event nor the backlog's length (read from
+ * the kernel, so a runner starved of CPU does not end it early) changed for
+ * `ROUND_SETTLES` ms. Returns how many were reset.
+ */
+async function resetInBacklog(endpoint: Endpoint, port: number, count: number, payload: Buffer): Promise<number> {
+  let reset = 0;
+  let last = 0;
+  const sockets = Array.from({ length: count }, () => {
+    const socket = dial(endpoint);
+    socket.once("connect", () => {
+      last = performance.now();
+      socket.write(payload);
+      setTimeout(() => {
+        socket.resetAndDestroy();
+        reset++;
+      }, 10);
+    });
+    return socket;
+  });
+  last = performance.now();
+  let queued = acceptQueue(port);
+  await until(
+    () => {
+      const now = acceptQueue(port);
+      if (now !== queued) last = performance.now();
+      queued = now;
+      return reset === count || performance.now() - last > ROUND_SETTLES;
+    },
+    10_000,
+    () => `${reset} of ${count} connections were reset within 10 s`,
+  );
+  await sleep(20);
+  for (const socket of sockets) socket.destroy();
+  return reset;
 }
 
 /** Writes `payload` (16 random bytes by default) and waits for exactly its echo. */

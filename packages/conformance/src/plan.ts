@@ -15,6 +15,7 @@ export type CaseName =
   | "many-connections"
   | "backpressure"
   | "resets"
+  | "reset-before-accept"
   | "slow-peer"
   | "client-detection"
   | "errors"
@@ -125,6 +126,18 @@ export const CASES: readonly CaseSpec[] = [
     rows: "servers",
     // A Unix socket has no RST to send.
     transports: ["tcp4", "tcp6", "tls"],
+  },
+  {
+    name: "reset-before-accept",
+    proves:
+      "300 clients that connect, send 200 KiB and reset while the server is stopped (SIGSTOP) are accepted without a stall once it resumes; then a new client is served byte-exact within 1 s, and no connection is held",
+    reason:
+      "A connection reset in the backlog makes accept fail for that connection only (Deno's accept rejects with NotConnected): an accept loop that backs off on every error, as it should on EMFILE, lets one peer stall the server for minutes.",
+    players: "harness",
+    rows: "servers",
+    // A Unix socket has no RST to send. TLS accepts the TCP connection first, on
+    // another path in each runtime; TCP over IPv6 takes the same path as IPv4.
+    transports: ["tcp4", "tls"],
   },
   {
     name: "slow-peer",

@@ -23,6 +23,8 @@ export const ERROR_CODES = [
   "ETLS",
   /** The operation needs an open connection or server, and it is closed. */
   "ECLOSED",
+  /** One connection failed between the client's connect and the server's accept (reset in the backlog); the server carried on. */
+  "ECONNABORTED",
   /** An `AbortSignal` fired. */
   "EABORTED",
   /** A user hook (`onConnection`, `onClose`) threw or rejected; the server carried on. */
@@ -111,6 +113,8 @@ const ADVICE: Partial<Record<EchoErrorCode, (where: string, context: ErrorContex
   EPIPE: () => "the peer closed the connection while we were writing",
   EMFILE: () => "too many open files; raise the limit (ulimit -n) or lower maxConnections",
   ECLOSED: () => "the connection or server is closed",
+  ECONNABORTED: (_where, context) =>
+    `a connection was reset before it could be accepted (${describeCause(context.cause)}); the server keeps serving`,
   ETLS: (where, context) =>
     `TLS handshake with ${where} failed: ${describeCause(context.cause)}; check the CA (--tls-ca), the server name (--tls-servername), the certificates' dates, and the client certificate if the server asks for one`,
   EABORTED: () => "aborted by its signal",
@@ -247,6 +251,9 @@ export function errorCodeOf(error: unknown): EchoErrorCode {
   if (isTlsTruncation(error)) return "ECONNRESET";
   if (isTlsFailure(code, name, message)) return "ETLS";
   if (typeof code === "string") {
+    // An open connection aborted under us is a reset to the user; ECONNABORTED is
+    // only what the server's accept policy reports (`ServerCore.acceptFailed`).
+    if (code === "ECONNABORTED") return "ECONNRESET";
     if (KNOWN.has(code)) return code as EchoErrorCode;
     if (code === "EAI_AGAIN" || code === "EAI_NONAME" || code === "EAI_FAIL" || code === "DNSException")
       return "ENOTFOUND";
@@ -265,6 +272,56 @@ export function errorCodeOf(error: unknown): EchoErrorCode {
   }
   if (error instanceof TypeError) return "EINVAL";
   return "EUNKNOWN";
+}
+
+/** POSIX names of the Linux errno values an accept can fail with. */
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM",
+  12: "ENOMEM",
+  23: "ENFILE",
+  24: "EMFILE",
+  64: "ENONET",
+  71: "EPROTO",
+  92: "ENOPROTOOPT",
+  95: "EOPNOTSUPP",
+  100: "ENETDOWN",
+  101: "ENETUNREACH",
+  103: "ECONNABORTED",
+  104: "ECONNRESET",
+  105: "ENOBUFS",
+  107: "ENOTCONN",
+  110: "ETIMEDOUT",
+  112: "EHOSTDOWN",
+  113: "EHOSTUNREACH",
+};
+
+/** Deno's classes for the same errors (`Deno.errors.*`, Rust's `io::ErrorKind`). */
+const ERRNO_OF_NAME: Record<string, string> = {
+  NotConnected: "ENOTCONN",
+  ConnectionAborted: "ECONNABORTED",
+  ConnectionReset: "ECONNRESET",
+  TimedOut: "ETIMEDOUT",
+  OutOfMemory: "ENOMEM",
+};
+
+/**
+ * The POSIX name (`ENOTCONN`) of a runtime's system error, however it carries
+ * it: Node's and Bun's string `code` or signed `errno`, Deno's class name, or
+ * only "os error 107" in the message. `undefined` when it names none.
+ */
+export function systemErrorName(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  const { code, errno, name, message } = error as {
+    code?: unknown;
+    errno?: unknown;
+    name?: unknown;
+    message?: unknown;
+  };
+  if (typeof code === "string" && /^E[A-Z0-9]+$/.test(code)) return code;
+  if (typeof errno === "number" && ERRNO_NAMES[Math.abs(errno)]) return ERRNO_NAMES[Math.abs(errno)];
+  if (typeof name === "string" && ERRNO_OF_NAME[name]) return ERRNO_OF_NAME[name];
+  const os = typeof message === "string" ? /os error (\d+)/.exec(message) : null;
+  return os ? ERRNO_NAMES[Number(os[1])] : undefined;
 }
 
 /** Normalizes any runtime's error into an `EchoError` with context; `EchoError`s pass through. */

@@ -4,7 +4,7 @@
  * into a `SocketIO`; `ServerCore.accept` does the rest.
  */
 
-import { contextOf, EchoError, echoError, toEchoError } from "./errors.ts";
+import { contextOf, EchoError, type ErrorContext, echoError, systemErrorName, toEchoError } from "./errors.ts";
 import { type ListenConfig, resolveListenOptions } from "./options.ts";
 import { EchoSession, type SessionHooks, type SocketEvents, type SocketIO } from "./protocol.ts";
 import type {
@@ -76,6 +76,9 @@ export class ServerCore implements EchoServer<Address> {
   private readonly perAddress = new Map<string, number>();
   private nextId = 1;
   private counters = { accepted: 0, rejected: 0, idleClosed: 0, bytesIn: 0, bytesOut: 0 };
+  /** `acceptFailed`: the next back-off, and how many accepts failed for one connection's sake. */
+  private acceptDelay = ACCEPT_BACKOFF.first;
+  private abortedAccepts = 0;
   /** Where every session reports: one object per server, no closures per connection. */
   private readonly sessionHooks: SessionHooks = {
     traffic: (bytesIn, bytesOut) => {
@@ -132,6 +135,8 @@ export class ServerCore implements EchoServer<Address> {
    * A connection over a limit, or arriving while closing, is destroyed here.
    */
   accept(socket: SocketInfo<Address>, io: SocketIO): SocketEvents {
+    // A descriptor was free for it: the accept loop's back-off starts over.
+    this.acceptDelay = ACCEPT_BACKOFF.first;
     const info: ConnectionInfo<Address> = {
       localAddress: socket.localAddress,
       remoteAddress: socket.remoteAddress,
@@ -160,12 +165,41 @@ export class ServerCore implements EchoServer<Address> {
     return session;
   }
 
+  /**
+   * A failed accept, for the adapter's accept loop: counts and reports it, and
+   * says when to accept again: `undefined` at once, or after waiting that many
+   * ms (0: only yield to the event loop). An error that belongs to one
+   * connection (it was reset in the backlog) costs nothing: the next one may be
+   * fine, so waiting would only let a peer that resets stall the server; it is
+   * reported as ECONNABORTED. Waiting helps only when descriptors or memory are
+   * short, so those back off, doubling up to a second, as does an error we
+   * cannot place (retrying it at once could spin).
+   */
+  acceptFailed(error: unknown): number | undefined {
+    const name = systemErrorName(error);
+    if (name !== undefined && ONE_CONNECTION.has(name)) {
+      this.acceptDelay = ACCEPT_BACKOFF.first;
+      this.reportError(echoError("ECONNABORTED", this.acceptContext(), error));
+      // A storm of them must not starve the connections already open.
+      return ++this.abortedAccepts % YIELD_EVERY === 0 ? 0 : undefined;
+    }
+    this.reportError(error);
+    const wait = this.acceptDelay;
+    this.acceptDelay = Math.min(wait * 2, ACCEPT_BACKOFF.max);
+    return wait;
+  }
+
   /** A server-level failure the adapter survived (an accept error, EMFILE): counted and reported. */
   reportError(error: unknown): EchoError {
-    const failure = toEchoError(error, { operation: "accept", ...contextOf(this.config) });
+    const failure = toEchoError(error, this.acceptContext());
     this.count(failure);
     this.hook("onError", this.config.onError, failure);
     return failure;
+  }
+
+  /** Where accepts happen: the bound address (the real port when 0 was asked for). */
+  private acceptContext(): ErrorContext {
+    return { operation: "accept", ...contextOf(this.listener?.address ?? this.config) };
   }
 
   close(options: CloseOptions = {}): Promise<void> {
@@ -283,6 +317,33 @@ export class ServerCore implements EchoServer<Address> {
     }
   }
 }
+
+/**
+ * Accept errors that belong to the connection being accepted, not to the
+ * listener: accept(2) passes a pending network error of the new socket on
+ * (ECONNABORTED, EPROTO, ENETDOWN...: the man page says to retry them like
+ * EAGAIN), and Deno fails the accept when the socket was reset in the backlog
+ * (ENOTCONN from its getpeername).
+ */
+const ONE_CONNECTION = new Set([
+  "ENOTCONN",
+  "ECONNABORTED",
+  "ECONNRESET",
+  "EPROTO",
+  "EPERM",
+  "ETIMEDOUT",
+  "ENETDOWN",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "EHOSTUNREACH",
+  "ENONET",
+  "ENOPROTOOPT",
+  "EOPNOTSUPP",
+]);
+/** `acceptFailed`: back-off after any other accept error (EMFILE, ENFILE, ENOBUFS, ENOMEM), doubling, reset by an accept. */
+const ACCEPT_BACKOFF = { first: 10, max: 1000 };
+/** `acceptFailed`: yield to the event loop once every this many accepts that failed for one connection each. */
+const YIELD_EVERY = 64;
 
 /** The key for `maxConnectionsPerAddress`: the remote IP, or `""` for a Unix client, which has none. */
 function remoteKey(address: Address): string {

@@ -48,8 +48,6 @@ const READ_GROWTH = 8;
 const COPY_BELOW = READ_SIZE / 4;
 /** Full-size server read buffers kept for reuse once their echo is written (see `readLoop`). */
 const SPARE_BUFFERS = 2;
-/** Back-off after a failed accept (EMFILE): doubles from the first to the last value, resets on success. */
-const ACCEPT_BACKOFF = { first: 10, max: 1000 };
 
 // --- adapter ---
 
@@ -97,25 +95,28 @@ export function listen(options?: ListenOptions | UnixListenOptions): Promise<Ech
         else serveConn(conn);
       };
       // A `for await` over the listener ends for good on the first accept error
-      // (EMFILE), so accept in a loop that reports the error, backs off while
-      // descriptors are short, and keeps the listener.
+      // (EMFILE), so accept in a loop that keeps the listener and asks core when to
+      // accept again. Deno fails the accept of a connection reset while still in
+      // the backlog: it accepts it, then its getpeername fails with NotConnected
+      // (ENOTCONN, os error 107; op_net_accept_tcp in
+      // https://github.com/denoland/deno/blob/main/ext/net/ops.rs). That costs one
+      // connection, not the listener: core says accept again at once, where a
+      // back-off would let a burst of such resets stall the server for minutes.
       const accepting = (async () => {
-        let delay = ACCEPT_BACKOFF.first;
         while (!stopped) {
           let conn: Deno.Conn;
           try {
             conn = await listener.accept();
           } catch (error) {
             if (stopped) break;
-            server.reportError(error);
+            const wait = server.acceptFailed(error);
+            if (wait === undefined) continue;
             await new Promise<void>((wake) => {
-              backoff = { timer: setTimeout(wake, delay), wake };
+              backoff = { timer: setTimeout(wake, wait), wake };
             });
             backoff = undefined;
-            delay = Math.min(delay * 2, ACCEPT_BACKOFF.max);
             continue;
           }
-          delay = ACCEPT_BACKOFF.first;
           if (isTls(conn)) void handshake(conn);
           else serveConn(conn);
         }

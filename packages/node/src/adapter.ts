@@ -75,9 +75,11 @@ export function listen(options?: ListenOptions | UnixListenOptions): Promise<Ech
           config.transport === "unix" ? { path: config.path } : { host: config.hostname, port: config.port };
         listener.listen(where, () => {
           listener.off("error", reject);
-          // After binding, errors are accept failures (EMFILE): libuv keeps the
-          // listener open, so report and keep serving.
-          listener.on("error", (error) => server.reportError(error));
+          // After binding, errors are accept failures (EMFILE, or EPROTO for one
+          // connection): libuv keeps the listener open and retries by itself (it
+          // skips ECONNABORTED, and sheds the backlog at EMFILE), so of core's
+          // accept policy only the classified report is ours to carry out.
+          listener.on("error", (error) => void server.acceptFailed(error));
           resolve({
             address:
               config.transport === "unix"
