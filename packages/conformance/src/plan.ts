@@ -267,12 +267,17 @@ export const KNOWN_GAPS: readonly {
   })),
 ];
 
+/** `node@bun-1.4.5` is `node@bun` at 1.4.5, `node@22.23.5` is `node` at 22.23.5 (`--runtimes` names). */
+function familyOf(name: string): string {
+  return /^(.*?)(?:[@-]\d+\.\d+\.\d+)?$/.exec(name)![1]!;
+}
+
 /** Why a case is a known gap in this cell, if it is. */
 export function knownGap(server: string, client: string, name: string, transport = "tcp4"): string | undefined {
   return KNOWN_GAPS.find(
     (gap) =>
-      (gap.server ?? server) === server &&
-      (gap.client ?? client) === client &&
+      (gap.server ?? familyOf(server)) === familyOf(server) &&
+      (gap.client ?? familyOf(client)) === familyOf(client) &&
       (gap.transport ?? transport) === transport &&
       gap.case === name,
   )?.why;
