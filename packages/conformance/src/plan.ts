@@ -271,7 +271,7 @@ export const KNOWN_GAPS: readonly {
       client: "node@bun",
       clientVersion: "1.3.",
       case: name,
-      why: "Bun 1.3's node:net client loses the echo that arrives after its half-close (end() with allowHalfOpen: 'end' with no data); fixed by Bun 1.4.5, and the bun package passes on 1.3",
+      why: "Bun 1.3's node:net client loses the echo that arrives after its half-close (end() with allowHalfOpen: 'end' with no data); fixed by Bun 1.4.5",
     },
     {
       client: "node@deno",
