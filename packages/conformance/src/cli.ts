@@ -5,11 +5,12 @@
  *
  *   pnpm matrix [--server NAME]... [--client NAME]... [--case NAME]...
  *               [--json FILE] [--markdown] [--profile full|quick] [--require-all]
- *               [--transport tcp4|tcp6|unix|tls|all]... [--faults]
+ *               [--transport tcp4|tcp6|unix|tls|all]... [--faults] [--runtimes LIST|supported]
  */
 
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { parseRuntime, type Runtime, RuntimeError, resolveRuntime, SUPPORTED } from "@tcp-echo/testkit";
 import { type CellResult, casePassed, cellKey, clientsOf, type MatrixEvent, runMatrix } from "./matrix.ts";
 import { CASE_NAMES, PROFILES } from "./plan.ts";
 import { installExitHandlers, killAllAndWait } from "./processes.ts";
@@ -39,6 +40,11 @@ const USAGE = `usage: pnpm matrix [options]
   --transport T   tcp4 (default), tcp6, unix, tls, or all: one grid per transport
   --faults        our clients x our servers through each fault of @tcp-echo/faults' FAULTS
                   (a proxy per fault; --case then names faults), instead of the cases
+  --runtimes LIST runtime versions, each a row and a column of its own: node@22 (the newest
+                  22.x.y), bun@1.3.x, deno@2.9.6 (exact), comma-separated; a runtime not
+                  listed stays pinned. "supported": ${SUPPORTED.join(",")}.
+                  Fetched from the npm registry into ~/.cache/tcp-echo/runtimes on first use.
+                  --server/--client then name a family (node) or one version (node@22.23.5)
 `;
 
 function list(values: string[] | undefined): string[] | undefined {
@@ -75,6 +81,26 @@ async function main(): Promise<number> {
     process.stderr.write(`matrix: --transport must be tcp4, tcp6, unix, tls or all, got ${JSON.stringify(unknown)}\n`);
     return 2;
   }
+  let runtimes: Runtime[] | undefined;
+  try {
+    const specs = list(values.runtimes);
+    if (specs) {
+      const wanted = (
+        specs.includes("supported") ? [...SUPPORTED, ...specs.filter((s) => s !== "supported")] : specs
+      ).map(parseRuntime);
+      runtimes = [];
+      // One at a time: each download prints its own progress line.
+      for (const one of wanted) {
+        const runtime = await resolveRuntime(one);
+        if (!runtimes.some((r) => r.runtime === runtime.runtime && r.version === runtime.version))
+          runtimes.push(runtime);
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof RuntimeError)) throw error;
+    process.stderr.write(`matrix: --runtimes ${error.message}\n`);
+    return 2;
+  }
   installExitHandlers();
   const progress = new Progress(process.stdout.isTTY === true);
   let result: Awaited<ReturnType<typeof runMatrix>>;
@@ -89,6 +115,7 @@ async function main(): Promise<number> {
         jobs,
         faults: values.faults === true,
         transports: [...new Set(chosen)],
+        ...(runtimes ? { runtimes } : {}),
       },
       (event) => progress.update(event),
     );
@@ -136,6 +163,7 @@ function parse() {
       jobs: { type: "string" },
       faults: { type: "boolean" },
       transport: { type: "string", multiple: true },
+      runtimes: { type: "string", multiple: true },
       help: { type: "boolean", short: "h" },
     },
   });

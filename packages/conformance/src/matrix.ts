@@ -6,6 +6,7 @@
  */
 
 import { createInterface } from "node:readline";
+import type { Runtime } from "@tcp-echo/testkit";
 import { CLI_CASES } from "./cli-cases.ts";
 import { CaseFailure } from "./deadline.ts";
 import { FAULT_CASES, startFaultProxies } from "./fault-cells.ts";
@@ -16,6 +17,7 @@ import {
   describeExit,
   HARNESS,
   type Net,
+  participants,
   ROOT,
   type RunningServer,
   SERVERS,
@@ -74,6 +76,9 @@ export interface CellResult {
 export interface Participant {
   readonly name: string;
   readonly kind: string;
+  /** What runs it (ours: node, bun or deno; a peer: its program) and its exact version. */
+  readonly runtime?: string;
+  readonly version?: string;
   readonly description: string;
   readonly missing?: string;
 }
@@ -106,6 +111,8 @@ export interface MatrixOptions {
   readonly faults?: boolean;
   /** The transports to run over (default tcp4); each is its own grid. */
   readonly transports?: readonly Transport[];
+  /** Ours on these runtime versions (`--runtimes`) instead of the pinned ones. */
+  readonly runtimes?: readonly Runtime[];
   /** Only the cells this accepts (the vitest suite's diagonal). */
   readonly only?: (server: string, client: string, transport: Transport) => boolean;
 }
@@ -164,19 +171,22 @@ function playerMatches(spec: CaseSpec, client: ClientSpec): boolean {
 
 /** Which cases run in which cell; a pair with no case is "n/a" and not planned. */
 export function planMatrix(
-  options: Pick<MatrixOptions, "servers" | "clients" | "cases" | "faults" | "transports" | "only">,
+  options: Pick<MatrixOptions, "servers" | "clients" | "cases" | "faults" | "transports" | "only" | "runtimes">,
 ): PlannedRow[] {
+  // A family (`node`) names every version of it (`node@22.23.5`, `node@24.21.0`).
+  const named = (item: { name: string; family?: string }, name: string) => item.name === name || item.family === name;
   const pick = <T extends { name: string }>(all: readonly T[], names: readonly string[] | undefined, what: string) => {
     if (!names?.length) return all;
     for (const name of names) {
-      if (!all.some((item) => item.name === name)) {
+      if (!all.some((item) => named(item, name))) {
         throw new Error(`unknown ${what} ${JSON.stringify(name)}; known: ${all.map((item) => item.name).join(", ")}`);
       }
     }
-    return all.filter((item) => names.includes(item.name));
+    return all.filter((item) => names.some((name) => named(item, name)));
   };
-  const servers = pick(SERVERS, options.servers, "server");
-  const clients = pick([...CLIENTS, HARNESS], options.clients, "client");
+  const everyone = options.runtimes ? participants(options.runtimes) : { servers: SERVERS, clients: CLIENTS };
+  const servers = pick(everyone.servers, options.servers, "server");
+  const clients = pick([...everyone.clients, HARNESS], options.clients, "client");
   const cases = pick(options.faults ? FAULT_CASES : CASES, options.cases, options.faults ? "fault" : "case");
   const transports = options.transports ?? ["tcp4"];
   if (options.faults && transports.some((transport) => transport !== "tcp4")) {
@@ -336,7 +346,15 @@ export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent
     const participants = (list: readonly (ServerSpec | ClientSpec)[]) =>
       list.map((item) => {
         const missing = item.missing();
-        return { name: item.name, kind: item.kind, description: item.description, ...(missing ? { missing } : {}) };
+        const version = missing ? undefined : item.installedVersion?.();
+        return {
+          name: item.name,
+          kind: item.kind,
+          ...(item.runtime ? { runtime: item.runtime } : {}),
+          ...(version ? { version } : {}),
+          description: item.description,
+          ...(missing ? { missing } : {}),
+        };
       });
     const unavailable = cells.some((cell) => cell.status === "not-available");
     return {

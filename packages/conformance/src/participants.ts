@@ -7,8 +7,14 @@
  * no one here wrote (socat, xinetd, netcat, ncat) and two small Python peers in
  * the tutorial's style. The negative control is a broken server.
  *
- * To add a runtime: a `RUNTIMES` entry (how to run a script), then a line in
- * `OURS` per package it runs, and the package's path in the driver's `PACKAGES`.
+ * With `--runtimes`, each listed version is a participant of its own: the
+ * package on its own runtime is named `PACKAGE@VERSION` (`node@22.23.5`,
+ * `bun@1.3.14`), the Node package on another runtime `node@RUNTIME-VERSION`
+ * (`node@bun-1.3.14`), so a name still reads "package @ what runs it".
+ *
+ * To add a runtime: its row in @tcp-echo/testkit's runtime table (how to run a
+ * script), then a line in `PINNED` and `oursOn` per package it runs, and the package's path in
+ * the driver's `PACKAGES`.
  */
 
 import { execFileSync } from "node:child_process";
@@ -19,6 +25,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { command, pinned, type Runtime, type RuntimeName, missing as runtimeMissing } from "@tcp-echo/testkit";
 import { type ManagedProcess, spawnManaged } from "./processes.ts";
 import {
   accepts,
@@ -35,55 +42,6 @@ export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const HOST = "127.0.0.1";
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const PEERS = fileURLToPath(new URL("../peers/", import.meta.url));
-export const BUN = join(ROOT, "node_modules/bun/bin/bun.exe");
-export const DENO = join(ROOT, "node_modules/deno/deno");
-const DENO_CONFIG = join(ROOT, "packages/deno/deno.json");
-
-// --- runtimes ---
-
-interface ScriptRuntime {
-  /** Why it cannot run here, or undefined. */
-  missing(): string | undefined;
-  /** argv that runs `script`; `access` lists what it may read and write (Deno asks for both). */
-  command(script: string, access?: Access): string[];
-}
-
-interface Access {
-  /** Read: the packages (the driver's dynamic import), certificate files, Unix socket dirs. */
-  readonly read?: readonly string[];
-  /** Write: Unix socket dirs (binding or connecting to a socket file). */
-  readonly write?: readonly string[];
-}
-
-const RUNTIMES: Record<"node" | "bun" | "deno", ScriptRuntime> = {
-  // tsx as an --import hook keeps one process (the tsx CLI would run node as a child).
-  node: { missing: () => undefined, command: (script) => [process.execPath, "--import", "tsx", script] },
-  // The real binary, not node_modules/.bin/bun: that shim runs it as a child a signal does not reach.
-  bun: {
-    missing: () => (existsSync(BUN) ? undefined : `${BUN} is missing: run pnpm install`),
-    command: (script) => [BUN, script],
-  },
-  deno: {
-    missing: () =>
-      !existsSync(DENO)
-        ? `${DENO} is missing: run pnpm install`
-        : !existsSync(DENO_CONFIG)
-          ? "packages/deno/deno.json is missing"
-          : undefined,
-    // Deno's own config, so it never rewrites the workspace's package.json.
-    command: (script, access) => [
-      DENO,
-      "run",
-      "--allow-net",
-      ...(access?.read?.length ? [`--allow-read=${access.read.join(",")}`] : []),
-      ...(access?.write?.length ? [`--allow-write=${access.write.join(",")}`] : []),
-      "--config",
-      DENO_CONFIG,
-      script,
-    ],
-  },
-};
-
 // --- participants ---
 
 export type Kind = "ours" | "peer" | "control" | "client-only" | "harness";
@@ -117,6 +75,11 @@ export interface StartOptions extends Net {
 
 export interface ServerSpec {
   readonly name: string;
+  /** The name without a version (`node@bun` for `node@bun-1.4.5`): what `--server` and known gaps name. */
+  readonly family?: string;
+  /** What runs it and its exact version (ours: the runtime; peers: the program). */
+  readonly runtime?: string;
+  installedVersion?(): string | undefined;
   readonly kind: Kind;
   readonly description: string;
   /** Why it cannot run here ("not installed: apt-get install -y socat"), or undefined. */
@@ -128,6 +91,9 @@ export interface ServerSpec {
 
 export interface ClientSpec {
   readonly name: string;
+  readonly family?: string;
+  readonly runtime?: string;
+  installedVersion?(): string | undefined;
   readonly kind: Kind;
   readonly description: string;
   missing(): string | undefined;
@@ -145,61 +111,109 @@ export interface ClientSpec {
 
 interface Ours {
   readonly name: string;
-  readonly runtime: keyof typeof RUNTIMES;
-  readonly pkg: "node" | "bun" | "deno";
+  readonly family: string;
+  readonly runtime: Runtime;
+  readonly pkg: RuntimeName;
 }
 
-const OURS: readonly Ours[] = [
-  { name: "node", runtime: "node", pkg: "node" },
-  { name: "bun", runtime: "bun", pkg: "bun" },
-  { name: "deno", runtime: "deno", pkg: "deno" },
-  { name: "node@bun", runtime: "bun", pkg: "node" },
-  { name: "node@deno", runtime: "deno", pkg: "node" },
+/** Ours on the pinned runtimes, named as in the README's table. */
+const PINNED: readonly Ours[] = [
+  { name: "node", family: "node", runtime: pinned("node"), pkg: "node" },
+  { name: "bun", family: "bun", runtime: pinned("bun"), pkg: "bun" },
+  { name: "deno", family: "deno", runtime: pinned("deno"), pkg: "deno" },
+  { name: "node@bun", family: "node@bun", runtime: pinned("bun"), pkg: "node" },
+  { name: "node@deno", family: "node@deno", runtime: pinned("deno"), pkg: "node" },
 ];
+
+/** Ours on `runtimes` (each a version; a runtime not listed stays pinned), every name with its version. */
+function oursOn(runtimes: readonly Runtime[]): Ours[] {
+  const all = (["node", "bun", "deno"] as const).flatMap((name) => {
+    const listed = runtimes.filter((runtime) => runtime.runtime === name);
+    return listed.length ? listed : [pinned(name)];
+  });
+  return [
+    ...all.map((runtime) => ({
+      name: `${runtime.runtime}@${runtime.version}`,
+      family: runtime.runtime,
+      runtime,
+      pkg: runtime.runtime,
+    })),
+    ...all
+      .filter((runtime) => runtime.runtime !== "node")
+      .map((runtime) => ({
+        name: `node@${runtime.runtime}-${runtime.version}`,
+        family: `node@${runtime.runtime}`,
+        runtime,
+        pkg: "node" as const,
+      })),
+  ];
+}
 
 function packageMissing({ runtime, pkg }: Ours): string | undefined {
   for (const file of ["src/index.ts", "src/cli.ts"]) {
     if (!existsSync(join(ROOT, "packages", pkg, file)))
       return `not available: packages/${pkg}/${file} does not exist yet`;
   }
-  const gap = RUNTIMES[runtime].missing();
+  const gap = runtimeMissing(runtime);
   return gap ? `not available: ${gap}` : undefined;
 }
 
+/** The control and the client-only row run on the pinned Node, like the runner. */
+const pinnedNode = { runtime: "node", installedVersion: () => pinned("node").version };
+
+const pythonVersion = {
+  runtime: "python",
+  installedVersion: () =>
+    execFileSync(python(), ["-c", "import platform; print(platform.python_version())"], { encoding: "utf8" }).trim(),
+};
+
 const DRIVER = join(HERE, "driver.ts");
 
-export const SERVERS: readonly ServerSpec[] = [
-  ...OURS.map(
-    (ours): ServerSpec => ({
-      name: ours.name,
-      kind: "ours",
-      description: `packages/${ours.pkg} CLI (serve --json) on ${ours.runtime}`,
-      missing: () => packageMissing(ours),
-      transports: TRANSPORTS,
-      start: (options) => {
-        const { transport, setup } = options;
-        const unix = transport === "unix" ? setup.unixPath(ours.name) : undefined;
-        const where = unix
-          ? ["--unix", unix]
-          : ["--host", hostOf(transport), "--port", "0", ...tlsServerFlags(options, "--tls-cert", "--tls-key")];
-        const access = { read: [setup.dir], write: [setup.dir] };
-        return startListeningProcess(
-          ours.name,
-          [
-            ...(options.prefix ?? []),
-            ...RUNTIMES[ours.runtime].command(join(ROOT, "packages", ours.pkg, "src/cli.ts"), access),
-            "serve",
-            ...where,
-            "--json",
-            ...(options.args ?? []),
-          ],
-          jsonListening(transport),
-        );
-      },
-    }),
-  ),
+/** The rows and columns: ours on `runtimes` (`--runtimes`), or on the pinned versions. */
+export function participants(runtimes?: readonly Runtime[]): { servers: ServerSpec[]; clients: ClientSpec[] } {
+  const ours = runtimes ? oursOn(runtimes) : PINNED;
+  return { servers: [...ours.map(ourServer), ...PEER_SERVERS], clients: [...ours.map(ourClient), ...PEER_CLIENTS] };
+}
+
+const ourIdentity = (ours: Ours) => ({
+  name: ours.name,
+  family: ours.family,
+  runtime: ours.runtime.runtime,
+  installedVersion: () => ours.runtime.version,
+});
+
+const ourServer = (ours: Ours): ServerSpec => ({
+  ...ourIdentity(ours),
+  kind: "ours",
+  description: `packages/${ours.pkg} CLI (serve --json) on ${ours.runtime.runtime} ${ours.runtime.version}`,
+  missing: () => packageMissing(ours),
+  transports: TRANSPORTS,
+  start: (options) => {
+    const { transport, setup } = options;
+    const unix = transport === "unix" ? setup.unixPath(ours.name) : undefined;
+    const where = unix
+      ? ["--unix", unix]
+      : ["--host", hostOf(transport), "--port", "0", ...tlsServerFlags(options, "--tls-cert", "--tls-key")];
+    const access = { read: [setup.dir], write: [setup.dir] };
+    return startListeningProcess(
+      ours.name,
+      [
+        ...(options.prefix ?? []),
+        ...command(ours.runtime, join(ROOT, "packages", ours.pkg, "src/cli.ts"), access),
+        "serve",
+        ...where,
+        "--json",
+        ...(options.args ?? []),
+      ],
+      jsonListening(transport),
+    );
+  },
+});
+
+const PEER_SERVERS: readonly ServerSpec[] = [
   {
     name: "socat",
+    ...peerVersion("socat"),
     kind: "peer",
     description: "socat -t 30 TCP-LISTEN:P,fork,reuseaddr EXEC:cat (TCP6-LISTEN, UNIX-LISTEN, OPENSSL-LISTEN)",
     missing: () => installed("socat", "socat"),
@@ -221,6 +235,7 @@ export const SERVERS: readonly ServerSpec[] = [
   },
   {
     name: "xinetd",
+    ...peerVersion("xinetd"),
     kind: "peer",
     description: "xinetd's built-in echo service (INTERNAL), from a generated config",
     missing: () => installed("xinetd", "xinetd"),
@@ -229,6 +244,7 @@ export const SERVERS: readonly ServerSpec[] = [
   },
   {
     name: "python",
+    ...pythonVersion,
     kind: "peer",
     description: "peers/echo_server.py: the tutorial's server, corrected (thread per client, sendall)",
     missing: () => installed("python3", "python3"),
@@ -242,6 +258,7 @@ export const SERVERS: readonly ServerSpec[] = [
   },
   {
     name: "control",
+    ...pinnedNode,
     kind: "control",
     description: "negative control: no backpressure, and drops its pending echo at the client's half-close",
     missing: () => undefined,
@@ -254,13 +271,14 @@ export const SERVERS: readonly ServerSpec[] = [
           : ["--host", hostOf(transport), "--port", "0", ...tlsServerFlags(options, "--tls-cert", "--tls-key")];
       return startListeningProcess(
         "control",
-        [...RUNTIMES.node.command(join(HERE, "control-server.ts")), ...where],
+        [...command(pinned("node"), join(HERE, "control-server.ts")), ...where],
         jsonListening(transport),
       );
     },
   },
   {
     name: "client-only",
+    ...pinnedNode,
     kind: "client-only",
     description:
       "no real server: a refused port, a harness server that resets every connection (errors), harness servers that count what a client sent (graceful-close), and servers that stall (client-timeouts)",
@@ -270,24 +288,24 @@ export const SERVERS: readonly ServerSpec[] = [
   },
 ];
 
-export const CLIENTS: readonly ClientSpec[] = [
-  ...OURS.map(
-    (ours): ClientSpec => ({
-      name: ours.name,
-      kind: "ours",
-      description: `the driver with packages/${ours.pkg} on ${ours.runtime}`,
-      missing: () => packageMissing(ours),
-      transports: TRANSPORTS,
-      driver: ({ setup }) => [
-        ...RUNTIMES[ours.runtime].command(DRIVER, { read: [join(ROOT, "packages"), setup.dir], write: [setup.dir] }),
-        "--package",
-        ours.pkg,
-      ],
-      cli: () => RUNTIMES[ours.runtime].command(join(ROOT, "packages", ours.pkg, "src/cli.ts")),
-    }),
-  ),
+const ourClient = (ours: Ours): ClientSpec => ({
+  ...ourIdentity(ours),
+  kind: "ours",
+  description: `the driver with packages/${ours.pkg} on ${ours.runtime.runtime} ${ours.runtime.version}`,
+  missing: () => packageMissing(ours),
+  transports: TRANSPORTS,
+  driver: ({ setup }) => [
+    ...command(ours.runtime, DRIVER, { read: [join(ROOT, "packages"), setup.dir], write: [setup.dir] }),
+    "--package",
+    ours.pkg,
+  ],
+  cli: () => command(ours.runtime, join(ROOT, "packages", ours.pkg, "src/cli.ts")),
+});
+
+const PEER_CLIENTS: readonly ClientSpec[] = [
   {
     name: "nc",
+    ...peerVersion("nc.openbsd", "netcat-openbsd"),
     kind: "peer",
     description: "nc.openbsd -N (netcat-openbsd)",
     missing: () => installed("nc.openbsd", "netcat-openbsd"),
@@ -301,6 +319,7 @@ export const CLIENTS: readonly ClientSpec[] = [
   },
   {
     name: "ncat",
+    ...peerVersion("ncat"),
     kind: "peer",
     description: "ncat (nmap's netcat); half-closes at stdin EOF by default",
     missing: () => installed("ncat", "ncat"),
@@ -324,6 +343,7 @@ export const CLIENTS: readonly ClientSpec[] = [
   },
   {
     name: "socat",
+    ...peerVersion("socat"),
     kind: "peer",
     description: "socat -t 30 - TCP:H:P",
     missing: () => installed("socat", "socat"),
@@ -344,6 +364,7 @@ export const CLIENTS: readonly ClientSpec[] = [
   },
   {
     name: "python",
+    ...pythonVersion,
     kind: "peer",
     description: "peers/echo_client.py: the tutorial's client, corrected (sendall, half-close, read to EOF)",
     missing: () => installed("python3", "python3"),
@@ -353,9 +374,14 @@ export const CLIENTS: readonly ClientSpec[] = [
   },
 ];
 
+/** Ours on the pinned runtimes, and the peers: the default matrix. */
+export const { servers: SERVERS, clients: CLIENTS } = participants();
+
 /** The server-only column: a raw `node:net` client inside the runner. */
 export const HARNESS: ClientSpec = {
   name: "harness",
+  runtime: "node",
+  installedVersion: () => process.versions.node,
   kind: "harness",
   description: "raw node:net (node:tls) client in the runner, for server-only cases",
   missing: () => undefined,
@@ -656,6 +682,28 @@ async function startCountingServers(): Promise<CountingServers> {
 }
 
 // --- utils ---
+
+/** A peer in `--json`: the program and its installed version (its Debian package's), read once. */
+function peerVersion(
+  program: string,
+  debianPackage = program,
+): { runtime: string; installedVersion: () => string | undefined } {
+  let version: string | undefined | null = null;
+  return {
+    runtime: program,
+    installedVersion: () => {
+      if (version === null) {
+        try {
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format, not a template.
+          version = execFileSync("dpkg-query", ["-W", "-f", "${Version}", debianPackage], { encoding: "utf8" });
+        } catch {
+          version = undefined;
+        }
+      }
+      return version;
+    },
+  };
+}
 
 export function describeEndpoint(endpoint: Endpoint): string {
   if (endpoint.transport === "unix") return `unix:${endpoint.path}`;

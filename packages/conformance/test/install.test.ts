@@ -13,8 +13,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type Packed, packAll, RUNTIME_PACKAGES, type RuntimePackage } from "../src/pack.ts";
-import { BUN, DENO, ROOT } from "../src/participants.ts";
+import { pinned, ROOT } from "@tcp-echo/testkit";
 import { spawnManaged } from "../src/processes.ts";
+
+const BUN = pinned("bun").binary;
+const DENO = pinned("deno").binary;
 
 const TSC = join(ROOT, "node_modules/typescript/bin/tsc");
 const work = mkdtempSync(join(tmpdir(), "tcp-echo-install-"));

@@ -1,0 +1,3 @@
+export * from "./runtimes.ts";
+export * from "./supported.ts";
+export * from "./versions.ts";

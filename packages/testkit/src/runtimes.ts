@@ -1,0 +1,108 @@
+/**
+ * How to run a TypeScript script on each runtime: the one table the launcher
+ * (`./tcp-echo`) and the conformance matrix start every runtime from.
+ *
+ * A runtime is a name, an exact version and the real binary: the pinned ones
+ * come from `pnpm install` (root package.json), any other version from the npm
+ * registry into a cache (`versions.ts`). Always the binary itself, never
+ * `node_modules/.bin/*`: those are shell shims that run it as a child a signal
+ * does not reach.
+ */
+
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+
+export const RUNTIME_NAMES = ["node", "bun", "deno"] as const;
+export type RuntimeName = (typeof RUNTIME_NAMES)[number];
+
+export interface Runtime {
+  readonly runtime: RuntimeName;
+  /** Exact version, `24.21.0`. */
+  readonly version: string;
+  /** The executable itself. */
+  readonly binary: string;
+  /** Whether it is the version pinned in the root package.json. */
+  readonly pinned: boolean;
+}
+
+/** What a script may read and write (Deno asks for both; the others ignore it). */
+export interface Access {
+  /** Read: packages (a dynamic import), certificate files, Unix socket dirs. */
+  readonly read?: readonly string[];
+  /** Write: Unix socket dirs (binding or connecting to a socket file). */
+  readonly write?: readonly string[];
+}
+
+const DENO_CONFIG = join(ROOT, "packages/deno/deno.json");
+// tsx as an --import hook keeps one process (the tsx CLI runs node as a child);
+// resolved here so the script runs from any working directory.
+const TSX = import.meta.resolve("tsx");
+
+interface Table {
+  /** The npm package `pnpm install` puts it in, and its binary inside that package. */
+  readonly pinnedPackage: string;
+  readonly pinnedBinary: string;
+  /** argv that runs `script` with `binary`. */
+  command(binary: string, script: string, access: Access): string[];
+}
+
+const TABLE: Record<RuntimeName, Table> = {
+  node: {
+    pinnedPackage: "node",
+    pinnedBinary: "bin/node",
+    command: (binary, script) => [binary, "--import", TSX, script],
+  },
+  bun: {
+    pinnedPackage: "bun",
+    pinnedBinary: "bin/bun.exe",
+    command: (binary, script) => [binary, script],
+  },
+  deno: {
+    pinnedPackage: "deno",
+    pinnedBinary: "deno",
+    // Deno's own config, so it never rewrites the workspace's package.json.
+    command: (binary, script, access) => [
+      binary,
+      "run",
+      "--allow-net",
+      ...(access.read?.length ? [`--allow-read=${access.read.join(",")}`] : []),
+      ...(access.write?.length ? [`--allow-write=${access.write.join(",")}`] : []),
+      "--config",
+      DENO_CONFIG,
+      script,
+    ],
+  },
+};
+
+/** The version `pnpm install` put in node_modules (the root package.json's pin). */
+export function pinned(runtime: RuntimeName): Runtime {
+  const dir = join(ROOT, "node_modules", TABLE[runtime].pinnedPackage);
+  const manifest = join(dir, "package.json");
+  const version = existsSync(manifest)
+    ? (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version
+    : "not installed";
+  return { runtime, version, binary: join(dir, TABLE[runtime].pinnedBinary), pinned: true };
+}
+
+/** Why `runtime` cannot run here, or undefined. */
+export function missing(runtime: Runtime): string | undefined {
+  if (!existsSync(runtime.binary))
+    return runtime.pinned
+      ? `${runtime.binary} is missing: run npx -y pnpm@10 install`
+      : `${runtime.binary} is missing: fetch it again (pnpm matrix --runtimes ${runtime.runtime}@${runtime.version})`;
+  if (runtime.runtime === "deno" && !existsSync(DENO_CONFIG)) return "packages/deno/deno.json is missing";
+  return undefined;
+}
+
+/** argv that runs `script` (a .ts file) on `runtime`. */
+export function command(runtime: Runtime, script: string, access: Access = {}): string[] {
+  return TABLE[runtime.runtime].command(runtime.binary, script, access);
+}
+
+/** `node@24.21.0`: how a runtime is named in tables and messages. */
+export function label(runtime: Runtime): string {
+  return `${runtime.runtime}@${runtime.version}`;
+}
