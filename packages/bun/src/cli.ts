@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /** The tcp-echo command line on Bun: `serve`, `send`, `ping` (see `--help`). */
-import { runCli } from "@tcp-echo/core";
+import { runCli } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
 
 // FileSinks buffer: flush() settles once the descriptor has taken everything,

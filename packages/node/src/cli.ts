@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The tcp-echo command line on Node: `serve`, `send`, `ping` (see `--help`). */
 import { readFile } from "node:fs/promises";
-import { runCli } from "@tcp-echo/core";
+import { runCli } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
 
 const code = await runCli({

@@ -4,7 +4,7 @@
  * port is never passed on: Node would take the string `'abc'` as a Unix socket path.
  */
 
-import { EchoError } from "./errors.ts";
+import { EchoError } from "./_errors.ts";
 import type {
   Address,
   ClientOptions,
@@ -345,9 +345,4 @@ export function toBytes(data: Uint8Array | string, option = "payload"): Uint8Arr
   if (typeof data === "string") return new TextEncoder().encode(data);
   if (data instanceof Uint8Array) return data;
   throw invalid(option, "a Uint8Array or a string", data);
-}
-
-/** The address family a numeric hostname implies. */
-export function familyOf(hostname: string): "IPv4" | "IPv6" {
-  return hostname.includes(":") ? "IPv6" : "IPv4";
 }

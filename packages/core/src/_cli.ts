@@ -4,10 +4,10 @@
  * and exits with the code `runCli` returns: 0 ok, 1 failure, 2 usage error.
  */
 
-import { EchoError, formatEndpoint, isEchoError } from "./errors.ts";
-import { DEFAULTS, normalizeHostname, parsePort } from "./options.ts";
-import { concat } from "./protocol.ts";
-import { summarize } from "./stats.ts";
+import { EchoError, formatEndpoint, isEchoError } from "./_errors.ts";
+import { DEFAULTS, normalizeHostname, parsePort } from "./_options.ts";
+import { concat } from "./_protocol.ts";
+import { summarize } from "./_stats.ts";
 import type {
   Address,
   ConnectionInfo,
