@@ -40,6 +40,21 @@ export interface CliHost extends EchoRuntime {
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
+/** Signals through Node's `process.on`/`process.off` (which Bun has too): a `CliHost.onSignal`. */
+export function processSignals(target: {
+  on(signal: "SIGINT" | "SIGTERM", handler: (signal: string) => void): unknown;
+  off(signal: "SIGINT" | "SIGTERM", handler: (signal: string) => void): unknown;
+}): CliHost["onSignal"] {
+  return (handler) => {
+    target.on("SIGINT", handler);
+    target.on("SIGTERM", handler);
+    return () => {
+      target.off("SIGINT", handler);
+      target.off("SIGTERM", handler);
+    };
+  };
+}
+
 class UsageError extends Error {}
 
 /** The longest delay a timer takes: JavaScript timers hold a signed 32-bit ms count, and Node fires a longer one after 1 ms. */

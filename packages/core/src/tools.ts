@@ -5,7 +5,7 @@
  */
 
 export type { CliHost } from "./_cli.ts";
-export { EXIT, parseArguments, runCli } from "./_cli.ts";
+export { EXIT, parseArguments, processSignals, runCli } from "./_cli.ts";
 export { errorCodeOf, formatAddress, formatEndpoint } from "./_errors.ts";
 export { concat } from "./_protocol.ts";
 export type { Summary } from "./_stats.ts";
