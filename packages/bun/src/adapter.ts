@@ -248,8 +248,8 @@ function tcpTarget(config: TcpConnectConfig): { hostname: string; port: number; 
       rejectUnauthorized: true,
       ...(tls.ca ? { ca: tls.ca } : {}),
       ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
-      // SNI takes host names only; an IP is checked against the certificate as the hostname.
-      ...(isIPv4(tls.serverName) || isIPv6(tls.serverName) ? {} : { serverName: tls.serverName }),
+      // An IP literal has no SNI (`sni` is unset); Bun checks it against the certificate as the hostname.
+      ...(tls.sni ? { serverName: tls.sni } : {}),
     },
   };
 }

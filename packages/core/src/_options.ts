@@ -71,6 +71,12 @@ export interface TlsClientConfig {
   readonly ca: string | undefined;
   /** The name the certificate must carry: `serverName`, else the hostname connected to. */
   readonly serverName: string;
+  /**
+   * What to send as SNI: `serverName` when it is a host name. An IP literal is
+   * only checked against the certificate, never sent (RFC 6066 allows host names
+   * only; Node warns, DEP0123).
+   */
+  readonly sni: string | undefined;
   readonly cert: string | undefined;
   readonly key: string | undefined;
 }
@@ -324,9 +330,12 @@ function tlsClient(options: TlsClientOptions, hostname: string): TlsClientConfig
   const key = optionalPem("tls.key", options.key);
   if ((cert === undefined) !== (key === undefined))
     throw new EchoError("EINVAL", "invalid option tls.cert/tls.key: a client certificate needs both");
+  const serverName =
+    options.serverName === undefined ? hostname : normalizeHostname(options.serverName, "tls.serverName");
   return {
     ca: optionalPem("tls.ca", options.ca),
-    serverName: options.serverName === undefined ? hostname : normalizeHostname(options.serverName, "tls.serverName"),
+    serverName,
+    sni: isIPv4(serverName) || isIPv6(serverName) ? undefined : serverName,
     cert,
     key,
   };

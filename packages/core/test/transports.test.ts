@@ -99,8 +99,21 @@ describe("options: TLS", () => {
     expect(resolveConnectOptions({ tls: { serverName: "localhost", ca: PEM } }).tls).toEqual({
       ca: PEM,
       serverName: "localhost",
+      sni: "localhost",
       cert: undefined,
       key: undefined,
+    });
+  });
+
+  test("SNI carries a host name, never an IP literal (which is still checked against the certificate)", () => {
+    expect(resolveConnectOptions({ hostname: "localhost", tls: true }).tls?.sni).toBe("localhost");
+    expect(resolveConnectOptions({ hostname: "127.0.0.1", tls: true }).tls).toMatchObject({
+      serverName: "127.0.0.1",
+      sni: undefined,
+    });
+    expect(resolveConnectOptions({ hostname: "[::1]", tls: true }).tls).toMatchObject({
+      serverName: "::1",
+      sni: undefined,
     });
   });
 

@@ -12,8 +12,6 @@ import {
   type ConnectConfig,
   type Dialed,
   defineRuntime,
-  isIPv4,
-  isIPv6,
   type ListenConfig,
   type Listener,
   NO_EVENTS,
@@ -136,7 +134,7 @@ function openSocket(config: ConnectConfig): net.Socket {
   if (config.transport === "unix") return net.connect({ path: config.path, allowHalfOpen: true });
   const { hostname, port, noDelay, tls: secure } = config;
   if (!secure) return net.connect({ host: hostname, port, allowHalfOpen: true, noDelay });
-  const { serverName } = secure;
+  const { serverName, sni } = secure;
   // Node passes allowHalfOpen and noDelay on to the socket; its TLS types leave them out.
   const options: tls.ConnectionOptions & net.TcpSocketConnectOpts & net.SocketConstructorOpts = {
     host: hostname,
@@ -145,9 +143,7 @@ function openSocket(config: ConnectConfig): net.Socket {
     noDelay,
     ...(secure.ca ? { ca: secure.ca } : {}),
     ...(secure.cert && secure.key ? { cert: secure.cert, key: secure.key } : {}),
-    // SNI takes host names only: Node warns (DEP0123) when given an IP, so an IP
-    // is checked against the certificate without being sent.
-    ...(isIPv4(serverName) || isIPv6(serverName) ? {} : { servername: serverName }),
+    ...(sni ? { servername: sni } : {}),
     checkServerIdentity: (_host, cert) => tls.checkServerIdentity(serverName, cert),
   };
   return tls.connect(options);
