@@ -30,7 +30,7 @@ import type { Socket, SocketHandler, SocketListener, TLSOptions } from "bun";
 
 // --- types ---
 
-type BunSocket = Socket<SocketAdapter>;
+type BunSocket = Socket<BunSocketIO>;
 
 // --- adapter ---
 
@@ -45,14 +45,14 @@ async function bind(config: ListenConfig, server: ServerCore): Promise<Listener>
   const hostname = config.transport === "tcp" ? await numeric(config.hostname) : "";
   const secure = config.transport === "tcp" ? config.tls : undefined;
   const accept = (socket: BunSocket) => {
-    const adapter = new SocketAdapter(socket);
+    const adapter = new BunSocketIO(socket);
     socket.data = adapter;
     adapter.events = server.accept(infoOf(socket, config, "server"), adapter);
     guard.check();
   };
   // Every handler is synchronous: a rejected async handler crashes Bun even
   // with an `error` handler.
-  const handlers: SocketHandler<SocketAdapter> = {
+  const handlers: SocketHandler<BunSocketIO> = {
     ...SOCKET_HANDLERS,
     open(socket) {
       // Bun turns TCP_NODELAY on by default, Node and Deno leave it off.
@@ -80,8 +80,8 @@ async function bind(config: ListenConfig, server: ServerCore): Promise<Listener>
   const guard = new AcceptGuard(
     (port) =>
       config.transport === "unix"
-        ? Bun.listen<SocketAdapter>({ unix: config.path, allowHalfOpen: true, socket: handlers })
-        : Bun.listen<SocketAdapter>({
+        ? Bun.listen<BunSocketIO>({ unix: config.path, allowHalfOpen: true, socket: handlers })
+        : Bun.listen<BunSocketIO>({
             hostname,
             port,
             allowHalfOpen: true,
@@ -120,8 +120,8 @@ function serverTls(tls: TlsServerConfig): TLSOptions {
  */
 class AcceptGuard {
   readonly port: number;
-  private listener: SocketListener<SocketAdapter>;
-  private readonly bind: (port: number) => SocketListener<SocketAdapter>;
+  private listener: SocketListener<BunSocketIO>;
+  private readonly bind: (port: number) => SocketListener<BunSocketIO>;
   private readonly report: (error: unknown) => void;
   private readonly watch: ReturnType<typeof setInterval>;
   private retry: ReturnType<typeof setTimeout> | undefined;
@@ -129,7 +129,7 @@ class AcceptGuard {
   private paused = false;
   private stopped = false;
 
-  constructor(bind: (port: number) => SocketListener<SocketAdapter>, port: number, report: (error: unknown) => void) {
+  constructor(bind: (port: number) => SocketListener<BunSocketIO>, port: number, report: (error: unknown) => void) {
     this.bind = bind;
     this.report = report;
     // Throws synchronously (EADDRINUSE with errno 98); startServer maps it.
@@ -198,12 +198,12 @@ function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSignal):
     signal.addEventListener("abort", onAbort, { once: true });
     const secure = config.transport === "tcp" && config.tls !== undefined;
     const ready = (socket: BunSocket) => {
-      const adapter = new SocketAdapter(socket);
+      const adapter = new BunSocketIO(socket);
       adapter.events = events;
       socket.data = adapter;
       resolve({ info: infoOf(socket, config, "client"), io: adapter });
     };
-    const handlers: SocketHandler<SocketAdapter> = {
+    const handlers: SocketHandler<BunSocketIO> = {
       ...SOCKET_HANDLERS,
       open(socket) {
         signal.removeEventListener("abort", onAbort);
@@ -231,8 +231,8 @@ function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSignal):
     };
     const dialing =
       config.transport === "unix"
-        ? Bun.connect<SocketAdapter>({ unix: config.path, allowHalfOpen: true, socket: handlers })
-        : Bun.connect<SocketAdapter>({ ...tcpTarget(config), allowHalfOpen: true, socket: handlers });
+        ? Bun.connect<BunSocketIO>({ unix: config.path, allowHalfOpen: true, socket: handlers })
+        : Bun.connect<BunSocketIO>({ ...tcpTarget(config), allowHalfOpen: true, socket: handlers });
     dialing.catch(reject);
   });
 }
@@ -257,10 +257,10 @@ function tcpTarget(config: TcpConnectConfig): { hostname: string; port: number; 
 // --- socket ---
 
 /**
- * Handlers every socket shares; each forwards to the socket's `SocketAdapter`
+ * Handlers every socket shares; each forwards to the socket's `BunSocketIO`
  * (in `socket.data`, set by `open`), so the hot path allocates nothing.
  */
-const SOCKET_HANDLERS: SocketHandler<SocketAdapter> = {
+const SOCKET_HANDLERS: SocketHandler<BunSocketIO> = {
   data(socket, chunk) {
     socket.data.events.onData(chunk);
   },
@@ -301,7 +301,7 @@ const SOCKET_HANDLERS: SocketHandler<SocketAdapter> = {
  * mark pauses reading while the queue is long. Ignoring the count drops data,
  * and queueing without pausing grows memory without bound.
  */
-class SocketAdapter implements SocketIO {
+class BunSocketIO implements SocketIO {
   events: SocketEvents = NO_EVENTS;
   /** "write-shut" after our shutdown(); "closing" once we end() it; "closed" once Bun reports `close`. */
   state: "open" | "write-shut" | "closing" | "closed" = "open";

@@ -52,7 +52,7 @@ export const { runtime, listen, connect } = defineRuntime({
 
 function bind(config: ListenConfig, server: ServerCore): Listener {
   // Throws synchronously (AddrInUse, NotCapable): startServer maps it.
-  const listener = listenOn(config);
+  const listener = createListener(config);
   prepareSignals();
   let stopped = false;
   let backoff: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
@@ -130,7 +130,7 @@ function bind(config: ListenConfig, server: ServerCore): Listener {
 }
 
 /** Binds the listener for any transport. Mutual TLS is refused: `Deno.listenTls` cannot ask for a client certificate. */
-function listenOn(config: ListenConfig): Deno.Listener {
+function createListener(config: ListenConfig): Deno.Listener {
   if (config.transport === "unix") return Deno.listen({ transport: "unix", path: config.path });
   const { hostname, port, tls } = config;
   if (!tls) return Deno.listen({ hostname, port, transport: "tcp" });
@@ -145,7 +145,7 @@ function listenOn(config: ListenConfig): Deno.Listener {
 // --- connect ---
 
 async function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSignal): Promise<Dialed> {
-  const conn = await openConn(config, signal);
+  const conn = await openSocket(config, signal);
   const io = new DenoSocketIO(conn, "client");
   try {
     const info = infoOf(conn, config, "client");
@@ -164,7 +164,7 @@ async function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSi
  * from the address dialled. A client certificate needs `connectTls`, which
  * checks the hostname dialled.
  */
-async function openConn(config: ConnectConfig, signal: AbortSignal): Promise<Deno.Conn> {
+async function openSocket(config: ConnectConfig, signal: AbortSignal): Promise<Deno.Conn> {
   if (config.transport === "unix") return await Deno.connect({ transport: "unix", path: config.path });
   const { tls } = config;
   if (tls?.cert && tls.key) return await connectWithCertificate(config, tls.cert, tls.key);
