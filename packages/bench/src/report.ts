@@ -5,7 +5,7 @@
  * and the terminal table.
  */
 
-import { median } from "@tcp-echo/core";
+import { median } from "@tcp-echo/core/tools";
 import type { Scenario, Server, ServerKind } from "./targets.ts";
 
 export type Pin = "pinned" | "unpinned";

@@ -7,180 +7,94 @@
 
 import { closeSync, openSync } from "node:fs";
 import { stat, unlink } from "node:fs/promises";
+import type { Address, SocketInfo } from "@tcp-echo/core";
 import {
-  type Address,
   type ConnectConfig,
-  type ConnectOptions,
-  type EchoConnection,
-  type EchoServer,
+  type Dialed,
+  defineRuntime,
   echoError,
-  familyOf,
-  ifMissing,
   isIPv4,
   isIPv6,
   type ListenConfig,
-  type ListenOptions,
-  openConnection,
-  type SocketAddress,
+  type Listener,
+  NO_EVENTS,
+  type ServerCore,
   type SocketEvents,
-  type SocketInfo,
   type SocketIO,
-  startServer,
   type TcpConnectConfig,
   type TlsServerConfig,
-  type UnixAddress,
-  type UnixConnectOptions,
-  type UnixFs,
-  type UnixListenOptions,
+  tcpAddress,
   unixSocketInfo,
-} from "@tcp-echo/core";
+} from "@tcp-echo/core/adapter";
 import type { Socket, SocketHandler, SocketListener, TLSOptions } from "bun";
 
 // --- types ---
 
-export const runtime = "bun";
-
-type BunSocket = Socket<SocketAdapter>;
+type BunSocket = Socket<BunSocketIO>;
 
 // --- adapter ---
 
-export function listen(options: UnixListenOptions): Promise<EchoServer<UnixAddress>>;
-export function listen(options?: ListenOptions): Promise<EchoServer>;
-export function listen(options?: ListenOptions | UnixListenOptions): Promise<EchoServer<Address>> {
-  return startServer(
-    runtime,
-    options,
-    async (config, server) => {
-      // Bun.listen reports a failed lookup as a bare "Failed to listen at <name>"
-      // with no code, and keeps the name as its address: resolving first gives
-      // ENOTFOUND from the lookup and the numeric address we really bound.
-      const hostname = config.transport === "tcp" ? await numeric(config.hostname) : "";
-      const secure = config.transport === "tcp" ? config.tls : undefined;
-      const accept = (socket: BunSocket) => {
-        const adapter = new SocketAdapter(socket);
-        socket.data = adapter;
-        adapter.events = server.accept(infoOf(socket, config, "server"), adapter);
-        guard.check();
-      };
-      // Every handler is synchronous: a rejected async handler crashes Bun even
-      // with an `error` handler.
-      const handlers: SocketHandler<SocketAdapter> = {
-        ...SOCKET_HANDLERS,
-        open(socket) {
-          // Bun turns TCP_NODELAY on by default, Node and Deno leave it off.
-          if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
-          // A TLS socket opens before its handshake: it is accepted once that succeeds.
-          if (!secure) accept(socket);
-        },
-        handshake(socket, success, authorizationError) {
-          // Without requestCert a client sends no certificate and Bun still
-          // reports UNABLE_TO_GET_ISSUER_CERT here: only `success` counts then.
-          if (success && !(secure?.requestCert && authorizationError)) accept(socket);
-          else {
-            server.reportError(authorizationError);
-            socket.end();
-          }
-        },
-        close(socket, error) {
-          SOCKET_HANDLERS.close?.(socket, error);
-          guard.released();
-        },
-      };
-      // allowHalfOpen: without it Bun closes the descriptor right after the `end`
-      // handler, and the echo still queued for a half-closed client is lost.
-      // Over TLS the half-close is the same shutdown(): close_notify, then FIN.
-      const guard = new AcceptGuard(
-        (port) =>
-          config.transport === "unix"
-            ? Bun.listen<SocketAdapter>({ unix: config.path, allowHalfOpen: true, socket: handlers })
-            : Bun.listen<SocketAdapter>({
-                hostname,
-                port,
-                allowHalfOpen: true,
-                socket: handlers,
-                ...(secure ? { tls: serverTls(secure) } : {}),
-              }),
-        config.transport === "tcp" ? config.port : 0,
-        (error) => server.reportError(error),
-      );
-      return {
-        address:
-          config.transport === "unix"
-            ? { transport: "unix", path: config.path }
-            : { transport: "tcp", hostname, port: guard.port, family: familyOf(hostname) },
-        // Stops accepting at once; open connections are core's to drain.
-        close: () => guard.stop(),
-      };
+export const { runtime, listen, connect } = defineRuntime({ runtime: "bun", bind, dial, unixFs: { stat, unlink } });
+
+// --- listen ---
+
+async function bind(config: ListenConfig, server: ServerCore): Promise<Listener> {
+  // Bun.listen reports a failed lookup as a bare "Failed to listen at <name>"
+  // with no code, and keeps the name as its address: resolving first gives
+  // ENOTFOUND from the lookup and the numeric address we really bound.
+  const hostname = config.transport === "tcp" ? await numeric(config.hostname) : "";
+  const secure = config.transport === "tcp" ? config.tls : undefined;
+  const accept = (socket: BunSocket) => {
+    const adapter = new BunSocketIO(socket);
+    socket.data = adapter;
+    adapter.events = server.accept(infoOf(socket, config, "server"), adapter);
+    guard.check();
+  };
+  // Every handler is synchronous: a rejected async handler crashes Bun even
+  // with an `error` handler.
+  const handlers: SocketHandler<BunSocketIO> = {
+    ...SOCKET_HANDLERS,
+    open(socket) {
+      // Bun turns TCP_NODELAY on by default, Node and Deno leave it off.
+      if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
+      // A TLS socket opens before its handshake: it is accepted once that succeeds.
+      if (!secure) accept(socket);
     },
-    UNIX_FS,
+    handshake(socket, success, authorizationError) {
+      // Without requestCert a client sends no certificate and Bun still
+      // reports UNABLE_TO_GET_ISSUER_CERT here: only `success` counts then.
+      if (success && !(secure?.requestCert && authorizationError)) accept(socket);
+      else {
+        server.reportError(authorizationError);
+        socket.end();
+      }
+    },
+    close(socket, error) {
+      SOCKET_HANDLERS.close?.(socket, error);
+      guard.released();
+    },
+  };
+  // allowHalfOpen: without it Bun closes the descriptor right after the `end`
+  // handler, and the echo still queued for a half-closed client is lost.
+  // Over TLS the half-close is the same shutdown(): close_notify, then FIN.
+  const guard = new AcceptGuard(
+    (port) =>
+      config.transport === "unix"
+        ? Bun.listen<BunSocketIO>({ unix: config.path, allowHalfOpen: true, socket: handlers })
+        : Bun.listen<BunSocketIO>({
+            hostname,
+            port,
+            allowHalfOpen: true,
+            socket: handlers,
+            ...(secure ? { tls: serverTls(secure) } : {}),
+          }),
+    config.transport === "tcp" ? config.port : 0,
+    (error) => server.reportError(error),
   );
-}
-
-export function connect(options: UnixConnectOptions): Promise<EchoConnection<UnixAddress>>;
-export function connect(options?: ConnectOptions): Promise<EchoConnection>;
-export function connect(options?: ConnectOptions | UnixConnectOptions): Promise<EchoConnection<Address>> {
-  return openConnection(runtime, options, (config, events, signal) => {
-    return new Promise((resolve, reject) => {
-      // Bun.connect cannot be cancelled before it opens: an abort rejects now,
-      // and a socket that opens afterwards is closed at once.
-      const onAbort = () => reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      const secure = config.transport === "tcp" && config.tls !== undefined;
-      const ready = (socket: BunSocket) => {
-        const adapter = new SocketAdapter(socket);
-        adapter.events = events;
-        socket.data = adapter;
-        resolve({ info: infoOf(socket, config, "client"), io: adapter });
-      };
-      const handlers: SocketHandler<SocketAdapter> = {
-        ...SOCKET_HANDLERS,
-        open(socket) {
-          signal.removeEventListener("abort", onAbort);
-          if (signal.aborted) {
-            socket.terminate();
-            return;
-          }
-          if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
-          // A TLS socket is ready once its handshake is done and the certificate checked.
-          if (!secure) ready(socket);
-        },
-        // A failed check (unknown CA, wrong name) arrives here, not in
-        // connectError, and Bun closes the socket after it.
-        handshake(socket, success, authorizationError) {
-          if (signal.aborted) return;
-          if (success && !authorizationError) ready(socket);
-          else reject(authorizationError ?? new Error("TLS handshake failed"));
-        },
-        // With this handler the rejected Bun.connect promise is not reported as
-        // unhandled; the error (ECONNREFUSED, ENOTFOUND) carries its code.
-        connectError(_socket, error) {
-          signal.removeEventListener("abort", onAbort);
-          reject(error);
-        },
-      };
-      const dialing =
-        config.transport === "unix"
-          ? Bun.connect<SocketAdapter>({ unix: config.path, allowHalfOpen: true, socket: handlers })
-          : Bun.connect<SocketAdapter>({ ...tcpTarget(config), allowHalfOpen: true, socket: handlers });
-      dialing.catch(reject);
-    });
-  });
-}
-
-/** Where Bun.connect goes over TCP: the host and port, with TLS options if asked. */
-function tcpTarget(config: TcpConnectConfig): { hostname: string; port: number; tls?: TLSOptions } {
-  const { hostname, port, tls } = config;
-  if (!tls) return { hostname, port };
   return {
-    hostname,
-    port,
-    tls: {
-      rejectUnauthorized: true,
-      ...(tls.ca ? { ca: tls.ca } : {}),
-      ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
-      // SNI takes host names only; an IP is checked against the certificate as the hostname.
-      ...(isIPv4(tls.serverName) || isIPv6(tls.serverName) ? {} : { serverName: tls.serverName }),
-    },
+    address: config.transport === "unix" ? { transport: "unix", path: config.path } : tcpAddress(hostname, guard.port),
+    // Stops accepting at once; open connections are core's to drain.
+    close: () => guard.stop(),
   };
 }
 
@@ -195,10 +109,158 @@ function serverTls(tls: TlsServerConfig): TLSOptions {
 }
 
 /**
- * Handlers every socket shares; each forwards to the socket's `SocketAdapter`
+ * At the descriptor limit Bun's accept loop spins: the listening socket stays
+ * readable, accept() fails with EMFILE, no handler is told, and a core burns at
+ * 100% (https://github.com/oven-sh/bun/pull/32705). Since JavaScript never sees
+ * those failures, the guard checks for a free descriptor after every accept and
+ * once a second; when there is none it closes the listener, reports EMFILE, and
+ * binds the same port again as soon as two descriptors are free (the listener's
+ * and the next connection's): when a connection closes, or on a retry timer.
+ * Clients arriving meanwhile are refused, as libuv's EMFILE handling resets them.
+ */
+class AcceptGuard {
+  readonly port: number;
+  private listener: SocketListener<BunSocketIO>;
+  private readonly bind: (port: number) => SocketListener<BunSocketIO>;
+  private readonly report: (error: unknown) => void;
+  private readonly watch: ReturnType<typeof setInterval>;
+  private retry: ReturnType<typeof setTimeout> | undefined;
+  private backoff = RETRY_MIN_MS;
+  private paused = false;
+  private stopped = false;
+
+  constructor(bind: (port: number) => SocketListener<BunSocketIO>, port: number, report: (error: unknown) => void) {
+    this.bind = bind;
+    this.report = report;
+    // Throws synchronously (EADDRINUSE with errno 98); startServer maps it.
+    this.listener = bind(port);
+    // The real port when 0 was asked for: a rebind takes the same one. A Unix
+    // listener has none; stopping it removes its file and a rebind makes it again.
+    this.port = (this.listener as { port?: number }).port ?? 0;
+    this.watch = setInterval(() => this.check(), WATCH_MS);
+    this.watch.unref();
+  }
+
+  /** After an accept, and once a second: stop accepting before the next accept can spin. */
+  check(): void {
+    if (this.paused || this.stopped) return;
+    const failure = descriptorShortage(1);
+    if (!failure) return;
+    this.paused = true;
+    this.listener.stop();
+    this.report(failure);
+    this.schedule();
+  }
+
+  /** A descriptor may be free again. */
+  released(): void {
+    if (!this.paused || this.stopped || descriptorShortage(2)) return;
+    try {
+      this.listener = this.bind(this.port);
+    } catch (error) {
+      this.report(error);
+      return;
+    }
+    this.paused = false;
+    this.backoff = RETRY_MIN_MS;
+    clearTimeout(this.retry);
+    this.retry = undefined;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.watch);
+    clearTimeout(this.retry);
+    if (!this.paused) this.listener.stop();
+  }
+
+  /** Descriptors can also be freed outside this server; this timer keeps the process alive while paused. */
+  private schedule(): void {
+    this.retry = setTimeout(() => {
+      this.released();
+      if (this.paused && !this.stopped) this.schedule();
+    }, this.backoff);
+    this.backoff = Math.min(this.backoff * 2, RETRY_MAX_MS);
+  }
+}
+
+const WATCH_MS = 1000;
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 1000;
+
+// --- connect ---
+
+function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSignal): Promise<Dialed> {
+  return new Promise((resolve, reject) => {
+    // Bun.connect cannot be cancelled before it opens: an abort rejects now,
+    // and a socket that opens afterwards is closed at once.
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    const secure = config.transport === "tcp" && config.tls !== undefined;
+    const ready = (socket: BunSocket) => {
+      const adapter = new BunSocketIO(socket);
+      adapter.events = events;
+      socket.data = adapter;
+      resolve({ info: infoOf(socket, config, "client"), io: adapter });
+    };
+    const handlers: SocketHandler<BunSocketIO> = {
+      ...SOCKET_HANDLERS,
+      open(socket) {
+        signal.removeEventListener("abort", onAbort);
+        if (signal.aborted) {
+          socket.terminate();
+          return;
+        }
+        if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
+        // A TLS socket is ready once its handshake is done and the certificate checked.
+        if (!secure) ready(socket);
+      },
+      // A failed check (unknown CA, wrong name) arrives here, not in
+      // connectError, and Bun closes the socket after it.
+      handshake(socket, success, authorizationError) {
+        if (signal.aborted) return;
+        if (success && !authorizationError) ready(socket);
+        else reject(authorizationError ?? new Error("TLS handshake failed"));
+      },
+      // With this handler the rejected Bun.connect promise is not reported as
+      // unhandled; the error (ECONNREFUSED, ENOTFOUND) carries its code.
+      connectError(_socket, error) {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    };
+    const dialing =
+      config.transport === "unix"
+        ? Bun.connect<BunSocketIO>({ unix: config.path, allowHalfOpen: true, socket: handlers })
+        : Bun.connect<BunSocketIO>({ ...tcpTarget(config), allowHalfOpen: true, socket: handlers });
+    dialing.catch(reject);
+  });
+}
+
+/** Where Bun.connect goes over TCP: the host and port, with TLS options if asked. */
+function tcpTarget(config: TcpConnectConfig): { hostname: string; port: number; tls?: TLSOptions } {
+  const { hostname, port, tls } = config;
+  if (!tls) return { hostname, port };
+  return {
+    hostname,
+    port,
+    tls: {
+      rejectUnauthorized: true,
+      ...(tls.ca ? { ca: tls.ca } : {}),
+      ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+      // An IP literal has no SNI (`sni` is unset); Bun checks it against the certificate as the hostname.
+      ...(tls.sni ? { serverName: tls.sni } : {}),
+    },
+  };
+}
+
+// --- socket ---
+
+/**
+ * Handlers every socket shares; each forwards to the socket's `BunSocketIO`
  * (in `socket.data`, set by `open`), so the hot path allocates nothing.
  */
-const SOCKET_HANDLERS: SocketHandler<SocketAdapter> = {
+const SOCKET_HANDLERS: SocketHandler<BunSocketIO> = {
   data(socket, chunk) {
     socket.data.events.onData(chunk);
   },
@@ -229,8 +291,6 @@ const SOCKET_HANDLERS: SocketHandler<SocketAdapter> = {
   },
 };
 
-const NO_EVENTS: SocketEvents = { onData() {}, onFlushed() {}, onEnd() {}, onError() {}, onClose() {} };
-
 /**
  * How core's protocol maps onto a Bun socket: this is core's `SocketIO`, and
  * `SOCKET_HANDLERS` feed the socket's events to `events`.
@@ -241,7 +301,7 @@ const NO_EVENTS: SocketEvents = { onData() {}, onFlushed() {}, onEnd() {}, onErr
  * mark pauses reading while the queue is long. Ignoring the count drops data,
  * and queueing without pausing grows memory without bound.
  */
-class SocketAdapter implements SocketIO {
+class BunSocketIO implements SocketIO {
   events: SocketEvents = NO_EVENTS;
   /** "write-shut" after our shutdown(); "closing" once we end() it; "closed" once Bun reports `close`. */
   state: "open" | "write-shut" | "closing" | "closed" = "open";
@@ -357,86 +417,6 @@ class SocketAdapter implements SocketIO {
 
 const EMPTY = new Uint8Array(0);
 
-/**
- * At the descriptor limit Bun's accept loop spins: the listening socket stays
- * readable, accept() fails with EMFILE, no handler is told, and a core burns at
- * 100% (https://github.com/oven-sh/bun/pull/32705). Since JavaScript never sees
- * those failures, the guard checks for a free descriptor after every accept and
- * once a second; when there is none it closes the listener, reports EMFILE, and
- * binds the same port again as soon as two descriptors are free (the listener's
- * and the next connection's): when a connection closes, or on a retry timer.
- * Clients arriving meanwhile are refused, as libuv's EMFILE handling resets them.
- */
-class AcceptGuard {
-  readonly port: number;
-  private listener: SocketListener<SocketAdapter>;
-  private readonly bind: (port: number) => SocketListener<SocketAdapter>;
-  private readonly report: (error: unknown) => void;
-  private readonly watch: ReturnType<typeof setInterval>;
-  private retry: ReturnType<typeof setTimeout> | undefined;
-  private backoff = RETRY_MIN_MS;
-  private paused = false;
-  private stopped = false;
-
-  constructor(bind: (port: number) => SocketListener<SocketAdapter>, port: number, report: (error: unknown) => void) {
-    this.bind = bind;
-    this.report = report;
-    // Throws synchronously (EADDRINUSE with errno 98); startServer maps it.
-    this.listener = bind(port);
-    // The real port when 0 was asked for: a rebind takes the same one. A Unix
-    // listener has none; stopping it removes its file and a rebind makes it again.
-    this.port = (this.listener as { port?: number }).port ?? 0;
-    this.watch = setInterval(() => this.check(), WATCH_MS);
-    this.watch.unref();
-  }
-
-  /** After an accept, and once a second: stop accepting before the next accept can spin. */
-  check(): void {
-    if (this.paused || this.stopped) return;
-    const failure = descriptorShortage(1);
-    if (!failure) return;
-    this.paused = true;
-    this.listener.stop();
-    this.report(failure);
-    this.schedule();
-  }
-
-  /** A descriptor may be free again. */
-  released(): void {
-    if (!this.paused || this.stopped || descriptorShortage(2)) return;
-    try {
-      this.listener = this.bind(this.port);
-    } catch (error) {
-      this.report(error);
-      return;
-    }
-    this.paused = false;
-    this.backoff = RETRY_MIN_MS;
-    clearTimeout(this.retry);
-    this.retry = undefined;
-  }
-
-  stop(): void {
-    this.stopped = true;
-    clearInterval(this.watch);
-    clearTimeout(this.retry);
-    if (!this.paused) this.listener.stop();
-  }
-
-  /** Descriptors can also be freed outside this server; this timer keeps the process alive while paused. */
-  private schedule(): void {
-    this.retry = setTimeout(() => {
-      this.released();
-      if (this.paused && !this.stopped) this.schedule();
-    }, this.backoff);
-    this.backoff = Math.min(this.backoff * 2, RETRY_MAX_MS);
-  }
-}
-
-const WATCH_MS = 1000;
-const RETRY_MIN_MS = 50;
-const RETRY_MAX_MS = 1000;
-
 // --- utils ---
 
 /** The EMFILE or ENFILE error if `count` more descriptors cannot be opened now; `undefined` if they can. */
@@ -460,28 +440,6 @@ async function numeric(hostname: string): Promise<string> {
   return first?.address ?? hostname;
 }
 
-/** For a Unix socket server: the socket file, probed by connecting, removed with `unlink`. */
-const UNIX_FS: UnixFs = {
-  stat: (path) => stat(path).then((found) => ({ socket: found.isSocket(), directory: found.isDirectory() }), ifMissing),
-  probe: (path) =>
-    new Promise((resolve, reject) => {
-      Bun.connect({
-        unix: path,
-        socket: {
-          data() {},
-          open(socket) {
-            socket.terminate();
-            resolve();
-          },
-          connectError(_socket, error) {
-            reject(error);
-          },
-        },
-      }).catch(reject);
-    }),
-  unlink: (path) => unlink(path).catch(ifMissing),
-};
-
 function infoOf(
   socket: BunSocket,
   config: ListenConfig | ConnectConfig,
@@ -489,17 +447,7 @@ function infoOf(
 ): SocketInfo<Address> {
   if (config.transport === "unix") return unixSocketInfo(config.path, side);
   return {
-    localAddress: endpoint(socket.localAddress, socket.localPort, socket.localFamily),
-    remoteAddress: endpoint(socket.remoteAddress, socket.remotePort, socket.remoteFamily),
-  };
-}
-
-/** A socket reset before we look at it has no addresses left; report it as unknown rather than throw. */
-function endpoint(hostname: string | undefined, port: number | undefined, family: string | undefined): SocketAddress {
-  return {
-    transport: "tcp",
-    hostname: hostname ?? "unknown",
-    port: port ?? 0,
-    family: family === "IPv6" ? "IPv6" : "IPv4",
+    localAddress: tcpAddress(socket.localAddress, socket.localPort),
+    remoteAddress: tcpAddress(socket.remoteAddress, socket.remotePort),
   };
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /** The tcp-echo command line on Bun: `serve`, `send`, `ping` (see `--help`). */
-import { runCli } from "@tcp-echo/core";
+import { processSignals, runCli } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
 
 // FileSinks buffer: flush() settles once the descriptor has taken everything,
@@ -24,14 +24,7 @@ const code = await runCli({
   },
   stdin: () => Bun.stdin.stream(),
   readFile: (path) => Bun.file(path).bytes(),
-  onSignal: (handler) => {
-    process.on("SIGINT", handler);
-    process.on("SIGTERM", handler);
-    return () => {
-      process.off("SIGINT", handler);
-      process.off("SIGTERM", handler);
-    };
-  },
+  onSignal: processSignals(process),
 });
 await out.end();
 await err.end();

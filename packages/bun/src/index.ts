@@ -7,8 +7,6 @@
  *   await client.echo("Hello, server!");
  */
 
-export type { EchoErrorCode } from "@tcp-echo/core";
-export { EchoError, isEchoError } from "@tcp-echo/core";
-// The whole public contract (types.ts), so no runtime package can drift from it.
-export type * from "@tcp-echo/core/types";
+// The whole user contract (types.ts, EchoError and its codes), so no runtime package can drift from it.
+export * from "@tcp-echo/core";
 export { connect, listen, runtime } from "./adapter.ts";

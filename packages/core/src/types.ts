@@ -13,7 +13,7 @@
  * half-close; WinterTC has no standalone half-close).
  */
 
-import type { EchoError } from "./errors.ts";
+import type { EchoError } from "./_errors.ts";
 
 /** Which runtime implementation is answering. */
 export type Runtime = "node" | "bun" | "deno";
@@ -53,23 +53,37 @@ export interface TlsServerOptions {
   /** The server's certificate chain, leaf first. */
   cert: string | Uint8Array;
   key: string | Uint8Array;
-  /** CA certificates that sign client certificates; needed with `requestCert`. */
+  /**
+   * CA certificates that sign client certificates; needed with `requestCert`.
+   * @default undefined
+   */
   ca?: string | Uint8Array;
   /**
    * Mutual TLS: require a client certificate signed by `ca` and reject a client
-   * without one. Default false. Not available on Deno (`Deno.listenTls` cannot ask for one).
+   * without one. Not available on Deno (`Deno.listenTls` cannot ask for one).
+   * @default false
    */
   requestCert?: boolean;
 }
 
 /** TLS for a client. With no `ca` the runtime's built-in roots are trusted. */
 export interface TlsClientOptions {
-  /** CA certificates (PEM) that sign the server's certificate, trusted in addition to the built-in roots. */
+  /**
+   * CA certificates (PEM) that sign the server's certificate, trusted in addition to the built-in roots.
+   * @default undefined (the built-in roots only)
+   */
   ca?: string | Uint8Array;
-  /** The name the server's certificate must carry (and SNI). Default: `hostname`. */
+  /**
+   * The name the server's certificate must carry (and SNI).
+   * @default hostname
+   */
   serverName?: string;
-  /** A client certificate and key, for a server that asks for one (mutual TLS). */
+  /**
+   * A client certificate and key, for a server that asks for one (mutual TLS).
+   * @default undefined
+   */
   cert?: string | Uint8Array;
+  /** @default undefined */
   key?: string | Uint8Array;
 }
 
@@ -77,18 +91,29 @@ export interface TlsClientOptions {
 
 /** A TCP server (plain, or TLS with `tls`). The default transport. */
 export interface ListenOptions extends ServerOptions<SocketAddress> {
+  /** @default "tcp" */
   transport?: "tcp";
-  /** Address to bind. Default `127.0.0.1` (loopback only). `::1` and `[::1]` are both accepted (`address.hostname` is `::1`). */
+  /**
+   * Address to bind: loopback only by default. `::1` and `[::1]` are both accepted (`address.hostname` is `::1`).
+   * @default "127.0.0.1"
+   */
   hostname?: string;
-  /** Port to bind, 0 asks the OS for a free one. Default 12345, the tutorial's port. */
+  /**
+   * Port to bind, 0 asks the OS for a free one. The default is the tutorial's port.
+   * @default 12345
+   */
   port?: number;
   /**
-   * TCP_NODELAY on every accepted connection. Default `true`: an echo is
+   * TCP_NODELAY on every accepted connection. On by default: an echo is
    * latency-bound, and runtimes disagree on the default (Bun on, Node and Deno off),
    * so we always set it explicitly.
+   * @default true
    */
   noDelay?: boolean;
-  /** Serve TLS on this port instead of plain TCP. */
+  /**
+   * Serve TLS on this port instead of plain TCP.
+   * @default undefined (plain TCP)
+   */
   tls?: TlsServerOptions;
 }
 
@@ -108,27 +133,50 @@ export interface ServerOptions<A extends Address = SocketAddress> {
    * Per-connection high-water mark in bytes. While more than this many received
    * bytes are not yet written back, the server stops reading from that peer, so
    * a peer that never reads costs at most about this much memory (plus the read
-   * in progress), the same on every runtime. Default 256 KiB.
+   * in progress), the same on every runtime.
+   * @default 262144 (256 KiB)
    */
   highWaterMark?: number;
-  /** Connections served at once; one more is closed at accept. Default 10,000. 0 means no limit. */
+  /**
+   * Connections served at once; one more is closed at accept. 0 means no limit.
+   * @default 10000
+   */
   maxConnections?: number;
-  /** Connections served at once from one remote IP. Default 0 (no limit). Unix sockets have no remote IP: not applied. */
+  /**
+   * Connections served at once from one remote IP; 0 means no limit. Unix sockets have no remote IP: not applied.
+   * @default 0
+   */
   maxConnectionsPerAddress?: number;
-  /** Close a connection with no bytes in either direction for this many ms. Default 300,000 (5 min). 0 disables. */
+  /**
+   * Close a connection with no bytes in either direction for this many ms. 0 disables.
+   * @default 300000 (5 min)
+   */
   idleTimeout?: number;
-  /** How long `close()` lets open connections finish before forcing them, in ms. Default 10,000. */
+  /**
+   * How long `close()` lets open connections finish before forcing them, in ms.
+   * @default 10000
+   */
   drainTimeout?: number;
-  /** Aborting the signal closes the server, as `close()` does. */
+  /**
+   * Aborting the signal closes the server, as `close()` does.
+   * @default undefined
+   */
   signal?: AbortSignal;
-  /** A new connection was accepted. */
+  /**
+   * A new connection was accepted.
+   * @default undefined
+   */
   onConnection?: (connection: ConnectionInfo<A>) => void | Promise<void>;
-  /** A connection ended, for any reason, including rejection at accept by a limit. */
+  /**
+   * A connection ended, for any reason, including rejection at accept by a limit.
+   * @default undefined
+   */
   onClose?: (connection: ConnectionSummary<A>) => void | Promise<void>;
   /**
    * Something went wrong: on one connection (then `connection` is set) or in the
    * server itself, including a hook that threw or rejected. Errors never stop the
    * server; this hook is where they are reported.
+   * @default undefined
    */
   onError?: (error: EchoError, connection?: ConnectionInfo<A>) => void | Promise<void>;
 }
@@ -180,9 +228,15 @@ export interface ServerStats {
 }
 
 export interface CloseOptions {
-  /** Close every connection now instead of letting them finish. Default false. */
+  /**
+   * Close every connection now instead of letting them finish.
+   * @default false
+   */
   force?: boolean;
-  /** Overrides `drainTimeout` for this call, in ms. */
+  /**
+   * Overrides `drainTimeout` for this call, in ms.
+   * @default the server's drainTimeout
+   */
   timeout?: number;
 }
 
@@ -209,14 +263,24 @@ export interface EchoServer<A extends Address = SocketAddress> extends AsyncDisp
 
 /** A TCP connection (plain, or TLS with `tls`). The default transport. */
 export interface ConnectOptions extends ClientOptions {
+  /** @default "tcp" */
   transport?: "tcp";
-  /** Server to connect to. Default `127.0.0.1`. `::1` and `[::1]` are both accepted. */
+  /**
+   * Server to connect to. `::1` and `[::1]` are both accepted.
+   * @default "127.0.0.1"
+   */
   hostname?: string;
-  /** Default 12345. */
+  /** @default 12345 */
   port?: number;
-  /** TCP_NODELAY. Default `true`. */
+  /**
+   * TCP_NODELAY.
+   * @default true
+   */
   noDelay?: boolean;
-  /** Speak TLS; `true` trusts only the runtime's built-in roots and checks `hostname`. */
+  /**
+   * Speak TLS; `true` trusts only the runtime's built-in roots and checks `hostname`.
+   * @default undefined (plain TCP)
+   */
   tls?: TlsClientOptions | true;
 }
 
@@ -228,20 +292,28 @@ export interface UnixConnectOptions extends ClientOptions {
 
 /** What every client takes, whatever its transport. */
 export interface ClientOptions {
-  /** Give up connecting after this many ms with `ETIMEDOUT`. Default 10,000. 0 waits for the OS. */
+  /**
+   * Give up connecting after this many ms with `ETIMEDOUT`. 0 waits for the OS.
+   * @default 10000
+   */
   timeout?: number;
   /**
    * Bytes the client buffers before `write()` waits, and echoed bytes it holds
-   * for `read()` before it stops reading. Default 256 KiB.
+   * for `read()` before it stops reading.
+   * @default 262144 (256 KiB)
    */
   highWaterMark?: number;
   /**
    * How long `close()` waits for the bytes already written to reach the server
-   * before it closes the connection without them, in ms. Default 10,000. 0 makes
-   * `close()` an abort: the connection closes at once and what is queued is dropped.
+   * before it closes the connection without them, in ms. 0 makes `close()` an
+   * abort: the connection closes at once and what is queued is dropped.
+   * @default 10000
    */
   drainTimeout?: number;
-  /** Aborting cancels the connect, or closes the connection once open. */
+  /**
+   * Aborting cancels the connect, or closes the connection once open.
+   * @default undefined
+   */
   signal?: AbortSignal;
   /**
    * Time without progress, in ms: fail the connection with `ETIMEDOUT` when it is
@@ -257,8 +329,15 @@ export interface ClientOptions {
 }
 
 export interface EchoOptions {
-  /** Reject with `ETIMEDOUT` if the whole echo has not come back in this many ms. Default 0 (no limit). */
+  /**
+   * Reject with `ETIMEDOUT` if the whole echo has not come back in this many ms; 0 means no limit.
+   * @default 0
+   */
   timeout?: number;
+  /**
+   * Aborting rejects this echo with `EABORTED` (and fails the connection, as a timeout does).
+   * @default undefined
+   */
   signal?: AbortSignal;
 }
 

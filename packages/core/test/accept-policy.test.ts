@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, test } from "vitest";
-import { type EchoError, errorCodeOf } from "../src/errors.ts";
-import { resolveListenOptions } from "../src/options.ts";
-import type { SocketEvents, SocketIO } from "../src/protocol.ts";
-import { ServerCore } from "../src/server.ts";
+import { type EchoError, errorCodeOf } from "../src/_errors.ts";
+import { resolveListenOptions } from "../src/_options.ts";
+import type { SocketEvents, SocketIO } from "../src/_protocol.ts";
+import { ServerCore } from "../src/_server.ts";
 import type { SocketAddress } from "../src/types.ts";
 
 const ADDRESS: SocketAddress = { transport: "tcp", hostname: "127.0.0.1", port: 4321, family: "IPv4" };

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { type CliHost, runCli } from "../src/cli.ts";
-import { echoError } from "../src/errors.ts";
+import { type CliHost, runCli } from "../src/_cli.ts";
+import { echoError } from "../src/_errors.ts";
 
 /** A host that records every socket the CLI asks for; `connect` fails as told. */
 function host(args: string[], connectError?: Error) {

@@ -1,5 +1,5 @@
 import { expect, test } from "vitest";
-import { type CliHost, runCli } from "../src/cli.ts";
+import { type CliHost, runCli } from "../src/_cli.ts";
 import type { EchoServer } from "../src/types.ts";
 
 test("serve listens for signals before it prints the listening line, and a signal closes it with exit 0", async () => {

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "vitest";
-import { ClientConnection } from "../src/client.ts";
-import type { EchoError } from "../src/errors.ts";
-import { resolveConnectOptions } from "../src/options.ts";
-import type { SocketIO } from "../src/protocol.ts";
+import { ClientConnection } from "../src/_client.ts";
+import type { EchoError } from "../src/_errors.ts";
+import { resolveConnectOptions } from "../src/_options.ts";
+import type { SocketIO } from "../src/_protocol.ts";
 import type { SocketAddress } from "../src/types.ts";
 
 const address: SocketAddress = { transport: "tcp", hostname: "127.0.0.1", port: 7, family: "IPv4" };

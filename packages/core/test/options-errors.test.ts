@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { EchoError, errorCodeOf, toEchoError } from "../src/errors.ts";
+import { EchoError, errorCodeOf, toEchoError } from "../src/_errors.ts";
 import {
   DEFAULTS,
   isIPv6,
@@ -7,7 +7,7 @@ import {
   parsePort,
   resolveConnectOptions,
   resolveListenOptions,
-} from "../src/options.ts";
+} from "../src/_options.ts";
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { EchoError, echoError } from "../src/errors.ts";
-import { EchoLedger, EchoSession, type SocketIO } from "../src/protocol.ts";
+import { EchoError, echoError } from "../src/_errors.ts";
+import { EchoLedger, EchoSession, type SocketIO } from "../src/_protocol.ts";
 
 /** A socket that records what the protocol asks of it; flushes happen when the test says so. */
 function fakeIO() {

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "vitest";
-import { type CliHost, runCli } from "../src/cli.ts";
-import { type EchoError, errorCodeOf, formatEndpoint, toEchoError } from "../src/errors.ts";
-import { resolveConnectOptions, resolveListenOptions, UNIX_PATH_MAX } from "../src/options.ts";
+import { type CliHost, runCli } from "../src/_cli.ts";
+import { type EchoError, errorCodeOf, formatEndpoint, toEchoError } from "../src/_errors.ts";
+import { resolveConnectOptions, resolveListenOptions, UNIX_PATH_MAX } from "../src/_options.ts";
+import { claimUnixPath, directoryOf, type UnixFs } from "../src/_unix.ts";
 import type { Address, EchoServer } from "../src/types.ts";
-import { claimUnixPath, directoryOf, type UnixFs } from "../src/unix.ts";
 
 const PEM = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
 
@@ -99,8 +99,21 @@ describe("options: TLS", () => {
     expect(resolveConnectOptions({ tls: { serverName: "localhost", ca: PEM } }).tls).toEqual({
       ca: PEM,
       serverName: "localhost",
+      sni: "localhost",
       cert: undefined,
       key: undefined,
+    });
+  });
+
+  test("SNI carries a host name, never an IP literal (which is still checked against the certificate)", () => {
+    expect(resolveConnectOptions({ hostname: "localhost", tls: true }).tls?.sni).toBe("localhost");
+    expect(resolveConnectOptions({ hostname: "127.0.0.1", tls: true }).tls).toMatchObject({
+      serverName: "127.0.0.1",
+      sni: undefined,
+    });
+    expect(resolveConnectOptions({ hostname: "[::1]", tls: true }).tls).toMatchObject({
+      serverName: "::1",
+      sni: undefined,
     });
   });
 
@@ -168,39 +181,40 @@ describe("errors: ETLS and Unix sockets", () => {
 
 describe("claimUnixPath: the stale-file decision", () => {
   type Entry = "socket" | "directory" | "file";
-  /** A fake file system: `live` paths accept a probe, other sockets refuse it. */
+  /** A fake file system (missing paths reject as Node's do), and a probe that only `live` paths accept. */
   function fakeFs(entries: Record<string, Entry>, live: string[] = []) {
     const removed: string[] = [];
     const fs: UnixFs = {
       stat: async (path) => {
         const entry = entries[path];
-        return entry && { socket: entry === "socket", directory: entry === "directory" };
-      },
-      probe: async (path) => {
-        if (!live.includes(path)) throw Object.assign(new Error("refused"), { code: "ECONNREFUSED" });
+        if (!entry) throw Object.assign(new Error("no such file"), { code: "ENOENT" });
+        return { isSocket: () => entry === "socket", isDirectory: () => entry === "directory" };
       },
       unlink: async (path) => {
         removed.push(path);
       },
     };
-    return { fs, removed };
+    const probe = async (path: string) => {
+      if (!live.includes(path)) throw Object.assign(new Error("refused"), { code: "ECONNREFUSED" });
+    };
+    return { fs, probe, removed };
   }
 
   test("nothing there: free to bind, nothing removed", async () => {
-    const { fs, removed } = fakeFs({ "/run": "directory" });
-    await claimUnixPath("/run/e.sock", fs);
+    const { fs, probe, removed } = fakeFs({ "/run": "directory" });
+    await claimUnixPath("/run/e.sock", fs, probe);
     expect(removed).toEqual([]);
   });
 
   test("a socket nobody accepts on (a crashed server's) is removed", async () => {
-    const { fs, removed } = fakeFs({ "/run": "directory", "/run/e.sock": "socket" });
-    await claimUnixPath("/run/e.sock", fs);
+    const { fs, probe, removed } = fakeFs({ "/run": "directory", "/run/e.sock": "socket" });
+    await claimUnixPath("/run/e.sock", fs, probe);
     expect(removed).toEqual(["/run/e.sock"]);
   });
 
   test("a live server's socket is EADDRINUSE and kept", async () => {
-    const { fs, removed } = fakeFs({ "/run": "directory", "/run/e.sock": "socket" }, ["/run/e.sock"]);
-    const error = await rejection(claimUnixPath("/run/e.sock", fs));
+    const { fs, probe, removed } = fakeFs({ "/run": "directory", "/run/e.sock": "socket" }, ["/run/e.sock"]);
+    const error = await rejection(claimUnixPath("/run/e.sock", fs, probe));
     expect(error.code).toBe("EADDRINUSE");
     expect(error.message).toBe(
       "listen EADDRINUSE unix:/run/e.sock: unix:/run/e.sock is already in use by a live server; stop it or pick another path",
@@ -209,14 +223,14 @@ describe("claimUnixPath: the stale-file decision", () => {
   });
 
   test("a file that is not a socket is EADDRINUSE and never removed", async () => {
-    const { fs, removed } = fakeFs({ "/run": "directory", "/run/e.sock": "file" });
-    expect((await rejection(claimUnixPath("/run/e.sock", fs))).code).toBe("EADDRINUSE");
+    const { fs, probe, removed } = fakeFs({ "/run": "directory", "/run/e.sock": "file" });
+    expect((await rejection(claimUnixPath("/run/e.sock", fs, probe))).code).toBe("EADDRINUSE");
     expect(removed).toEqual([]);
   });
 
   test("a missing directory is EINVAL naming it", async () => {
-    const { fs } = fakeFs({});
-    const error = await rejection(claimUnixPath("/missing/e.sock", fs));
+    const { fs, probe } = fakeFs({});
+    const error = await rejection(claimUnixPath("/missing/e.sock", fs, probe));
     expect(error.code).toBe("EINVAL");
     expect(error.message).toContain('the directory "/missing" of "/missing/e.sock" does not exist');
   });

@@ -5,33 +5,23 @@
  * core's; this file is only the table of how a Deno connection carries them out.
  */
 
+import { type Address, EchoError, type SocketAddress, type SocketInfo } from "@tcp-echo/core";
 import {
-  type Address,
   type ConnectConfig,
-  type ConnectOptions,
-  type EchoConnection,
-  EchoError,
-  type EchoServer,
-  ifMissing,
+  type Dialed,
+  defineRuntime,
   type ListenConfig,
-  type ListenOptions,
-  openConnection,
-  type SocketAddress,
+  type Listener,
+  NO_EVENTS,
+  type ServerCore,
   type SocketEvents,
-  type SocketInfo,
   type SocketIO,
-  startServer,
   type TcpConnectConfig,
-  type UnixAddress,
-  type UnixConnectOptions,
-  type UnixFs,
-  type UnixListenOptions,
+  tcpAddress,
   unixSocketInfo,
-} from "@tcp-echo/core";
+} from "@tcp-echo/core/adapter";
 
 // --- types ---
-
-export const runtime = "deno";
 
 /** Bytes asked of the kernel per `conn.read`. */
 const READ_SIZE = 64 * 1024;
@@ -51,113 +41,96 @@ const SPARE_BUFFERS = 2;
 
 // --- adapter ---
 
-export function listen(options: UnixListenOptions): Promise<EchoServer<UnixAddress>>;
-export function listen(options?: ListenOptions): Promise<EchoServer>;
-export function listen(options?: ListenOptions | UnixListenOptions): Promise<EchoServer<Address>> {
-  return startServer(
-    runtime,
-    options,
-    (config, server) => {
-      // Throws synchronously (AddrInUse, NotCapable): startServer maps it.
-      const listener = bind(config);
-      prepareSignals();
-      let stopped = false;
-      let backoff: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
-      const serveConn = (conn: Deno.Conn) => {
-        const io = new DenoSocketIO(conn, "server");
-        try {
-          // A TLS connection has no setNoDelay: Deno.TlsConn does not expose it.
-          if (config.transport === "tcp" && !isTls(conn)) (conn as Deno.TcpConn).setNoDelay(config.noDelay);
-          io.wire(server.accept(infoOf(conn, config, "server"), io));
-        } catch (error) {
-          // Reset before we could look at it: its addresses or options are gone.
-          io.destroy();
-          server.reportError(error);
-        }
-      };
-      // Deno handshakes lazily, on the first read or write: done first here, apart
-      // from the accept loop, so a failed handshake (unknown CA, a client that
-      // gave up) is reported (ETLS), never becomes a connection, and never stalls
-      // accepting. Handshakes still pending at close are closed with the listener.
-      const handshaking = new Set<Deno.TlsConn>();
-      const handshake = async (conn: Deno.TlsConn) => {
-        handshaking.add(conn);
-        try {
-          await conn.handshake();
-        } catch (error) {
-          closeQuietly(conn);
-          if (!stopped) server.reportError(error);
-          return;
-        } finally {
-          handshaking.delete(conn);
-        }
-        if (stopped) closeQuietly(conn);
-        else serveConn(conn);
-      };
-      // A `for await` over the listener ends for good on the first accept error
-      // (EMFILE), so accept in a loop that keeps the listener and asks core when to
-      // accept again. Deno fails the accept of a connection reset while still in
-      // the backlog: it accepts it, then its getpeername fails with NotConnected
-      // (ENOTCONN, os error 107; op_net_accept_tcp in
-      // https://github.com/denoland/deno/blob/main/ext/net/ops.rs). That costs one
-      // connection, not the listener: core says accept again at once, where a
-      // back-off would let a burst of such resets stall the server for minutes.
-      const accepting = (async () => {
-        while (!stopped) {
-          let conn: Deno.Conn;
-          try {
-            conn = await listener.accept();
-          } catch (error) {
-            if (stopped) break;
-            const wait = server.acceptFailed(error);
-            if (wait === undefined) continue;
-            await new Promise<void>((wake) => {
-              backoff = { timer: setTimeout(wake, wait), wake };
-            });
-            backoff = undefined;
-            continue;
-          }
-          if (isTls(conn)) void handshake(conn);
-          else serveConn(conn);
-        }
-      })();
-      return {
-        address: config.transport === "unix" ? { transport: "unix", path: config.path } : addressOf(listener.addr),
-        close: async () => {
-          stopped = true;
-          if (backoff) {
-            clearTimeout(backoff.timer);
-            backoff.wake();
-          }
-          listener.close();
-          for (const conn of handshaking) closeQuietly(conn);
-          await accepting;
-        },
-      };
-    },
-    UNIX_FS,
-  );
-}
+export const { runtime, listen, connect } = defineRuntime({
+  runtime: "deno",
+  bind,
+  dial,
+  unixFs: { stat: (path) => Deno.stat(path).then(fileKind), unlink: (path) => Deno.remove(path) },
+});
 
-export function connect(options: UnixConnectOptions): Promise<EchoConnection<UnixAddress>>;
-export function connect(options?: ConnectOptions): Promise<EchoConnection>;
-export function connect(options?: ConnectOptions | UnixConnectOptions): Promise<EchoConnection<Address>> {
-  return openConnection(runtime, options, async (config, events, signal) => {
-    const conn = await dial(config, signal);
-    const io = new DenoSocketIO(conn, "client");
+// --- listen ---
+
+function bind(config: ListenConfig, server: ServerCore): Listener {
+  // Throws synchronously (AddrInUse, NotCapable): startServer maps it.
+  const listener = createListener(config);
+  prepareSignals();
+  let stopped = false;
+  let backoff: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined;
+  const serveConn = (conn: Deno.Conn) => {
+    const io = new DenoSocketIO(conn, "server");
     try {
-      const info = infoOf(conn, config, "client");
-      io.wire(events);
-      return { info, io };
+      // A TLS connection has no setNoDelay: Deno.TlsConn does not expose it.
+      if (config.transport === "tcp" && !isTls(conn)) (conn as Deno.TcpConn).setNoDelay(config.noDelay);
+      io.wire(server.accept(infoOf(conn, config, "server"), io));
     } catch (error) {
+      // Reset before we could look at it: its addresses or options are gone.
       io.destroy();
-      throw error;
+      server.reportError(error);
     }
-  });
+  };
+  // Deno handshakes lazily, on the first read or write: done first here, apart
+  // from the accept loop, so a failed handshake (unknown CA, a client that
+  // gave up) is reported (ETLS), never becomes a connection, and never stalls
+  // accepting. Handshakes still pending at close are closed with the listener.
+  const handshaking = new Set<Deno.TlsConn>();
+  const handshake = async (conn: Deno.TlsConn) => {
+    handshaking.add(conn);
+    try {
+      await conn.handshake();
+    } catch (error) {
+      closeQuietly(conn);
+      if (!stopped) server.reportError(error);
+      return;
+    } finally {
+      handshaking.delete(conn);
+    }
+    if (stopped) closeQuietly(conn);
+    else serveConn(conn);
+  };
+  // A `for await` over the listener ends for good on the first accept error
+  // (EMFILE), so accept in a loop that keeps the listener and asks core when to
+  // accept again. Deno fails the accept of a connection reset while still in
+  // the backlog: it accepts it, then its getpeername fails with NotConnected
+  // (ENOTCONN, os error 107; op_net_accept_tcp in
+  // https://github.com/denoland/deno/blob/main/ext/net/ops.rs). That costs one
+  // connection, not the listener: core says accept again at once, where a
+  // back-off would let a burst of such resets stall the server for minutes.
+  const accepting = (async () => {
+    while (!stopped) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (stopped) break;
+        const wait = server.acceptFailed(error);
+        if (wait === undefined) continue;
+        await new Promise<void>((wake) => {
+          backoff = { timer: setTimeout(wake, wait), wake };
+        });
+        backoff = undefined;
+        continue;
+      }
+      if (isTls(conn)) void handshake(conn);
+      else serveConn(conn);
+    }
+  })();
+  return {
+    address: config.transport === "unix" ? { transport: "unix", path: config.path } : addressOf(listener.addr),
+    close: async () => {
+      stopped = true;
+      if (backoff) {
+        clearTimeout(backoff.timer);
+        backoff.wake();
+      }
+      listener.close();
+      for (const conn of handshaking) closeQuietly(conn);
+      await accepting;
+    },
+  };
 }
 
 /** Binds the listener for any transport. Mutual TLS is refused: `Deno.listenTls` cannot ask for a client certificate. */
-function bind(config: ListenConfig): Deno.Listener {
+function createListener(config: ListenConfig): Deno.Listener {
   if (config.transport === "unix") return Deno.listen({ transport: "unix", path: config.path });
   const { hostname, port, tls } = config;
   if (!tls) return Deno.listen({ hostname, port, transport: "tcp" });
@@ -169,6 +142,21 @@ function bind(config: ListenConfig): Deno.Listener {
   return Deno.listenTls({ hostname, port, transport: "tcp", cert: tls.cert, key: tls.key });
 }
 
+// --- connect ---
+
+async function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSignal): Promise<Dialed> {
+  const conn = await openSocket(config, signal);
+  const io = new DenoSocketIO(conn, "client");
+  try {
+    const info = infoOf(conn, config, "client");
+    io.wire(events);
+    return { info, io };
+  } catch (error) {
+    io.destroy();
+    throw error;
+  }
+}
+
 /**
  * Opens the connection, TLS handshake included, so a bad certificate fails the
  * connect with ETLS rather than the first echo. Plain TCP, then `startTls`:
@@ -176,7 +164,7 @@ function bind(config: ListenConfig): Deno.Listener {
  * from the address dialled. A client certificate needs `connectTls`, which
  * checks the hostname dialled.
  */
-async function dial(config: ConnectConfig, signal: AbortSignal): Promise<Deno.Conn> {
+async function openSocket(config: ConnectConfig, signal: AbortSignal): Promise<Deno.Conn> {
   if (config.transport === "unix") return await Deno.connect({ transport: "unix", path: config.path });
   const { tls } = config;
   if (tls?.cert && tls.key) return await connectWithCertificate(config, tls.cert, tls.key);
@@ -214,6 +202,8 @@ async function handshakeOrClose(conn: Deno.TlsConn): Promise<void> {
   }
 }
 
+// --- socket ---
+
 /**
  * How core's protocol maps onto a Deno connection: this is core's `SocketIO`,
  * and `wire` starts the read loop that reports to core. A class, not closures:
@@ -228,7 +218,7 @@ async function handshakeOrClose(conn: Deno.TlsConn): Promise<void> {
  * connection.
  */
 class DenoSocketIO implements SocketIO {
-  private events: SocketEvents | undefined;
+  private events: SocketEvents = NO_EVENTS;
   private readonly conn: Deno.Conn;
   private readonly side: "server" | "client";
   /** Chunks core handed to `write`, oldest first; `flush` drains them. */
@@ -291,7 +281,7 @@ class DenoSocketIO implements SocketIO {
     this.flushed?.();
     // A pending `conn.read` rejects once the resource is gone; report the close
     // after it has, so nothing of this connection is left running.
-    void (this.reading ?? Promise.resolve()).then(() => this.events?.onClose());
+    void (this.reading ?? Promise.resolve()).then(() => this.events.onClose());
   }
 
   // Reads go through `conn.read`, never `conn.readable`: iterating that stream
@@ -304,7 +294,7 @@ class DenoSocketIO implements SocketIO {
 
   private fail(error: unknown): void {
     if (this.closed) return;
-    this.events?.onError(error);
+    this.events.onError(error);
     this.destroy();
   }
 
@@ -318,7 +308,7 @@ class DenoSocketIO implements SocketIO {
           const written = await conn.write(chunk);
           if (this.closed) return;
           chunk = chunk.subarray(written);
-          this.events?.onFlushed(written);
+          this.events.onFlushed(written);
         }
         const done = queue.shift() as Uint8Array;
         // A server chunk of half its buffer or more was handed over by the read
@@ -414,13 +404,10 @@ function prepareSignals(): void {
   Deno.removeSignalListener("SIGUSR2", ignore);
 }
 
-/** For a Unix socket server: the socket file, probed by connecting, removed with `Deno.remove`. */
-const UNIX_FS: UnixFs = {
-  stat: (path) =>
-    Deno.stat(path).then((found) => ({ socket: found.isSocket === true, directory: found.isDirectory }), ifMissing),
-  probe: (path) => Deno.connect({ transport: "unix", path }).then((conn) => conn.close()),
-  unlink: (path) => Deno.remove(path).catch(ifMissing),
-};
+/** `Deno.FileInfo` in the shape core's `UnixFs` asks for (`node:fs/promises`' `Stats`). */
+function fileKind(info: Deno.FileInfo): { isSocket(): boolean; isDirectory(): boolean } {
+  return { isSocket: () => info.isSocket === true, isDirectory: () => info.isDirectory };
+}
 
 function isTls(conn: Deno.Conn): conn is Deno.TlsConn {
   return "handshake" in conn;
@@ -441,10 +428,5 @@ function infoOf(conn: Deno.Conn, config: ListenConfig | ConnectConfig, side: "se
 
 function addressOf(address: Deno.Addr): SocketAddress {
   const { hostname, port } = address as Deno.NetAddr;
-  return {
-    transport: "tcp",
-    hostname,
-    port,
-    family: hostname.includes(":") ? "IPv6" : "IPv4",
-  };
+  return tcpAddress(hostname, port);
 }

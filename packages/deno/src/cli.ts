@@ -1,6 +1,6 @@
 #!/usr/bin/env -S deno run --allow-net
 /** The tcp-echo command line on Deno: `serve`, `send`, `ping` (see `--help`). */
-import { runCli } from "@tcp-echo/core";
+import { runCli } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
 
 const encoder = new TextEncoder();

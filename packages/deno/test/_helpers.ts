@@ -1,5 +1,5 @@
 /** Shared by the Deno tests: servers that close in teardown, raw clients, child processes with a hard timeout. */
-import { concat } from "@tcp-echo/core";
+import { concat } from "@tcp-echo/core/tools";
 import { type EchoServer, isEchoError, type ListenOptions, listen } from "../src/index.ts";
 
 export const DENO = Deno.execPath();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { concat } from "@tcp-echo/core";
+import { concat } from "@tcp-echo/core/tools";
 import { connect, type EchoServer } from "../src/index.ts";
 import {
   codeOf,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { errorCodeOf } from "@tcp-echo/core";
+import { errorCodeOf } from "@tcp-echo/core/tools";
 import { connect, listen } from "../src/index.ts";
 import { CONFIG, codeOf, DENO, run, withServer } from "./_helpers.ts";
 

@@ -13,7 +13,7 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import * as net from "node:net";
-import { errorCodeOf } from "@tcp-echo/core";
+import { errorCodeOf } from "@tcp-echo/core/tools";
 import { connect } from "@tcp-echo/node";
 import { fdCount, MiB, type RuntimeName, rssBytes, startServer } from "./processes.ts";
 

@@ -6,7 +6,7 @@
  *   tsx packages/faults/src/soak.ts --server deno --minutes 1 [--rate 40] [--rss-bound 64] [--json]
  */
 
-import { parseArguments } from "@tcp-echo/core";
+import { parseArguments } from "@tcp-echo/core/tools";
 import { runSoak, type SoakSample } from "./load.ts";
 import { killAll, MiB, missing, RUNTIMES, type RuntimeName } from "./processes.ts";
 

@@ -7,111 +7,78 @@
 import { stat, unlink } from "node:fs/promises";
 import * as net from "node:net";
 import * as tls from "node:tls";
+import type { Address, SocketAddress, SocketInfo } from "@tcp-echo/core";
 import {
-  type Address,
   type ConnectConfig,
-  type ConnectOptions,
-  type EchoConnection,
-  type EchoServer,
-  ifMissing,
-  isIPv4,
-  isIPv6,
+  type Dialed,
+  defineRuntime,
   type ListenConfig,
-  type ListenOptions,
-  openConnection,
-  type SocketAddress,
+  type Listener,
+  NO_EVENTS,
+  type ServerCore,
   type SocketEvents,
-  type SocketInfo,
   type SocketIO,
-  startServer,
-  type UnixAddress,
-  type UnixConnectOptions,
-  type UnixFs,
-  type UnixListenOptions,
+  tcpAddress,
   unixSocketInfo,
-} from "@tcp-echo/core";
+} from "@tcp-echo/core/adapter";
 
 // --- types ---
 
-export const runtime = "node";
+const ADAPTER = Symbol("tcp-echo.adapter");
+/** A socket carries its `SocketIO`, so the listeners below can be shared (see `NodeSocketIO`). */
+type AdaptedSocket = net.Socket & { [ADAPTER]: NodeSocketIO };
 
 // --- adapter ---
 
-export function listen(options: UnixListenOptions): Promise<EchoServer<UnixAddress>>;
-export function listen(options?: ListenOptions): Promise<EchoServer>;
-export function listen(options?: ListenOptions | UnixListenOptions): Promise<EchoServer<Address>> {
-  return startServer(
-    runtime,
-    options,
-    (config, server) => {
-      const listener = createListener(config);
-      // A listener bound to one address accepts every connection on that address:
-      // reuse it rather than ask the kernel (getsockname) at every accept, which
-      // was a tenth of the server's time under connection churn.
-      let boundTo: SocketAddress | undefined;
-      const localOf = (socket: net.Socket): SocketAddress => {
-        if (!boundTo) {
-          const bound = listener.address() as net.AddressInfo;
-          if (bound.address === "0.0.0.0" || bound.address === "::") return localEndpoint(socket);
-          boundTo = addressOf(bound);
-        }
-        return boundTo;
-      };
-      // A TLS server's sockets are ready for data only once their handshake is done.
-      const secure = listener instanceof tls.Server;
-      listener.on(secure ? "secureConnection" : "connection", (socket: net.Socket) => {
-        // Half-open only once the handshake is done (see createListener).
-        if (secure) socket.allowHalfOpen = true;
-        if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
-        const io = new NodeSocketIO(socket);
-        io.wire(server.accept(infoOf(socket, config, "server", localOf), io));
-      });
-      // A failed handshake (unknown CA, no client certificate) never becomes a
-      // connection; without this listener Node drops it silently.
-      listener.on("tlsClientError", (error) => server.reportError(error));
-      return new Promise((resolve, reject) => {
-        listener.once("error", reject);
-        const where =
-          config.transport === "unix" ? { path: config.path } : { host: config.hostname, port: config.port };
-        listener.listen(where, () => {
-          listener.off("error", reject);
-          // After binding, errors are accept failures (EMFILE, or EPROTO for one
-          // connection): libuv keeps the listener open and retries by itself (it
-          // skips ECONNABORTED, and sheds the backlog at EMFILE), so of core's
-          // accept policy only the classified report is ours to carry out.
-          listener.on("error", (error) => void server.acceptFailed(error));
-          resolve({
-            address:
-              config.transport === "unix"
-                ? { transport: "unix", path: config.path }
-                : addressOf(listener.address() as net.AddressInfo),
-            // Stops accepting at once; Node's own close callback would wait for
-            // every connection, which core's drain handles instead.
-            close: () => void listener.close(),
-          });
-        });
-      });
-    },
-    UNIX_FS,
-  );
-}
+export const { runtime, listen, connect } = defineRuntime({ runtime: "node", bind, dial, unixFs: { stat, unlink } });
 
-export function connect(options: UnixConnectOptions): Promise<EchoConnection<UnixAddress>>;
-export function connect(options?: ConnectOptions): Promise<EchoConnection>;
-export function connect(options?: ConnectOptions | UnixConnectOptions): Promise<EchoConnection<Address>> {
-  return openConnection(runtime, options, (config, events, signal) => {
-    const socket = dial(config);
-    return new Promise((resolve, reject) => {
-      const onAbort = () => socket.destroy();
-      signal.addEventListener("abort", onAbort, { once: true });
-      socket.once("error", reject);
-      // A TLS socket is ready once the handshake is done and the certificate checked.
-      socket.once(socket instanceof tls.TLSSocket ? "secureConnect" : "connect", () => {
-        signal.removeEventListener("abort", onAbort);
-        socket.off("error", reject);
-        const io = new NodeSocketIO(socket);
-        io.wire(events);
-        resolve({ info: infoOf(socket, config, "client"), io });
+// --- listen ---
+
+function bind(config: ListenConfig, server: ServerCore): Promise<Listener> {
+  const listener = createListener(config);
+  // A listener bound to one address accepts every connection on that address:
+  // reuse it rather than ask the kernel (getsockname) at every accept, which
+  // was a tenth of the server's time under connection churn.
+  let boundTo: SocketAddress | undefined;
+  const localOf = (socket: net.Socket): SocketAddress => {
+    if (!boundTo) {
+      const bound = listener.address() as net.AddressInfo;
+      if (bound.address === "0.0.0.0" || bound.address === "::") return localEndpoint(socket);
+      boundTo = tcpAddress(bound.address, bound.port);
+    }
+    return boundTo;
+  };
+  // A TLS server's sockets are ready for data only once their handshake is done.
+  const secure = listener instanceof tls.Server;
+  listener.on(secure ? "secureConnection" : "connection", (socket: net.Socket) => {
+    // Half-open only once the handshake is done (see createListener).
+    if (secure) socket.allowHalfOpen = true;
+    if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
+    const io = new NodeSocketIO(socket);
+    io.wire(server.accept(infoOf(socket, config, "server", localOf), io));
+  });
+  // A failed handshake (unknown CA, no client certificate) never becomes a
+  // connection; without this listener Node drops it silently.
+  listener.on("tlsClientError", (error) => server.reportError(error));
+  return new Promise((resolve, reject) => {
+    listener.once("error", reject);
+    const where = config.transport === "unix" ? { path: config.path } : { host: config.hostname, port: config.port };
+    listener.listen(where, () => {
+      listener.off("error", reject);
+      // After binding, errors are accept failures (EMFILE, or EPROTO for one
+      // connection): libuv keeps the listener open and retries by itself (it
+      // skips ECONNABORTED, and sheds the backlog at EMFILE), so of core's
+      // accept policy only the classified report is ours to carry out.
+      listener.on("error", (error) => void server.acceptFailed(error));
+      const bound = listener.address() as net.AddressInfo;
+      resolve({
+        address:
+          config.transport === "unix"
+            ? { transport: "unix", path: config.path }
+            : tcpAddress(bound.address, bound.port),
+        // Stops accepting at once; Node's own close callback would wait for
+        // every connection, which core's drain handles instead.
+        close: () => void listener.close(),
       });
     });
   });
@@ -144,11 +111,30 @@ function createListener(config: ListenConfig): net.Server {
   });
 }
 
-function dial(config: ConnectConfig): net.Socket {
+// --- connect ---
+
+function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSignal): Promise<Dialed> {
+  const socket = openSocket(config);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => socket.destroy();
+    signal.addEventListener("abort", onAbort, { once: true });
+    socket.once("error", reject);
+    // A TLS socket is ready once the handshake is done and the certificate checked.
+    socket.once(socket instanceof tls.TLSSocket ? "secureConnect" : "connect", () => {
+      signal.removeEventListener("abort", onAbort);
+      socket.off("error", reject);
+      const io = new NodeSocketIO(socket);
+      io.wire(events);
+      resolve({ info: infoOf(socket, config, "client"), io });
+    });
+  });
+}
+
+function openSocket(config: ConnectConfig): net.Socket {
   if (config.transport === "unix") return net.connect({ path: config.path, allowHalfOpen: true });
   const { hostname, port, noDelay, tls: secure } = config;
   if (!secure) return net.connect({ host: hostname, port, allowHalfOpen: true, noDelay });
-  const { serverName } = secure;
+  const { serverName, sni } = secure;
   // Node passes allowHalfOpen and noDelay on to the socket; its TLS types leave them out.
   const options: tls.ConnectionOptions & net.TcpSocketConnectOpts & net.SocketConstructorOpts = {
     host: hostname,
@@ -157,13 +143,13 @@ function dial(config: ConnectConfig): net.Socket {
     noDelay,
     ...(secure.ca ? { ca: secure.ca } : {}),
     ...(secure.cert && secure.key ? { cert: secure.cert, key: secure.key } : {}),
-    // SNI takes host names only: Node warns (DEP0123) when given an IP, so an IP
-    // is checked against the certificate without being sent.
-    ...(isIPv4(serverName) || isIPv6(serverName) ? {} : { servername: serverName }),
+    ...(sni ? { servername: sni } : {}),
     checkServerIdentity: (_host, cert) => tls.checkServerIdentity(serverName, cert),
   };
   return tls.connect(options);
 }
+
+// --- socket ---
 
 /**
  * How core's protocol maps onto a Node socket: this is core's `SocketIO`, and
@@ -225,10 +211,6 @@ class NodeSocketIO implements SocketIO {
   }
 }
 
-const ADAPTER = Symbol("tcp-echo.adapter");
-type AdaptedSocket = net.Socket & { [ADAPTER]: NodeSocketIO };
-const NO_EVENTS: SocketEvents = { onData() {}, onFlushed() {}, onEnd() {}, onError() {}, onClose() {} };
-
 // Node calls a listener with the socket as `this`.
 function onData(this: AdaptedSocket, chunk: Buffer): void {
   this[ADAPTER].events.onData(chunk);
@@ -245,20 +227,6 @@ function onClose(this: AdaptedSocket): void {
 
 // --- utils ---
 
-/** For a Unix socket server: the socket file, probed by connecting, removed with `unlink`. */
-const UNIX_FS: UnixFs = {
-  stat: (path) => stat(path).then((found) => ({ socket: found.isSocket(), directory: found.isDirectory() }), ifMissing),
-  probe: (path) =>
-    new Promise((resolve, reject) => {
-      const socket = net.connect({ path }, () => {
-        socket.destroy();
-        resolve();
-      });
-      socket.once("error", reject);
-    }),
-  unlink: (path) => unlink(path).catch(ifMissing),
-};
-
 /** `local` reads the local address; a server passes its listener's address when it is bound to one. */
 function infoOf(
   socket: net.Socket,
@@ -270,19 +238,5 @@ function infoOf(
   return { localAddress: local(socket), remoteAddress: remoteEndpoint(socket) };
 }
 
-const localEndpoint = (socket: net.Socket) => endpoint(socket.localAddress, socket.localPort, socket.localFamily);
-const remoteEndpoint = (socket: net.Socket) => endpoint(socket.remoteAddress, socket.remotePort, socket.remoteFamily);
-
-function addressOf(info: net.AddressInfo): SocketAddress {
-  return endpoint(info.address, info.port, info.family);
-}
-
-/** A socket reset before we look at it has no addresses left; report it as unknown rather than throw. */
-function endpoint(hostname: string | undefined, port: number | undefined, family: string | undefined): SocketAddress {
-  return {
-    transport: "tcp",
-    hostname: hostname ?? "unknown",
-    port: port ?? 0,
-    family: family === "IPv6" ? "IPv6" : "IPv4",
-  };
-}
+const localEndpoint = (socket: net.Socket) => tcpAddress(socket.localAddress, socket.localPort);
+const remoteEndpoint = (socket: net.Socket) => tcpAddress(socket.remoteAddress, socket.remotePort);

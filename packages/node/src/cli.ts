@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The tcp-echo command line on Node: `serve`, `send`, `ping` (see `--help`). */
 import { readFile } from "node:fs/promises";
-import { runCli } from "@tcp-echo/core";
+import { processSignals, runCli } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
 
 const code = await runCli({
@@ -18,13 +18,6 @@ const code = await runCli({
   stderr: (text) => void process.stderr.write(text),
   stdin: () => process.stdin,
   readFile: (path) => readFile(path),
-  onSignal: (handler) => {
-    process.on("SIGINT", handler);
-    process.on("SIGTERM", handler);
-    return () => {
-      process.off("SIGINT", handler);
-      process.off("SIGTERM", handler);
-    };
-  },
+  onSignal: processSignals(process),
 });
 process.exit(code);

@@ -2,7 +2,7 @@
  * The tutorial's exchange, on our packages: a server on 127.0.0.1, a client that
  * sends "Hello, server!", prints the reply and closes. Run with `pnpm demo`.
  */
-import { formatAddress } from "@tcp-echo/core";
+import { formatAddress } from "@tcp-echo/core/tools";
 import { connect, listen } from "./adapter.ts";
 
 const server = await listen({

@@ -8,7 +8,7 @@
  * unit-tested with a fake `SocketIO`.
  */
 
-import { EchoError, echoError, isTlsTruncation } from "./errors.ts";
+import { EchoError, echoError, isTlsTruncation } from "./_errors.ts";
 
 /** What the protocol asks of a socket. Each runtime adapter implements this table. */
 export interface SocketIO {
@@ -49,6 +49,9 @@ export interface SocketEvents {
   /** The socket is gone (both directions, descriptor released). */
   onClose(): void;
 }
+
+/** Events nobody listens to: a socket's before it is wired, or one refused at accept. */
+export const NO_EVENTS: SocketEvents = { onData() {}, onFlushed() {}, onEnd() {}, onError() {}, onClose() {} };
 
 // --- server side ------------------------------------------------------------
 

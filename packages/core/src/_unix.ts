@@ -1,25 +1,30 @@
 /**
- * Unix domain socket paths, shared by every runtime: the checks before `bind`
- * and the stale-file decision. An adapter supplies three small file system
- * functions (`UnixFs`); the decisions live here, so every runtime makes the
- * same ones with the same errors.
+ * Unix domain socket paths, shared by every runtime: the checks
+ * before `bind` and the stale-file decision. An adapter supplies its runtime's
+ * `stat` and `unlink` (`UnixFs`), and core probes a path with the adapter's own
+ * dialer; the decisions live here, so every runtime makes the same ones with
+ * the same errors.
  */
 
-import { EchoError, echoError, errorCodeOf } from "./errors.ts";
+import { EchoError, echoError, errorCodeOf } from "./_errors.ts";
 import type { SocketInfo, UnixAddress } from "./types.ts";
 
-/** What an adapter supplies: its runtime's way to look at, dial and remove a path. */
+/**
+ * What an adapter supplies to serve Unix sockets: `node:fs/promises` has this
+ * shape (Node and Bun pass `{ stat, unlink }` from it). Both reject the way
+ * the runtime does when nothing is at `path` (`ENOENT`, Deno's `NotFound`).
+ */
 export interface UnixFs {
-  /** What is at `path` (following symlinks), or `undefined` if nothing is (use `ifMissing`). */
-  stat(path: string): Promise<{ socket: boolean; directory: boolean } | undefined>;
-  /** Connects to the socket at `path` and closes at once: resolves if a server accepted, rejects with the runtime's error if not. */
-  probe(path: string): Promise<void>;
-  /** Removes the file at `path`; a file already gone is not an error (use `ifMissing`). */
+  /** What is at `path`, following symlinks. */
+  stat(path: string): Promise<{ isSocket(): boolean; isDirectory(): boolean }>;
   unlink(path: string): Promise<void>;
 }
 
+/** Connects to the socket at `path` and closes at once: resolves if a server accepted, rejects with the runtime's error if not. */
+export type UnixProbe = (path: string) => Promise<void>;
+
 /** For `.catch`: "no such file" (Node/Bun `ENOENT`/`ENOTDIR`, Deno `NotFound`) becomes `undefined`; anything else is rethrown. */
-export function ifMissing(error: unknown): undefined {
+function ifMissing(error: unknown): undefined {
   const { code, name } = error as { code?: unknown; name?: unknown };
   if (code === "ENOENT" || code === "ENOTDIR" || name === "NotFound") return undefined;
   throw error;
@@ -48,30 +53,30 @@ export function directoryOf(path: string): string {
  * - a socket a live server accepts on: `EADDRINUSE`;
  * - a socket nobody accepts on (a crashed server's): removed, so the bind can go on.
  */
-export async function claimUnixPath(path: string, fs: UnixFs): Promise<void> {
+export async function claimUnixPath(path: string, fs: UnixFs, probe: UnixProbe): Promise<void> {
   const directory = directoryOf(path);
-  if (!(await fs.stat(directory))?.directory) {
+  if (!(await fs.stat(directory).catch(ifMissing))?.isDirectory()) {
     throw new EchoError(
       "EINVAL",
       `invalid option path: the directory ${JSON.stringify(directory)} of ${JSON.stringify(path)} does not exist; create it first`,
       { path },
     );
   }
-  const found = await fs.stat(path);
+  const found = await fs.stat(path).catch(ifMissing);
   if (!found) return;
   const context = { operation: "listen" as const, path };
-  if (!found.socket) {
+  if (!found.isSocket()) {
     const error = echoError("EADDRINUSE", context);
     error.message = `listen EADDRINUSE unix:${path}: a file that is not a socket is there; remove it yourself or pick another path`;
     throw error;
   }
   try {
-    await fs.probe(path);
+    await probe(path);
   } catch (error) {
     // Refused: the file outlived its server (killed, crashed): nobody will
     // accept on it again, and binding needs the name free.
     if (errorCodeOf(error) === "ECONNREFUSED") {
-      await fs.unlink(path);
+      await fs.unlink(path).catch(ifMissing);
       return;
     }
     throw error;

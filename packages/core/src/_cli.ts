@@ -4,10 +4,10 @@
  * and exits with the code `runCli` returns: 0 ok, 1 failure, 2 usage error.
  */
 
-import { EchoError, formatEndpoint, isEchoError } from "./errors.ts";
-import { DEFAULTS, normalizeHostname, parsePort } from "./options.ts";
-import { concat } from "./protocol.ts";
-import { summarize } from "./stats.ts";
+import { EchoError, formatEndpoint, isEchoError } from "./_errors.ts";
+import { DEFAULTS, normalizeHostname, parsePort } from "./_options.ts";
+import { concat } from "./_protocol.ts";
+import { summarize } from "./_stats.ts";
 import type {
   Address,
   ConnectionInfo,
@@ -39,6 +39,21 @@ export interface CliHost extends EchoRuntime {
 }
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** Signals through Node's `process.on`/`process.off` (which Bun has too): a `CliHost.onSignal`. */
+export function processSignals(target: {
+  on(signal: "SIGINT" | "SIGTERM", handler: (signal: string) => void): unknown;
+  off(signal: "SIGINT" | "SIGTERM", handler: (signal: string) => void): unknown;
+}): CliHost["onSignal"] {
+  return (handler) => {
+    target.on("SIGINT", handler);
+    target.on("SIGTERM", handler);
+    return () => {
+      target.off("SIGINT", handler);
+      target.off("SIGTERM", handler);
+    };
+  };
+}
 
 class UsageError extends Error {}
 

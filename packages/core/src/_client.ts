@@ -4,9 +4,9 @@
  * `SocketEvents` it is given.
  */
 
-import { contextOf, EchoError, echoError, formatEndpoint, isTlsTruncation, toEchoError } from "./errors.ts";
-import { type ConnectConfig, resolveConnectOptions, resolveEchoOptions, toBytes } from "./options.ts";
-import { concat, EchoLedger, type SocketEvents, type SocketIO } from "./protocol.ts";
+import { contextOf, EchoError, echoError, formatEndpoint, isTlsTruncation, toEchoError } from "./_errors.ts";
+import { type ConnectConfig, resolveConnectOptions, resolveEchoOptions, toBytes } from "./_options.ts";
+import { concat, EchoLedger, type SocketEvents, type SocketIO } from "./_protocol.ts";
 import type {
   Address,
   ConnectOptions,

@@ -4,9 +4,10 @@
  * into a `SocketIO`; `ServerCore.accept` does the rest.
  */
 
-import { contextOf, EchoError, type ErrorContext, echoError, systemErrorName, toEchoError } from "./errors.ts";
-import { type ListenConfig, resolveListenOptions } from "./options.ts";
-import { EchoSession, type SessionHooks, type SocketEvents, type SocketIO } from "./protocol.ts";
+import { contextOf, EchoError, type ErrorContext, echoError, systemErrorName, toEchoError } from "./_errors.ts";
+import { type ListenConfig, resolveListenOptions } from "./_options.ts";
+import { EchoSession, NO_EVENTS, type SessionHooks, type SocketEvents, type SocketIO } from "./_protocol.ts";
+import { claimUnixPath, type UnixFs, type UnixProbe } from "./_unix.ts";
 import type {
   Address,
   CloseOptions,
@@ -19,7 +20,6 @@ import type {
   SocketInfo,
   UnixListenOptions,
 } from "./types.ts";
-import { claimUnixPath, type UnixFs } from "./unix.ts";
 
 /** A bound listening socket, as an adapter hands it to the core. */
 export interface Listener {
@@ -33,15 +33,16 @@ export type Binder = (config: ListenConfig, server: ServerCore) => Promise<Liste
 
 /**
  * Validates options, binds through the adapter, and returns the running server.
- * Every runtime's `listen` is this call plus its binder, and the file system
- * functions a Unix socket server needs to find and remove a stale socket file
- * before the bind.
+ * Every runtime's `listen` (made by `defineRuntime`) is this call plus its
+ * binder, and what a Unix socket server needs to find and remove a stale socket
+ * file before the bind: the runtime's `stat` and `unlink`, and a probe.
  */
 export async function startServer(
   runtime: Runtime,
   options: ListenOptions | UnixListenOptions | undefined,
   bind: Binder,
-  unix: UnixFs,
+  unixFs: UnixFs,
+  probe: UnixProbe,
 ): Promise<EchoServer<Address>> {
   const config = resolveListenOptions(options);
   const context = { operation: "listen" as const, ...contextOf(config) };
@@ -49,7 +50,7 @@ export async function startServer(
   const server = new ServerCore(runtime, config);
   let listener: Listener;
   try {
-    if (config.transport === "unix") await claimUnixPath(config.path, unix);
+    if (config.transport === "unix") await claimUnixPath(config.path, unixFs, probe);
     listener = await bind(config, server);
   } catch (error) {
     throw toEchoError(error, context);
@@ -63,8 +64,6 @@ interface Tracked {
   /** When the idle sweep last saw traffic. */
   idleSince: number;
 }
-
-const IGNORED: SocketEvents = { onData() {}, onFlushed() {}, onEnd() {}, onError() {}, onClose() {} };
 
 export class ServerCore implements EchoServer<Address> {
   readonly runtime: Runtime;
@@ -155,7 +154,7 @@ export class ServerCore implements EchoServer<Address> {
       this.counters.rejected++;
       io.destroy();
       this.hook("onClose", this.config.onClose, { ...info, reason: "limit", bytesIn: 0, bytesOut: 0, durationMs: 0 });
-      return IGNORED;
+      return NO_EVENTS;
     }
     const session = new EchoSession(io, this.config.highWaterMark, this.sessionHooks);
     this.live.set(session, { info, idleSince: info.openedAt });

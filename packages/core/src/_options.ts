@@ -4,7 +4,7 @@
  * port is never passed on: Node would take the string `'abc'` as a Unix socket path.
  */
 
-import { EchoError } from "./errors.ts";
+import { EchoError } from "./_errors.ts";
 import type {
   Address,
   ClientOptions,
@@ -71,6 +71,12 @@ export interface TlsClientConfig {
   readonly ca: string | undefined;
   /** The name the certificate must carry: `serverName`, else the hostname connected to. */
   readonly serverName: string;
+  /**
+   * What to send as SNI: `serverName` when it is a host name. An IP literal is
+   * only checked against the certificate, never sent (RFC 6066 allows host names
+   * only; Node warns, DEP0123).
+   */
+  readonly sni: string | undefined;
   readonly cert: string | undefined;
   readonly key: string | undefined;
 }
@@ -324,9 +330,12 @@ function tlsClient(options: TlsClientOptions, hostname: string): TlsClientConfig
   const key = optionalPem("tls.key", options.key);
   if ((cert === undefined) !== (key === undefined))
     throw new EchoError("EINVAL", "invalid option tls.cert/tls.key: a client certificate needs both");
+  const serverName =
+    options.serverName === undefined ? hostname : normalizeHostname(options.serverName, "tls.serverName");
   return {
     ca: optionalPem("tls.ca", options.ca),
-    serverName: options.serverName === undefined ? hostname : normalizeHostname(options.serverName, "tls.serverName"),
+    serverName,
+    sni: isIPv4(serverName) || isIPv6(serverName) ? undefined : serverName,
     cert,
     key,
   };
@@ -345,9 +354,4 @@ export function toBytes(data: Uint8Array | string, option = "payload"): Uint8Arr
   if (typeof data === "string") return new TextEncoder().encode(data);
   if (data instanceof Uint8Array) return data;
   throw invalid(option, "a Uint8Array or a string", data);
-}
-
-/** The address family a numeric hostname implies. */
-export function familyOf(hostname: string): "IPv4" | "IPv6" {
-  return hostname.includes(":") ? "IPv6" : "IPv4";
 }

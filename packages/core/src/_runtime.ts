@@ -1,0 +1,79 @@
+/**
+ * `defineRuntime`: a runtime package's whole `EchoRuntime` from its table of
+ * how its sockets carry out core's actions. What every adapter would otherwise
+ * repeat lives here: the overloads, option checks, the Unix socket probe and
+ * the shape of a TCP address.
+ */
+
+import { type Dialer, openConnection } from "./_client.ts";
+import { resolveConnectOptions } from "./_options.ts";
+import { NO_EVENTS } from "./_protocol.ts";
+import { type Binder, startServer } from "./_server.ts";
+import type { UnixFs, UnixProbe } from "./_unix.ts";
+import type {
+  Address,
+  ConnectOptions,
+  EchoConnection,
+  EchoRuntime,
+  EchoServer,
+  ListenOptions,
+  Runtime,
+  SocketAddress,
+  UnixAddress,
+  UnixConnectOptions,
+  UnixListenOptions,
+} from "./types.ts";
+
+/** What an adapter supplies: the rest of `EchoRuntime` is core's. */
+export interface RuntimeTable {
+  readonly runtime: Runtime;
+  /** Binds a listener and hands each accepted socket to `server.accept`. */
+  readonly bind: Binder;
+  /** Opens a socket (TLS handshake included) and wires its events. */
+  readonly dial: Dialer;
+  /** Looks at and removes a Unix socket's file, for the stale-file check before a bind. */
+  readonly unixFs: UnixFs;
+}
+
+/**
+ * The `listen` and `connect` of a runtime package, overloads included. Both
+ * validate every option before the table is called, so a bad option never
+ * opens a socket.
+ */
+export function defineRuntime({ runtime, bind, dial, unixFs }: RuntimeTable): EchoRuntime {
+  const probe = unixProbe(dial);
+  function listen(options: UnixListenOptions): Promise<EchoServer<UnixAddress>>;
+  function listen(options?: ListenOptions): Promise<EchoServer>;
+  function listen(options?: ListenOptions | UnixListenOptions): Promise<EchoServer<Address>> {
+    return startServer(runtime, options, bind, unixFs, probe);
+  }
+  function connect(options: UnixConnectOptions): Promise<EchoConnection<UnixAddress>>;
+  function connect(options?: ConnectOptions): Promise<EchoConnection>;
+  function connect(options?: ConnectOptions | UnixConnectOptions): Promise<EchoConnection<Address>> {
+    return openConnection(runtime, options, dial);
+  }
+  return { runtime, listen, connect };
+}
+
+/** Whether a server accepts on a Unix socket, asked with the runtime's own dialer. */
+function unixProbe(dial: Dialer): UnixProbe {
+  return async (path) => {
+    const config = resolveConnectOptions({ transport: "unix", path });
+    const { io } = await dial(config, NO_EVENTS, new AbortController().signal);
+    io.destroy();
+  };
+}
+
+/**
+ * A TCP address as a socket reports it. The family follows from the numeric
+ * address (only IPv6 has a colon), whatever the runtime calls it. A socket
+ * reset before we look at it has no addresses left: unknown, rather than a throw.
+ */
+export function tcpAddress(hostname: string | undefined, port: number | undefined): SocketAddress {
+  return {
+    transport: "tcp",
+    hostname: hostname ?? "unknown",
+    port: port ?? 0,
+    family: hostname?.includes(":") ? "IPv6" : "IPv4",
+  };
+}
