@@ -1,7 +1,6 @@
 import { dlopen, FFIType, ptr } from "bun:ffi";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { type Socket, type Subprocess, spawn } from "bun";
-import { isEchoError } from "../src/index.ts";
 
 export const BUN = process.execPath;
 
@@ -12,15 +11,6 @@ export function randomBytes(size: number): Uint8Array {
   // getRandomValues fills at most 64 KiB per call.
   for (let offset = 0; offset < size; offset += 65536) crypto.getRandomValues(bytes.subarray(offset, offset + 65536));
   return bytes;
-}
-
-export async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-  } catch (error) {
-    return isEchoError(error) ? error.code : `not an EchoError: ${String(error)}`;
-  }
-  return undefined;
 }
 
 /** Polls `predicate` every 10 ms; rejects after `timeoutMs`. */

@@ -226,8 +226,6 @@ class DenoSocketIO implements SocketIO {
   private writing = false;
   /** Server: read buffers whose echo has been written, to read into again; made on first use (idle connections are many). */
   private spare: Uint8Array<ArrayBuffer>[] | undefined;
-  /** Wakes the server's read loop once the queue is flushed. */
-  private flushed: (() => void) | undefined;
   private paused = false;
   /** Wakes the read loop after `resume()`. */
   private resumeReading: (() => void) | undefined;
@@ -278,7 +276,6 @@ class DenoSocketIO implements SocketIO {
       // Already released by a failed operation.
     }
     this.resumeReading?.();
-    this.flushed?.();
     // A pending `conn.read` rejects once the resource is gone; report the close
     // after it has, so nothing of this connection is left running.
     void (this.reading ?? Promise.resolve()).then(() => this.events.onClose());
@@ -327,7 +324,6 @@ class DenoSocketIO implements SocketIO {
       this.fail(error);
     } finally {
       this.writing = false;
-      this.flushed?.();
     }
   }
 
@@ -356,19 +352,15 @@ class DenoSocketIO implements SocketIO {
           // throughput here (page faults and GC). A read that fills half its
           // buffer or more is handed over (`flush` keeps full-size ones as
           // spares) and reading goes on into another, until core pauses at its
-          // highWaterMark, as on Node and Bun. After a smaller read the loop
-          // waits for its echo and reads into the same buffer: no copy for the
-          // small exchanges, and what is held stays within twice what is pending.
-          target.onData(buffer.subarray(0, count));
+          // highWaterMark, as on Node and Bun. A smaller read is copied out and
+          // reading goes on into the same buffer: waiting for its echo instead
+          // stopped reading far below highWaterMark whenever a peer that does
+          // not read sent a small segment.
           if (count >= buffer.byteLength / 2) {
+            target.onData(buffer.subarray(0, count));
             buffer = this.spare?.pop() ?? new Uint8Array(buffer.byteLength);
           } else {
-            while ((this.writing || this.queue.length > 0) && !this.closed) {
-              await new Promise<void>((resolve) => {
-                this.flushed = resolve;
-              });
-              this.flushed = undefined;
-            }
+            target.onData(buffer.slice(0, count));
           }
         } else if (count < COPY_BELOW) {
           // The client keeps what it reads (echo results, `read()` chunks), so

@@ -1,5 +1,4 @@
 /** Shared by the Deno tests: servers that close in teardown, raw clients, child processes with a hard timeout. */
-import { concat } from "@tcp-echo/core/tools";
 import { type EchoServer, isEchoError, type ListenOptions, listen } from "../src/index.ts";
 
 export const DENO = Deno.execPath();
@@ -40,14 +39,6 @@ export async function sha256(data: Uint8Array): Promise<string> {
 
 export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await delay(10);
-  }
-}
-
 /** A raw `Deno.connect` client, for behaviours our own client would never do. */
 export function rawClient(port: number): Promise<Deno.TcpConn> {
   return Deno.connect({ hostname: "127.0.0.1", port });
@@ -55,15 +46,6 @@ export function rawClient(port: number): Promise<Deno.TcpConn> {
 
 export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   for (let offset = 0; offset < data.byteLength; ) offset += await conn.write(data.subarray(offset));
-}
-
-/** Reads until EOF. */
-export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const buffer = new Uint8Array(256 * 1024);
-  for (let count = await conn.read(buffer); count !== null; count = await conn.read(buffer))
-    chunks.push(buffer.slice(0, count));
-  return concat(chunks);
 }
 
 /** A Deno child process, killed in `stop()`, with a hard timeout and its stdout as lines. */

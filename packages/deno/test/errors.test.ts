@@ -1,21 +1,7 @@
+/** Errors only Deno raises: its own error classes mapped to core's codes, and a missing permission. */
 import assert from "node:assert/strict";
 import { errorCodeOf } from "@tcp-echo/core/tools";
-import { connect, listen } from "../src/index.ts";
-import { CONFIG, codeOf, DENO, run, withServer } from "./_helpers.ts";
-
-for (const [name, options] of [
-  ["port 70000", { port: 70000 }],
-  ["port -1", { port: -1 }],
-  ["port 1.5", { port: 1.5 }],
-  ["port 'abc' (never a Unix socket path)", { port: "abc" as unknown as number }],
-  ["empty host", { hostname: "" }],
-  ["host '::zz'", { hostname: "::zz" }],
-] as const) {
-  Deno.test(`invalid option ${name}: listen and connect reject with EINVAL before any syscall`, async () => {
-    assert.equal(await codeOf(listen(options)), "EINVAL");
-    assert.equal(await codeOf(connect(options)), "EINVAL");
-  });
-}
+import { CONFIG, DENO, run } from "./_helpers.ts";
 
 // Deno's own errors for the same inputs carry no `code`: core must still map
 // each one (a bare RangeError or TypeError for a port, a URIError for a host,
@@ -50,69 +36,6 @@ Deno.test("every error Deno raises here maps to core's code", async () => {
   } finally {
     held.close();
   }
-});
-
-Deno.test("EADDRINUSE names the address and what to do", async () => {
-  await withServer({}, async (server) => {
-    try {
-      await listen({ port: server.address.port });
-      assert.fail("listen on a port in use succeeded");
-    } catch (error) {
-      assert.equal((error as { code?: string }).code, "EADDRINUSE");
-      assert.match((error as Error).message, new RegExp(`127\\.0\\.0\\.1:${server.address.port}.*already in use`));
-    }
-  });
-});
-
-Deno.test("ECONNREFUSED when nothing listens", async () => {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
-  assert.equal(await codeOf(connect({ port })), "ECONNREFUSED");
-});
-
-Deno.test("ENOTFOUND for a host name that does not resolve", async () => {
-  assert.equal(await codeOf(connect({ hostname: "no-such-host.invalid", port: 7 })), "ENOTFOUND");
-});
-
-Deno.test("an aborted signal cancels connect with EABORTED", async () => {
-  assert.equal(await codeOf(connect({ port: 7, signal: AbortSignal.abort() })), "EABORTED");
-});
-
-Deno.test("a per-call echo timeout is ETIMEDOUT and fails the connection", async () => {
-  // A listener that accepts and never answers.
-  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const accepted = silent.accept();
-  try {
-    const client = await connect({ port: silent.addr.port });
-    assert.equal(await codeOf(client.echo("hello?", { timeout: 200 })), "ETIMEDOUT");
-    assert.equal(await codeOf(client.closed), "ETIMEDOUT");
-  } finally {
-    (await accepted).close();
-    silent.close();
-  }
-});
-
-Deno.test("close() twice returns the same promise and resolves; closed resolves", async () => {
-  const server = await listen({ port: 0 });
-  const first = server.close();
-  const second = server.close();
-  assert.equal(first, second);
-  await Promise.all([first, second, server.closed]);
-  assert.equal(await codeOf(connect({ port: server.address.port })), "ECONNREFUSED");
-});
-
-Deno.test("close() lets an open connection finish its echo, then resolves", async () => {
-  const server = await listen({ port: 0 });
-  const client = await connect({ port: server.address.port });
-  await client.echo("open");
-  const closing = server.close();
-  const late = client.echo("still served while draining");
-  await client.closeWrite();
-  assert.equal(new TextDecoder().decode(await late), "still served while draining");
-  await client.closed;
-  await closing;
-  assert.equal(server.connections, 0);
 });
 
 Deno.test("a missing --allow-net is EACCES for listen and connect, not a crash", async () => {

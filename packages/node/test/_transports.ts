@@ -1,13 +1,8 @@
-/** Shared by the transport tests: certificates made at test time, socket paths, every runtime's CLI. */
+/** Shared by the CLI transport tests: certificates made at test time, socket paths, every runtime's CLI. */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import type * as net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { makeCerts, roundTrip as roundTripWith, tempDir } from "../../core/test/fixtures/transports.ts";
-import { type ConnectOptions, connect, type UnixConnectOptions } from "../src/index.ts";
-
-export { failure } from "../../core/test/fixtures/transports.ts";
+import { makeCerts, tempDir } from "@tcp-echo/testkit/suite";
 
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 /** Every runtime's CLI, as the matrix starts it: the real binaries, never the .bin shims. */
@@ -40,42 +35,6 @@ export const cleanup: Array<() => unknown> = [];
 
 export async function runCleanup(): Promise<void> {
   for (const step of cleanup.splice(0).reverse()) await step();
-}
-
-export async function start<T extends { close(options?: { force?: boolean }): Promise<void> }>(server: Promise<T>) {
-  const started = await server;
-  cleanup.push(() => started.close({ force: true }));
-  return started;
-}
-
-export const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
-export const text = (data: Uint8Array) => new TextDecoder().decode(data);
-
-/** One echo over a new Node connection. */
-export const roundTrip = (options: ConnectOptions | UnixConnectOptions, payload: Uint8Array | string) =>
-  roundTripWith({ connect }, options, payload);
-
-/** Sends `payload` and half-closes before reading anything; reads to EOF after a pause. */
-export async function halfCloseSlowReader(socket: net.Socket, payload: Uint8Array): Promise<Buffer> {
-  socket.pause();
-  socket.end(payload);
-  await new Promise((r) => setTimeout(r, 300));
-  const chunks: Buffer[] = [];
-  socket.on("data", (chunk: Buffer) => chunks.push(chunk));
-  socket.resume();
-  await new Promise((resolve, reject) => {
-    socket.once("end", resolve);
-    socket.once("error", reject);
-  });
-  socket.destroy();
-  return Buffer.concat(chunks);
-}
-
-export function opened(socket: net.Socket, event = "connect"): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    socket.once(event, () => resolve(socket));
-    socket.once("error", reject);
-  });
 }
 
 /** A runtime's CLI `serve`, killed after the test; resolves with its first stdout line. */
