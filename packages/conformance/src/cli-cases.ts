@@ -4,10 +4,10 @@
  */
 
 import * as net from "node:net";
+import { spawnManaged } from "@tcp-echo/testkit";
 import { fail } from "./deadline.ts";
 import { type ClientSpec, describeExit, HOST, ROOT } from "./participants.ts";
 import type { CaseName } from "./plan.ts";
-import { spawnManaged } from "./processes.ts";
 
 type Checks = string[];
 

@@ -6,7 +6,7 @@
  */
 
 import { createInterface } from "node:readline";
-import type { Runtime } from "@tcp-echo/testkit";
+import { type Runtime, spawnManaged } from "@tcp-echo/testkit";
 import { CLI_CASES } from "./cli-cases.ts";
 import { CaseFailure } from "./deadline.ts";
 import { FAULT_CASES, startFaultProxies } from "./fault-cells.ts";
@@ -33,7 +33,6 @@ import {
   knownGap,
   type Profile,
 } from "./plan.ts";
-import { spawnManaged } from "./processes.ts";
 import { freePort, prepareTransports, TLS_SERVER_NAME, type Transport, type TransportSetup } from "./transports.ts";
 
 export interface CaseResult {

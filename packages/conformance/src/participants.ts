@@ -25,8 +25,16 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { command, pinned, type Runtime, type RuntimeName, missing as runtimeMissing } from "@tcp-echo/testkit";
-import { type ManagedProcess, spawnManaged } from "./processes.ts";
+import {
+  cliOf,
+  command,
+  type ManagedProcess,
+  pinned,
+  type Runtime,
+  type RuntimeName,
+  missing as runtimeMissing,
+  spawnManaged,
+} from "@tcp-echo/testkit";
 import {
   accepts,
   type Endpoint,
@@ -199,7 +207,7 @@ const ourServer = (ours: Ours): ServerSpec => ({
       ours.name,
       [
         ...(options.prefix ?? []),
-        ...command(ours.runtime, join(ROOT, "packages", ours.pkg, "src/cli.ts"), access),
+        ...command(ours.runtime, cliOf(ours.pkg), access),
         "serve",
         ...where,
         "--json",
@@ -299,7 +307,7 @@ const ourClient = (ours: Ours): ClientSpec => ({
     "--package",
     ours.pkg,
   ],
-  cli: () => command(ours.runtime, join(ROOT, "packages", ours.pkg, "src/cli.ts")),
+  cli: () => command(ours.runtime, cliOf(ours.pkg)),
 });
 
 const PEER_CLIENTS: readonly ClientSpec[] = [

@@ -11,10 +11,9 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pinned, ROOT } from "@tcp-echo/testkit";
+import { pinned, ROOT, spawnManaged } from "@tcp-echo/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type Packed, packAll, RUNTIME_PACKAGES, type RuntimePackage } from "../src/pack.ts";
-import { spawnManaged } from "../src/processes.ts";
 
 const BUN = pinned("bun").binary;
 const DENO = pinned("deno").binary;

@@ -5,9 +5,10 @@
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { killAll, MiB, ROOT } from "@tcp-echo/testkit";
 import { afterAll, describe, expect, test } from "vitest";
 import { runSoak } from "../src/load.ts";
-import { killAll, MiB, missing, ROOT, RUNTIMES } from "../src/processes.ts";
+import { missing, RUNTIMES } from "../src/servers.ts";
 
 afterAll(killAll);
 

@@ -1,3 +1,5 @@
+export * from "./proc.ts";
+export * from "./processes.ts";
 export * from "./runtimes.ts";
 export * from "./supported.ts";
 export * from "./versions.ts";
