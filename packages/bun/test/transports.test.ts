@@ -3,8 +3,8 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type ConnectionOptions, connect as tlsConnect } from "node:tls";
+import { failure, makeCerts, roundTrip as roundTripWith, tempDir } from "@tcp-echo/testkit/fixtures";
 import type { Socket } from "bun";
-import { failure, makeCerts, roundTrip as roundTripWith, tempDir } from "../../core/test/fixtures/transports.ts";
 import { type ConnectOptions, connect, listen, type UnixConnectOptions } from "../src/index.ts";
 import { BUN, killChildren, lines, randomBytes, sha256, spawnChild, until, writeUntilStalled } from "./helpers.ts";
 

@@ -1,6 +1,6 @@
 /** IPv6, Unix domain sockets and TLS on Deno: the same echo and half-close cases as over TCP, and each transport's errors. */
 import assert from "node:assert/strict";
-import { failure, makeCerts, roundTrip as roundTripWith, tempDir } from "../../core/test/fixtures/transports.ts";
+import { failure, makeCerts, roundTrip as roundTripWith, tempDir } from "@tcp-echo/testkit/fixtures";
 import { type ConnectOptions, connect, listen, type UnixConnectOptions } from "../src/index.ts";
 import { Child, CONFIG, DENO, decoder, delay, randomBytes, readAll, run, sha256, until, writeAll } from "./_helpers.ts";
 

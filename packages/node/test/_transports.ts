@@ -4,10 +4,10 @@ import { createHash } from "node:crypto";
 import type * as net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { makeCerts, roundTrip as roundTripWith, tempDir } from "../../core/test/fixtures/transports.ts";
+import { makeCerts, roundTrip as roundTripWith, tempDir } from "@tcp-echo/testkit/fixtures";
 import { type ConnectOptions, connect, type UnixConnectOptions } from "../src/index.ts";
 
-export { failure } from "../../core/test/fixtures/transports.ts";
+export { failure } from "@tcp-echo/testkit/fixtures";
 
 export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 /** Every runtime's CLI, as the matrix starts it: the real binaries, never the .bin shims. */

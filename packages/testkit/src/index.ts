@@ -1,3 +1,4 @@
+export * from "./pack.ts";
 export * from "./proc.ts";
 export * from "./processes.ts";
 export * from "./runtimes.ts";
