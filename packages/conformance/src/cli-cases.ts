@@ -4,9 +4,9 @@
  */
 
 import * as net from "node:net";
-import { spawnManaged } from "@tcp-echo/testkit";
+import { ROOT, spawnManaged } from "@tcp-echo/testkit";
 import { fail } from "./deadline.ts";
-import { type ClientSpec, describeExit, HOST, ROOT } from "./participants.ts";
+import { type ClientSpec, describeExit, HOST } from "./participants.ts";
 import type { CaseName } from "./plan.ts";
 
 type Checks = string[];

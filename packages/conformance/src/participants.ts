@@ -30,6 +30,7 @@ import {
   command,
   type ManagedProcess,
   pinned,
+  ROOT,
   type Runtime,
   type RuntimeName,
   missing as runtimeMissing,
@@ -46,7 +47,6 @@ import {
   type TransportSetup,
 } from "./transports.ts";
 
-export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const HOST = "127.0.0.1";
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const PEERS = fileURLToPath(new URL("../peers/", import.meta.url));
