@@ -9,10 +9,10 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { killAll, type ManagedProcess, runManaged, spawnWithLines } from "@tcp-echo/testkit";
 import { chart } from "./chart.ts";
 import { buildNative, canPin, describeMachine, parseLoadgen } from "./native.ts";
 import { RESULTS_DIR, ROOT } from "./paths.ts";
-import { killAll, run, start } from "./processes.ts";
 import {
   evaluateGoals,
   fmt,
@@ -136,14 +136,48 @@ function hardTimeout(settings: Settings, scenario?: Scenario): number {
   return (settings.duration + settings.warmup) * 1000 + 60_000;
 }
 
+interface Started {
+  readonly process: ManagedProcess;
+  /** The first stdout line, parsed as JSON. */
+  readonly hello: Record<string, unknown>;
+}
+
+/**
+ * Starts a server for one pass (killed with its group after `lifetimeMs`) and
+ * waits for its first stdout line, JSON. Its stdin stays an open pipe: the peers
+ * exit when it closes, so even a bench killed with SIGKILL leaves nothing behind.
+ */
+async function start(argv: readonly string[], lifetimeMs: number): Promise<Started> {
+  const [file, ...args] = argv as [string, ...string[]];
+  const server = spawnWithLines(file, args, { cwd: ROOT, timeoutMs: lifetimeMs, stdin: "pipe" });
+  try {
+    const first = await server.line(() => true, SERVER_START_MS);
+    try {
+      return { process: server, hello: JSON.parse(first) as Record<string, unknown> };
+    } catch {
+      throw new Error(`${server.label}: first line is not JSON: ${first}`);
+    }
+  } catch (error) {
+    await server.kill();
+    throw error;
+  }
+}
+
+/** Runs `argv` to completion, killing its process group after `timeoutMs`. */
+async function run(argv: readonly string[], timeoutMs: number) {
+  const [file, ...args] = argv as [string, ...string[]];
+  const finished = await runManaged(file, args, { cwd: ROOT, timeoutMs });
+  return { ...finished, stdout: finished.stdout.toString() };
+}
+
 /** Starts `server`, runs one loadgen pass, stops the server; never throws. */
 async function measureServer(context: Context, server: Server, scenario: Scenario, pin: Pin, rep: number) {
   const { settings } = context;
   let failure: string | undefined;
   let result: Record<string, number> | undefined;
-  let started: Awaited<ReturnType<typeof start>> | undefined;
+  let started: Started | undefined;
   try {
-    started = await start([...pinTo(pin, 1), ...server.command], ROOT, SERVER_START_MS);
+    started = await start([...pinTo(pin, 1), ...server.command], hardTimeout(settings, scenario) + 2 * SERVER_START_MS);
     const { port, pid } = started.hello as { port: number; pid: number };
     const args = [
       ...pinTo(pin, 0),
@@ -158,19 +192,19 @@ async function measureServer(context: Context, server: Server, scenario: Scenari
       "--warmup",
       String(settings.warmup),
     ];
-    const finished = await run(args, ROOT, hardTimeout(settings, scenario));
+    const finished = await run(args, hardTimeout(settings, scenario));
     result = parseLoadgen(finished.stdout) as Record<string, number> | undefined;
     if (finished.timedOut) failure = "hard timeout";
     else if (!result) failure = `load generator failed (${finished.code}): ${finished.stderr.trim()}`;
     else if ("error" in result) failure = String(result.error);
     // A server that changes bytes gets no figure: correctness is never traded for speed.
     else if (result.wrong_bytes) failure = `${result.wrong_bytes} wrong bytes echoed`;
-    if (started.child.exitCode !== null || started.child.signalCode !== null)
-      failure ??= `the server died: ${started.stderr().trim().split("\n").slice(-3).join(" | ")}`;
+    if (started.process.exit)
+      failure ??= `the server died: ${started.process.stderrTail().split("\n").slice(-3).join(" | ")}`;
   } catch (error) {
     failure = (error as Error).message;
   } finally {
-    await started?.stop();
+    await started?.process.kill();
   }
   const measurement: Measurement = {
     group: scenario.id,
@@ -209,9 +243,9 @@ async function measureClient(context: Context, echoServer: string, client: Clien
   const target = client?.id ?? "c-loadgen";
   let failure: string | undefined;
   let result: Record<string, unknown> | undefined;
-  let server: Awaited<ReturnType<typeof start>> | undefined;
+  let server: Started | undefined;
   try {
-    server = await start([...pinTo(pin, 1), echoServer], ROOT, SERVER_START_MS);
+    server = await start([...pinTo(pin, 1), echoServer], hardTimeout(settings) + 3 * SERVER_START_MS);
     const port = String(server.hello.port);
     const shape = ["--conns", String(CLIENT_SHAPE.conns), "--size", String(CLIENT_SHAPE.size)];
     const timing = ["--duration", String(settings.duration), "--warmup", String(settings.warmup)];
@@ -228,7 +262,7 @@ async function measureClient(context: Context, echoServer: string, client: Clien
         ]
       : [...pinTo(pin, 0), context.loadgen, "--mode", "pipelined", "--port", port, ...shape];
     if (!client) command.push("--depth", String(CLIENT_SHAPE.depth), ...timing);
-    const finished = await run(command, ROOT, hardTimeout(settings) + SERVER_START_MS);
+    const finished = await run(command, hardTimeout(settings) + SERVER_START_MS);
     result = parseLoadgen(finished.stdout);
     if (finished.timedOut) failure = "hard timeout";
     else if (!result)
@@ -236,7 +270,7 @@ async function measureClient(context: Context, echoServer: string, client: Clien
   } catch (error) {
     failure = (error as Error).message;
   } finally {
-    await server?.stop();
+    await server?.process.kill();
   }
   const measurement: Measurement = {
     group: "client",

@@ -9,5 +9,3 @@ export const NATIVE_DIR = join(PACKAGE_DIR, "native");
 export const PEERS_DIR = join(PACKAGE_DIR, "src/peers");
 export const BUILD_DIR = join(ROOT, ".bench/build");
 export const RESULTS_DIR = join(ROOT, ".bench/results");
-export const BUN = join(ROOT, "node_modules/bun/bin/bun.exe");
-export const DENO = join(ROOT, "node_modules/deno/deno");

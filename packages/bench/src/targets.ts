@@ -3,14 +3,12 @@
  * runtime, the C limit), the clients, and the scenarios (a)-(f) of issue 6.
  */
 
-import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { BUN, DENO, PACKAGE_DIR, PEERS_DIR, ROOT } from "./paths.ts";
+import { command, label, missing, pinned, ROOT, RUNTIME_NAMES, type RuntimeName } from "@tcp-echo/testkit";
+import { PEERS_DIR } from "./paths.ts";
 
-export type RuntimeName = "node" | "bun" | "deno";
+export type { RuntimeName };
 
 export interface Runtime {
   readonly name: RuntimeName;
@@ -23,46 +21,23 @@ export interface Runtime {
   readonly packageEntry: string;
 }
 
-function versionOf(file: string, args: string[]): string | undefined {
-  try {
-    return execFileSync(file, args, { encoding: "utf8", timeout: 20_000 }).split("\n")[0]?.trim();
-  } catch {
-    return undefined;
-  }
-}
-
-// `node --import tsx` keeps one process (the `tsx` command is a wrapper that
-// spawns a second), so the pid the peer reports is the one whose memory we read.
-const tsxLoader = pathToFileURL(createRequire(join(PACKAGE_DIR, "package.json")).resolve("tsx")).href;
-
+/** The pinned runtimes (root package.json), from @tcp-echo/testkit's runtime table. */
 export function detectRuntimes(): Record<RuntimeName, Runtime> {
-  const bun = versionOf(BUN, ["--version"]);
-  const deno = versionOf(DENO, ["--version"]);
-  return {
-    node: {
-      name: "node",
-      command: (script) => [process.execPath, "--import", tsxLoader, script],
-      missing: undefined,
-      version: process.version.replace(/^v/, ""),
-      packageEntry: join(ROOT, "packages/node/src/index.ts"),
-    },
-    bun: {
-      name: "bun",
-      command: (script) => [BUN, script],
-      missing: bun ? undefined : `no working Bun binary at ${BUN} (run pnpm install)`,
-      version: bun ?? "missing",
-      packageEntry: join(ROOT, "packages/bun/src/index.ts"),
-    },
-    deno: {
-      name: "deno",
-      // Our own config: it maps the workspace packages, and keeps Deno from
-      // rewriting the root package.json.
-      command: (script) => [DENO, "run", "--allow-net", "--config", join(PACKAGE_DIR, "deno.json"), script],
-      missing: deno ? undefined : `no working Deno binary at ${DENO} (run pnpm install)`,
-      version: deno?.split(" ")[1] ?? "missing",
-      packageEntry: join(ROOT, "packages/deno/src/index.ts"),
-    },
-  };
+  const entries = RUNTIME_NAMES.map((name): [RuntimeName, Runtime] => {
+    const runtime = pinned(name);
+    const why = missing(runtime);
+    return [
+      name,
+      {
+        name,
+        command: (script) => command(runtime, script),
+        missing: why && `${label(runtime)}: ${why}`,
+        version: runtime.version,
+        packageEntry: join(ROOT, `packages/${name}/src/index.ts`),
+      },
+    ];
+  });
+  return Object.fromEntries(entries) as Record<RuntimeName, Runtime>;
 }
 
 export type ServerKind = "ours" | "idiomatic" | "limit";

@@ -9,10 +9,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runManaged } from "@tcp-echo/testkit";
 import { afterAll, describe, expect, test } from "vitest";
 import { buildNative, parseLoadgen } from "../src/native.ts";
 import { PACKAGE_DIR, ROOT } from "../src/paths.ts";
-import { run } from "../src/processes.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "tcp-echo-bench-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -65,9 +65,9 @@ describe("bench", () => {
     await new Promise<void>((resolve) => corrupting.listen(0, "127.0.0.1", resolve));
     const { port } = corrupting.address() as net.AddressInfo;
     const args = ["--port", String(port), "--conns", "2", "--depth", "4", "--duration", "0.3", "--warmup", "0"];
-    const finished = await run([loadgen, ...args], ROOT, 30_000);
+    const finished = await runManaged(loadgen, args, { cwd: ROOT, timeoutMs: 30_000 });
     corrupting.close();
-    const result = parseLoadgen(finished.stdout) as { wrong_bytes: number };
+    const result = parseLoadgen(finished.stdout.toString()) as { wrong_bytes: number };
     expect(finished.code).toBe(1);
     expect(result.wrong_bytes).toBe(1);
   });

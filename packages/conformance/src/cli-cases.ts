@@ -3,46 +3,16 @@
  * at a shell sees, exit code included, which the driver's API calls cannot show.
  */
 
-import * as net from "node:net";
+import { ROOT, spawnManaged, stallingServer } from "@tcp-echo/testkit";
 import { fail } from "./deadline.ts";
-import { type ClientSpec, describeExit, HOST, ROOT } from "./participants.ts";
+import { type ClientSpec, describeExit, HOST } from "./participants.ts";
 import type { CaseName } from "./plan.ts";
-import { spawnManaged } from "./processes.ts";
 
 type Checks = string[];
 
 /** `client-timeouts`: `send --timeout` of this many ms; the CLI must exit 1 within it plus `SLACK_MS` of the connect. */
 const TIMEOUT_MS = 2000;
 const SLACK_MS = 1000;
-
-/**
- * A server that breaks RFC 862 by waiting: `silent` reads everything and
- * answers nothing; `never-closes` echoes but ignores the client's half-close.
- * It records when each connection was accepted, so the bound runs from the
- * connect, not from the CLI's start-up (tsx and deno compile first).
- */
-async function stallingServer(kind: "silent" | "never-closes") {
-  const accepted: number[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    accepted.push(performance.now());
-    sockets.add(socket);
-    socket.on("error", () => {});
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("data", (data: Buffer) => {
-      if (kind === "never-closes") socket.write(data);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen({ host: HOST, port: 0 }, resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    accepted,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 /** Runs one `send` against `port`, writing `input` to stdin (left open if `keepStdinOpen`). */
 async function send(client: ClientSpec, port: number, mode: string, input: string | undefined, keepStdinOpen: boolean) {

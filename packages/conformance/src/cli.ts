@@ -10,10 +10,17 @@
 
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { parseRuntime, type Runtime, RuntimeError, resolveRuntime, SUPPORTED } from "@tcp-echo/testkit";
+import {
+  installExitHandlers,
+  killAllAndWait,
+  parseRuntime,
+  type Runtime,
+  RuntimeError,
+  resolveRuntime,
+  SUPPORTED,
+} from "@tcp-echo/testkit";
 import { type CellResult, casePassed, cellKey, clientsOf, type MatrixEvent, runMatrix } from "./matrix.ts";
 import { CASE_NAMES, PROFILES } from "./plan.ts";
-import { installExitHandlers, killAllAndWait } from "./processes.ts";
 import {
   cellText,
   formatDuration,

@@ -10,20 +10,24 @@
  * port }` (IPv4 or IPv6), `{ transport: "unix", path }`, or `{ hostname, port,
  * tls: { ca, serverName } }`.
  *
- * Only APIs all three runtimes share are used here: `node:crypto`'s `createHash`,
- * the `process` global, web crypto, timers.
+ * Only APIs all three runtimes share are used here (see @tcp-echo/testkit/drive).
  */
 
-import { createHash } from "node:crypto";
-import type { EchoConnection, EchoError } from "@tcp-echo/core";
-import { CaseFailure, deadline, fail, sleep } from "./deadline.ts";
+import {
+  argument,
+  codeOf,
+  expectedFailure,
+  loadPackage,
+  type Progress,
+  printLine,
+  type RuntimePackage,
+  randomBytes,
+  runDriver,
+  sameBytes,
+  streamHalfClose,
+} from "@tcp-echo/testkit/drive";
+import { CaseFailure, deadline, fail } from "./deadline.ts";
 import { type CaseName, type CaseParams, type DriverResult, type FaultTarget, formatSize as label } from "./plan.ts";
-
-interface RuntimePackage {
-  readonly runtime: string;
-  connect(options: ConnectOptions & { timeout?: number }): Promise<EchoConnection>;
-  isEchoError(value: unknown, code?: string): value is EchoError;
-}
 
 /** `connect()`'s address part, for any transport (the runner builds it). */
 type ConnectOptions = Record<string, unknown>;
@@ -283,64 +287,33 @@ async function throughFault(pkg: RuntimePackage, to: ConnectOptions, fault: Faul
   } catch (error) {
     if (error instanceof CaseFailure) throw error;
     const code = codeOf(pkg, error);
-    // Linux often reports a reset that arrives behind unread data as EOF; once the
-    // client has half-closed, an EOF with bytes missing is all it can see, and core
-    // reports it as the short echo it looks like (EPROTO). Bytes are missing either way.
-    const accepted =
-      code === fault.expect || (fault.expect === "ECONNRESET" && code === "EPROTO" && progress.halfClosed);
-    if (!accepted) fail(`expected ${fault.expect}, got ${describe(error, code)} after ${progress.bytes} bytes`);
+    if (!expectedFailure(fault.expect, code, progress))
+      fail(`expected ${fault.expect}, got ${describe(error, code)} after ${progress.bytes} bytes`);
     checks.push(`${code} after ${label(progress.bytes)} back${progress.halfClosed ? " (had half-closed)" : ""}`);
   }
 }
 
 // --- streaming ---
 
-interface Streamed {
-  sent: string;
-  received: string;
-  bytes: number;
-}
-
 /**
- * Writes `size` random bytes and half-closes, while a concurrent reader (started
- * `readDelay` ms after the first write) hashes everything until EOF.
+ * `streamHalfClose` on a fresh connection, bounded in time (longer for more
+ * bytes), and the connection's close after EOF.
  */
 async function streamThrough(
   { pkg, to }: Target,
   size: number,
   readDelay: number,
-  progress: { bytes: number; halfClosed: boolean } = { bytes: 0, halfClosed: false },
-): Promise<Streamed> {
+  progress: Progress = { bytes: 0, halfClosed: false },
+) {
   const connection = await pkg.connect(to);
   try {
-    const sentHash = createHash("sha256");
-    const receivedHash = createHash("sha256");
-    let bytes = 0;
-    const writer = (async () => {
-      for (let offset = 0; offset < size; offset += CHUNK) {
-        // A fresh chunk each time: the connection keeps it to check the echo.
-        const chunk = randomBytes(Math.min(CHUNK, size - offset));
-        sentHash.update(chunk);
-        await connection.write(chunk);
-      }
-      progress.halfClosed = true;
-      await connection.closeWrite();
-    })();
-    const reader = (async () => {
-      if (readDelay > 0) await sleep(readDelay);
-      for (let chunk = await connection.read(); chunk; chunk = await connection.read()) {
-        receivedHash.update(chunk);
-        bytes += chunk.byteLength;
-        progress.bytes = bytes;
-      }
-    })();
-    // Observe both at once: a failed reader must not leave the writer's rejection unhandled.
-    const both = Promise.all([writer, reader]);
-    writer.catch(() => {});
-    reader.catch(() => {});
-    await deadline(both, Math.round(20_000 + size / 50_000), `${label(size)} to come back`);
+    const streamed = await deadline(
+      streamHalfClose(connection, size, progress, readDelay),
+      Math.round(20_000 + size / 50_000),
+      `${label(size)} to come back`,
+    );
     await deadline(connection.closed, 10_000, "the connection to close after EOF");
-    return { sent: sentHash.digest("hex"), received: receivedHash.digest("hex"), bytes };
+    return streamed;
   } finally {
     await connection.close();
   }
@@ -354,25 +327,6 @@ const CLOSE_SIZES = [320 * 1024, 16 * 1024 * 1024];
 /** Written to a server that never reads: more than the kernel buffers take, so some stays queued. */
 const STALLED_BYTES = 32 * 1024 * 1024;
 
-function randomBytes(size: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  // getRandomValues fills at most 64 KiB per call.
-  for (let offset = 0; offset < size; offset += 65536) {
-    crypto.getRandomValues(bytes.subarray(offset, Math.min(size, offset + 65536)));
-  }
-  return bytes;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function codeOf(pkg: RuntimePackage, error: unknown): string {
-  return pkg.isEchoError(error) ? error.code : "not an EchoError";
-}
-
 function describe(error: unknown, code: string): string {
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return `${code} (${message})`;
@@ -380,23 +334,9 @@ function describe(error: unknown, code: string): string {
 
 // --- main ---
 
-function argument(args: string[], name: string): string | undefined {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 ? args[index + 1] : undefined;
-}
-
-const PACKAGES: Record<string, string> = {
-  node: "../../node/src/index.ts",
-  bun: "../../bun/src/index.ts",
-  deno: "../../deno/src/index.ts",
-};
-
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const name = argument(args, "package") ?? "";
-  const path = PACKAGES[name];
-  if (!path) throw new Error(`--package must be one of ${Object.keys(PACKAGES).join(", ")}`);
-  const pkg = (await import(new URL(path, import.meta.url).href)) as RuntimePackage;
+  const pkg = await loadPackage(argument(args, "package") ?? "", (specifier) => import(specifier));
   const base: Target = {
     pkg,
     to: JSON.parse(argument(args, "target") ?? "{}") as ConnectOptions,
@@ -433,14 +373,8 @@ async function main(): Promise<void> {
         result = { case: name, ok: false, ms: Math.round(performance.now() - started), checks, failure, verdict };
       }
     }
-    await new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify(result)}\n`, () => resolve()));
+    await printLine(result);
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error) => {
-    process.stderr.write(`driver: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(2);
-  },
-);
+runDriver(main);

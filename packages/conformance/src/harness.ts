@@ -7,11 +7,18 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import type * as net from "node:net";
+import {
+  acceptQueue,
+  groupCpuTicks,
+  groupFds,
+  groupRss,
+  groupStopped,
+  heldConnections,
+  spawnManaged,
+} from "@tcp-echo/testkit";
 import { CaseFailure, deadline, fail, sleep } from "./deadline.ts";
 import { type ClientSpec, describeExit, type RunningServer, type StartOptions } from "./participants.ts";
 import { type CaseName, type CaseParams, formatSize } from "./plan.ts";
-import { acceptQueue, groupCpuTicks, groupFds, groupRss, groupStopped, heldConnections } from "./proc.ts";
-import { spawnManaged } from "./processes.ts";
 import { accepts, connectTo, dial, type Endpoint, resetSocket, type TransportSetup } from "./transports.ts";
 
 type Checks = string[];

@@ -6,7 +6,7 @@
  */
 
 import { createInterface } from "node:readline";
-import type { Runtime } from "@tcp-echo/testkit";
+import { ROOT, type Runtime, spawnManaged } from "@tcp-echo/testkit";
 import { CLI_CASES } from "./cli-cases.ts";
 import { CaseFailure } from "./deadline.ts";
 import { FAULT_CASES, startFaultProxies } from "./fault-cells.ts";
@@ -18,7 +18,6 @@ import {
   HARNESS,
   type Net,
   participants,
-  ROOT,
   type RunningServer,
   SERVERS,
   type ServerSpec,
@@ -33,7 +32,6 @@ import {
   knownGap,
   type Profile,
 } from "./plan.ts";
-import { spawnManaged } from "./processes.ts";
 import { freePort, prepareTransports, TLS_SERVER_NAME, type Transport, type TransportSetup } from "./transports.ts";
 
 export interface CaseResult {

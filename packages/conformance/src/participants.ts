@@ -25,8 +25,17 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { command, pinned, type Runtime, type RuntimeName, missing as runtimeMissing } from "@tcp-echo/testkit";
-import { type ManagedProcess, spawnManaged } from "./processes.ts";
+import {
+  cliOf,
+  command,
+  type ManagedProcess,
+  pinned,
+  ROOT,
+  type Runtime,
+  type RuntimeName,
+  missing as runtimeMissing,
+  spawnManaged,
+} from "@tcp-echo/testkit";
 import {
   accepts,
   type Endpoint,
@@ -38,7 +47,6 @@ import {
   type TransportSetup,
 } from "./transports.ts";
 
-export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const HOST = "127.0.0.1";
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const PEERS = fileURLToPath(new URL("../peers/", import.meta.url));
@@ -199,7 +207,7 @@ const ourServer = (ours: Ours): ServerSpec => ({
       ours.name,
       [
         ...(options.prefix ?? []),
-        ...command(ours.runtime, join(ROOT, "packages", ours.pkg, "src/cli.ts"), access),
+        ...command(ours.runtime, cliOf(ours.pkg), access),
         "serve",
         ...where,
         "--json",
@@ -299,7 +307,7 @@ const ourClient = (ours: Ours): ClientSpec => ({
     "--package",
     ours.pkg,
   ],
-  cli: () => command(ours.runtime, join(ROOT, "packages", ours.pkg, "src/cli.ts")),
+  cli: () => command(ours.runtime, cliOf(ours.pkg)),
 });
 
 const PEER_CLIENTS: readonly ClientSpec[] = [

@@ -7,11 +7,11 @@
  */
 
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import * as net from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tls from "node:tls";
+import { makeCerts, tempDir } from "@tcp-echo/testkit/fixtures";
 
 export type Transport = "tcp4" | "tcp6" | "unix" | "tls";
 export const TRANSPORTS: readonly Transport[] = ["tcp4", "tcp6", "unix", "tls"];
@@ -48,7 +48,7 @@ export function hostOf(transport: Transport): string {
 }
 
 export function prepareTransports(transports: readonly Transport[]): TransportSetup {
-  const dir = mkdtempSync(join(tmpdir(), "tcp-echo-matrix-"));
+  const dir = tempDir("tcp-echo-matrix-");
   const gaps = new Map<Transport, string>();
   if (transports.includes("tcp6") && !hasLoopback6()) gaps.set("tcp6", "not available: ::1 is not configured on lo");
   let files: TlsFiles | undefined;
@@ -82,64 +82,10 @@ function hasLoopback6(): boolean {
   }
 }
 
-/** A CA and a server leaf it signs (SAN localhost, 127.0.0.1, ::1), valid for a day. */
+/** The run's CA and server leaf (SAN localhost, 127.0.0.1, ::1), from the testkit's `make-certs.sh`. */
 function makeCertificates(dir: string): TlsFiles {
-  const path = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
-  openssl(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=tcp-echo matrix CA",
-    "-keyout",
-    path("ca.key"),
-    "-out",
-    path("ca.pem"),
-  );
-  writeFileSync(
-    path("leaf.ext"),
-    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n",
-  );
-  openssl(
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-subj",
-    `/CN=${TLS_SERVER_NAME}`,
-    "-keyout",
-    path("server.key"),
-    "-out",
-    path("server.csr"),
-  );
-  openssl(
-    "x509",
-    "-req",
-    "-in",
-    path("server.csr"),
-    "-CA",
-    path("ca.pem"),
-    "-CAkey",
-    path("ca.key"),
-    "-CAcreateserial",
-    "-days",
-    "1",
-    "-extfile",
-    path("leaf.ext"),
-    "-out",
-    path("server.pem"),
-  );
-  return {
-    ca: path("ca.pem"),
-    cert: path("server.pem"),
-    key: path("server.key"),
-    caPem: readFileSync(path("ca.pem"), "utf8"),
-  };
+  const certs = makeCerts(dir);
+  return { ca: certs.file("ca.pem"), cert: certs.file("server.pem"), key: certs.file("server.key"), caPem: certs.ca };
 }
 
 // --- the runner's own connections ---

@@ -6,10 +6,10 @@
  * rerun them.
  */
 
+import { killAllAndWait } from "@tcp-echo/testkit";
 import { afterAll, describe, expect, test } from "vitest";
 import { type CaseResult, isCatch, type RunningMatrix } from "../src/matrix.ts";
 import { gapBroken, type KnownGap, knownGap } from "../src/plan.ts";
-import { killAllAndWait } from "../src/processes.ts";
 
 export function cellTests(matrix: RunningMatrix, prefix = ""): void {
   // Settled for the runner's sake; each test reports its own cell.

@@ -4,8 +4,8 @@ import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { markedProcesses, RUN_MARKER } from "@tcp-echo/testkit";
 import { expect, test } from "vitest";
-import { markedProcesses, RUN_MARKER } from "../src/processes.ts";
 
 const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
 

@@ -11,10 +11,16 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pinned, ROOT } from "@tcp-echo/testkit";
+import {
+  type Packed,
+  packAll,
+  pinned,
+  ROOT,
+  RUNTIME_PACKAGES,
+  type RuntimePackage,
+  spawnManaged,
+} from "@tcp-echo/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type Packed, packAll, RUNTIME_PACKAGES, type RuntimePackage } from "../src/pack.ts";
-import { spawnManaged } from "../src/processes.ts";
 
 const BUN = pinned("bun").binary;
 const DENO = pinned("deno").binary;

@@ -12,13 +12,22 @@
  * with that timeout, one after another for the duration, then a half-close: the
  * shape of a client that must notice a dead network by itself. Either way a target
  * that takes longer than `--deadline` ms is a failure: a hang is never a pass.
- * Only APIs all three runtimes share are used: `node:crypto`'s `createHash`,
- * `node:process`, web crypto, timers.
+ * Only APIs all three runtimes share are used (see @tcp-echo/testkit/drive).
  */
 
-import { createHash } from "node:crypto";
-import process from "node:process";
-import type { EchoConnection, EchoError } from "@tcp-echo/core";
+import {
+  argument,
+  codeOf,
+  expectedFailure,
+  loadPackage,
+  type Progress,
+  printLine,
+  type RuntimePackage,
+  randomBytes,
+  runDriver,
+  sameBytes,
+  streamHalfClose,
+} from "@tcp-echo/testkit/drive";
 
 export interface DriverResult {
   readonly target: string;
@@ -33,54 +42,15 @@ export interface DriverResult {
   readonly failure?: string;
 }
 
-interface RuntimePackage {
-  connect(options: { hostname: string; port: number; timeout?: number }): Promise<EchoConnection>;
-  isEchoError(value: unknown): value is EchoError;
-}
-
-const PACKAGES: Record<string, string> = {
-  node: "../../node/src/index.ts",
-  bun: "../../bun/src/index.ts",
-  deno: "../../deno/src/index.ts",
-};
-
-const CHUNK = 64 * 1024;
-
 class Hang extends Error {}
 
-interface Progress {
-  bytes: number;
-  halfClosed: boolean;
-}
-
-/** Streams `size` random bytes and half-closes, while a concurrent reader hashes the echo until EOF. */
+/** Streams `size` random bytes with half-close and waits for the close after EOF. */
 async function stream(pkg: RuntimePackage, hostname: string, port: number, size: number, counted: Progress) {
   const connection = await pkg.connect({ hostname, port });
   try {
-    const sent = createHash("sha256");
-    const received = createHash("sha256");
-    const writer = (async () => {
-      for (let offset = 0; offset < size; offset += CHUNK) {
-        // A fresh chunk each time: the connection keeps it to check the echo.
-        const chunk = randomBytes(Math.min(CHUNK, size - offset));
-        sent.update(chunk);
-        await connection.write(chunk);
-      }
-      counted.halfClosed = true;
-      await connection.closeWrite();
-    })();
-    const reader = (async () => {
-      for (let chunk = await connection.read(); chunk; chunk = await connection.read()) {
-        received.update(chunk);
-        counted.bytes += chunk.byteLength;
-      }
-    })();
-    // Observe both: a failed reader must not leave the writer's rejection unhandled.
-    writer.catch(() => {});
-    reader.catch(() => {});
-    await Promise.all([writer, reader]);
+    const streamed = await streamHalfClose(connection, size, counted);
     await connection.closed;
-    return { sent: sent.digest("hex"), received: received.digest("hex") };
+    return streamed;
   } finally {
     await connection.close();
   }
@@ -150,49 +120,20 @@ async function run(
   } catch (error) {
     const base = { target, bytes: counted.bytes, ms: elapsed(), halfClosed: counted.halfClosed };
     if (error instanceof Hang) return { ...base, ok: false, failure: error.message };
-    const code = pkg.isEchoError(error) ? error.code : "not an EchoError";
+    const code = codeOf(pkg, error);
     const message = error instanceof Error ? error.message : String(error);
-    if (code === expect) return { ...base, ok: true, code };
-    // Linux often reports a reset that arrives behind unread data as EOF (the next
-    // write would see ECONNRESET). Before our half-close core reports that EOF as
-    // ECONNRESET; after it, an EOF with bytes missing is all a client can see, and
-    // core reports the short echo (EPROTO). Missing bytes either way: never success.
-    if (expect === "ECONNRESET" && code === "EPROTO" && counted.halfClosed) return { ...base, ok: true, code };
+    if (expectedFailure(expect, code, counted)) return { ...base, ok: true, code };
     return { ...base, ok: false, code, failure: `expected ${expect}, got ${code}: ${message}` };
   } finally {
     clearTimeout(timer);
   }
 }
 
-// --- utils ---
-
-function randomBytes(size: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  // getRandomValues fills at most 64 KiB per call.
-  for (let offset = 0; offset < size; offset += 65536) {
-    crypto.getRandomValues(bytes.subarray(offset, Math.min(size, offset + 65536)));
-  }
-  return bytes;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function argument(args: string[], name: string): string | undefined {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 ? args[index + 1] : undefined;
-}
-
 // --- main ---
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const path = PACKAGES[argument(args, "package") ?? ""];
-  if (!path) throw new Error(`--package must be one of ${Object.keys(PACKAGES).join(", ")}`);
-  const pkg = (await import(new URL(path, import.meta.url).href)) as RuntimePackage;
+  const pkg = await loadPackage(argument(args, "package") ?? "", (specifier) => import(specifier));
   const hostname = argument(args, "host") ?? "127.0.0.1";
   const size = Number(argument(args, "size") ?? 4 * 1024 * 1024);
   const deadlineMs = Number(argument(args, "deadline") ?? 30_000);
@@ -206,15 +147,9 @@ async function main(): Promise<void> {
       const [name = "", rest = ""] = spec.split("=");
       const [port = "", expect = "echo"] = rest.split(":");
       const result = await run(pkg, hostname, name, Number(port), expect, size, deadlineMs, timing);
-      await new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify(result)}\n`, () => resolve()));
+      await printLine(result);
     }),
   );
 }
 
-main().then(
-  () => process.exit(0),
-  (error) => {
-    process.stderr.write(`driver: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(2);
-  },
-);
+runDriver(main);

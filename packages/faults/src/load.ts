@@ -15,7 +15,8 @@ import { createHash, randomBytes } from "node:crypto";
 import * as net from "node:net";
 import { errorCodeOf } from "@tcp-echo/core/tools";
 import { connect } from "@tcp-echo/node";
-import { fdCount, MiB, type RuntimeName, rssBytes, startServer } from "./processes.ts";
+import { fdCount, MiB, rssOf } from "@tcp-echo/testkit";
+import { type RuntimeName, startServer } from "./servers.ts";
 
 export interface SoakOptions {
   readonly server: RuntimeName;
@@ -208,7 +209,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     while (elapsed() < options.seconds) {
       credit += perTick;
       for (; credit >= 1; credit--) if (inFlight < concurrency) start();
-      if (baselineRss === 0 && elapsed() >= warmUp) baselineRss = rssBytes(server.pid);
+      if (baselineRss === 0 && elapsed() >= warmUp) baselineRss = rssOf(server.pid);
       if (elapsed() >= nextSample) {
         nextSample += sampleEvery;
         const sample: SoakSample = {
@@ -217,7 +218,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           inFlight,
           bytes,
           errors: { ...errors },
-          rss: rssBytes(server.pid),
+          rss: rssOf(server.pid),
           fds: fdCount(server.pid),
         };
         peak = Math.max(peak, sample.rss);
@@ -236,7 +237,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         );
       });
     const fdsAfter = fdCount(server.pid);
-    const rssAfter = rssBytes(server.pid);
+    const rssAfter = rssOf(server.pid);
     baselineRss ||= rssAfter;
     peak = Math.max(peak, rssAfter);
     if (fdsAfter > fdsBefore) failures.push(`descriptors leaked: ${fdsBefore} before the load, ${fdsAfter} after it`);

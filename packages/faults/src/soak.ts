@@ -7,8 +7,9 @@
  */
 
 import { parseArguments } from "@tcp-echo/core/tools";
+import { killAll, MiB } from "@tcp-echo/testkit";
 import { runSoak, type SoakSample } from "./load.ts";
-import { killAll, MiB, missing, RUNTIMES, type RuntimeName } from "./processes.ts";
+import { missing, RUNTIMES, type RuntimeName } from "./servers.ts";
 
 const USAGE =
   "usage: soak --server node|bun|deno (--minutes N | --seconds N) [--rate SESSIONS_PER_SECOND] [--rss-bound MIB] [--json]";

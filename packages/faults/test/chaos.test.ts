@@ -10,9 +10,10 @@
  */
 import { randomBytes } from "node:crypto";
 import * as net from "node:net";
+import { killAll } from "@tcp-echo/testkit";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { killAll, missing, RUNTIMES, type ServerProcess, startServer } from "../src/processes.ts";
+import { missing, RUNTIMES, type ServerProcess, startServer } from "../src/servers.ts";
 
 afterAll(killAll);
 

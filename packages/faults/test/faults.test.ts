@@ -4,19 +4,12 @@
  * half-close through every proxy at once.
  */
 import { fileURLToPath } from "node:url";
+import { killAll, spawnWithLines } from "@tcp-echo/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { DriverResult } from "../src/driver.ts";
 import { FAULT_PAYLOAD, FAULTS } from "../src/faults.ts";
-import {
-  command,
-  killAll,
-  missing,
-  RUNTIMES,
-  type ServerProcess,
-  spawnManaged,
-  startServer,
-} from "../src/processes.ts";
 import { type FaultProxy, startProxy } from "../src/proxy.ts";
+import { commandFor, missing, RUNTIMES, type ServerProcess, startServer } from "../src/servers.ts";
 
 const DRIVER = fileURLToPath(new URL("../src/driver.ts", import.meta.url));
 
@@ -50,7 +43,7 @@ for (const serverRuntime of RUNTIMES) {
 
         beforeAll(async () => {
           const targets = FAULTS.map((f) => `${f.name}=${proxies.get(f.name)?.address.port}:${f.expect}`);
-          const [file, args] = command(clientRuntime, DRIVER, [
+          const [file, args] = commandFor(clientRuntime, DRIVER, [
             "--package",
             clientRuntime,
             "--size",
@@ -60,14 +53,15 @@ for (const serverRuntime of RUNTIMES) {
             "--targets",
             targets.join(","),
           ]);
-          const driver = spawnManaged(file, args, { timeoutMs: 90_000 });
-          const code = await driver.exited;
+          const driver = spawnWithLines(file, args, { timeoutMs: 90_000 });
+          const { code } = await driver.exited;
+          await driver.ended;
           for (const line of driver.lines) {
             const result = JSON.parse(line) as DriverResult;
             results.set(result.target, result);
           }
           if (code !== 0 || results.size !== FAULTS.length)
-            throw new Error(`driver exited ${code} with ${results.size} results; stderr: ${driver.stderr()}`);
+            throw new Error(`driver exited ${code} with ${results.size} results; stderr: ${driver.stderrTail()}`);
         }, 120_000);
 
         test.each(FAULTS.map((fault) => [fault.proves, fault] as const))("%s", (_proves, fault) => {

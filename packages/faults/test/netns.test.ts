@@ -7,9 +7,10 @@
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { cliOf, killAll, spawnWithLines } from "@tcp-echo/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { DriverResult } from "../src/driver.ts";
-import { cliOf, command, killAll, missing, RUNTIMES, spawnManaged } from "../src/processes.ts";
+import { commandFor, missing, RUNTIMES } from "../src/servers.ts";
 
 const DRIVER = fileURLToPath(new URL("../src/driver.ts", import.meta.url));
 
@@ -64,7 +65,7 @@ describe.skipIf(why)(`netns: a link that goes down mid-transfer${why ? ` (skippe
 
   /** A server of `runtime` inside the server namespace, on the veth address. */
   async function serveInNamespace(runtime: (typeof RUNTIMES)[number]) {
-    const [file, args] = command(runtime, cliOf(runtime), [
+    const [file, args] = commandFor(runtime, cliOf(runtime), [
       "serve",
       "--host",
       SERVER_IP,
@@ -74,14 +75,14 @@ describe.skipIf(why)(`netns: a link that goes down mid-transfer${why ? ` (skippe
       "--idle-timeout",
       "3000",
     ]);
-    const server = spawnManaged("ip", ["netns", "exec", SERVER_NS, file, ...args], { timeoutMs: 90_000 });
+    const server = spawnWithLines("ip", ["netns", "exec", SERVER_NS, file, ...args], { timeoutMs: 90_000 });
     const port = (JSON.parse(await server.line((l) => l.includes('"listening"'), 30_000)) as { port: number }).port;
     return { server, port };
   }
 
   /** The driver of `runtime` in the client namespace: 256 KiB echoes, each with a 2 s timeout, for 4 s. */
   function clientInNamespace(runtime: (typeof RUNTIMES)[number], target: string) {
-    const [file, args] = command(runtime, DRIVER, [
+    const [file, args] = commandFor(runtime, DRIVER, [
       "--package",
       runtime,
       "--host",
@@ -97,13 +98,13 @@ describe.skipIf(why)(`netns: a link that goes down mid-transfer${why ? ` (skippe
       "--targets",
       target,
     ]);
-    return spawnManaged("ip", ["netns", "exec", CLIENT_NS, file, ...args], { timeoutMs: 60_000 });
+    return spawnWithLines("ip", ["netns", "exec", CLIENT_NS, file, ...args], { timeoutMs: 60_000 });
   }
 
   async function resultOf(driver: ReturnType<typeof clientInNamespace>): Promise<DriverResult> {
-    await driver.exited;
+    await driver.ended;
     const line = driver.lines.find((l) => l.startsWith("{"));
-    if (!line) throw new Error(`no result from the driver; stderr: ${driver.stderr()}`);
+    if (!line) throw new Error(`no result from the driver; stderr: ${driver.stderrTail()}`);
     return JSON.parse(line) as DriverResult;
   }
 

@@ -3,11 +3,11 @@
  * as long as asked): a mixed, rate-bounded load that must lose no byte, leak no
  * descriptor, and keep RSS within its bound. Plus the command line's contract.
  */
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { command, killAll, MiB, pinned, ROOT, runManaged } from "@tcp-echo/testkit";
 import { afterAll, describe, expect, test } from "vitest";
 import { runSoak } from "../src/load.ts";
-import { killAll, MiB, missing, ROOT, RUNTIMES } from "../src/processes.ts";
+import { missing, RUNTIMES } from "../src/servers.ts";
 
 afterAll(killAll);
 
@@ -41,23 +41,10 @@ describe.concurrent("soak", () => {
 });
 
 describe("soak: the command line", () => {
-  function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, ["--import", "tsx", SOAK, ...args], { cwd: ROOT, detached: true });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => process.kill(-(child.pid as number), "SIGKILL"), 60_000);
-    return new Promise((resolve) =>
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      }),
-    );
+  async function run(args: string[]) {
+    const [node, ...prefix] = command(pinned("node"), SOAK) as [string, ...string[]];
+    const result = await runManaged(node, [...prefix, ...args], { cwd: ROOT, timeoutMs: 60_000 });
+    return { ...result, stdout: result.stdout.toString() };
   }
 
   test("--json: one sample line per interval, then a report; exit 0 when nothing was lost", async () => {

@@ -6,17 +6,9 @@
  */
 import { randomBytes } from "node:crypto";
 import * as net from "node:net";
+import { fdCount, killAll, MiB, rssOf } from "@tcp-echo/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import {
-  fdCount,
-  killAll,
-  MiB,
-  missing,
-  RUNTIMES,
-  rssBytes,
-  type ServerProcess,
-  startServer,
-} from "../src/processes.ts";
+import { missing, RUNTIMES, type ServerProcess, startServer } from "../src/servers.ts";
 
 afterAll(killAll);
 
@@ -111,7 +103,7 @@ for (const runtime of RUNTIMES) {
       });
       await server.statsWhere((stats) => stats.active === 0, 15_000);
       baseline.fds = fdCount(server.pid);
-      baseline.rss = rssBytes(server.pid);
+      baseline.rss = rssOf(server.pid);
     }, 60_000);
 
     afterAll(() => server?.stop());
@@ -126,7 +118,7 @@ for (const runtime of RUNTIMES) {
         await storm();
         await server.statsWhere((stats) => stats.active === 0, 20_000);
         expect(fdCount(server.pid)).toBe(baseline.fds);
-        rss.push(rssBytes(server.pid));
+        rss.push(rssOf(server.pid));
       }
       console.info(
         `storm ${name} ${runtime}: fds ${baseline.fds} -> ${fdCount(server.pid)}; RSS ${mb(baseline.rss)} -> ${rss.map(mb).join(" -> ")} MiB`,

@@ -1,31 +1,24 @@
 /** Shared by the CLI transport tests: certificates made at test time, socket paths, every runtime's CLI. */
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { makeCerts, tempDir } from "@tcp-echo/testkit/suite";
+import { cliOf, command, pinned, RUNTIME_NAMES, type RuntimeName } from "@tcp-echo/testkit";
+import { makeCerts, tempDir } from "@tcp-echo/testkit/fixtures";
 
-export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-/** Every runtime's CLI, as the matrix starts it: the real binaries, never the .bin shims. */
-export const CLI = {
-  node: [process.execPath, "--import", "tsx", join(ROOT, "packages/node/src/cli.ts")],
-  bun: [join(ROOT, "node_modules/bun/bin/bun.exe"), join(ROOT, "packages/bun/src/cli.ts")],
-  deno: [
-    join(ROOT, "node_modules/deno/deno"),
-    "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    "--no-prompt",
-    "--config",
-    join(ROOT, "packages/deno/deno.json"),
-    join(ROOT, "packages/deno/src/cli.ts"),
-  ],
-} as const;
-export type Runtime = keyof typeof CLI;
-export const RUNTIMES = Object.keys(CLI) as Runtime[];
+export { failure } from "@tcp-echo/testkit/fixtures";
 
 export const DIR = tempDir("echo-");
 export const certs = makeCerts(join(DIR, "certs"));
+
+/** Every runtime's CLI, as the matrix starts it (testkit's runtime table): certificates and sockets under DIR. */
+const cli = (runtime: RuntimeName) =>
+  command(pinned(runtime), cliOf(runtime), { read: [DIR], write: [DIR] }) as [string, ...string[]];
+export const CLI: Record<RuntimeName, [string, ...string[]]> = {
+  node: cli("node"),
+  bun: cli("bun"),
+  deno: cli("deno"),
+};
+export type Runtime = RuntimeName;
+export const RUNTIMES: readonly Runtime[] = RUNTIME_NAMES;
 
 let sockets = 0;
 export const socketPath = () => join(DIR, `s${++sockets}.sock`);

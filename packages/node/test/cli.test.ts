@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import * as net from "node:net";
 import { fileURLToPath } from "node:url";
+import { cpuTicks, rssOf, stallingServer } from "@tcp-echo/testkit";
 import { afterEach, describe, expect, test } from "vitest";
 
 const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
@@ -75,10 +75,7 @@ function exited(child: ChildProcess): Promise<number | null> {
   });
 }
 
-function rssKiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
-}
+const rssKiB = (pid: number): number => rssOf(pid) / 1024;
 
 function until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -270,20 +267,17 @@ describe("node server process: the descriptor limit", () => {
       });
     });
     const pid = child.pid as number;
-    const cpuTicks = () => {
-      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-      return Number(fields[11]) + Number(fields[12]);
-    };
+    const ticks = () => cpuTicks(pid);
     const sockets = Array.from({ length: 120 }, () => {
       const socket = net.connect(port, "127.0.0.1");
       socket.on("error", () => {});
       return socket;
     });
     await new Promise((r) => setTimeout(r, 1000));
-    const before = cpuTicks();
+    const before = ticks();
     await new Promise((r) => setTimeout(r, 2000));
     // A spinning accept loop would burn ~200 ticks (2 s of one core); allow a noisy machine 1/4 of that.
-    expect(cpuTicks() - before).toBeLessThan(50);
+    expect(ticks() - before).toBeLessThan(50);
     for (const socket of sockets) socket.destroy();
     await new Promise((r) => setTimeout(r, 500));
     const result = await run(["send", "--port", String(port), "after", "the", "storm"]);
@@ -291,35 +285,6 @@ describe("node server process: the descriptor limit", () => {
     expect(child.exitCode).toBeNull();
   }, 60_000);
 });
-
-/**
- * Two servers that break RFC 862 by waiting: `silent` reads everything and
- * answers nothing; `never-closes` echoes but ignores the client's half-close.
- * Each records when it accepted, so the bound is measured from the connect,
- * not from the CLI's start-up.
- */
-async function stallingServer(kind: "silent" | "never-closes") {
-  const accepted: number[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-    accepted.push(performance.now());
-    sockets.add(socket);
-    socket.on("error", () => {});
-    socket.on("data", (data: Buffer) => {
-      if (kind === "never-closes") socket.write(data);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    port,
-    accepted,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise((r) => server.close(r));
-    },
-  };
-}
 
 describe("cli: send --timeout against a server that stalls", () => {
   const TIMEOUT = 2000;

@@ -10,13 +10,13 @@
  *   ./tcp-echo [--runtime node|bun|deno[@VERSION]] [--package node|bun|deno] serve|send|ping [ARGS...]
  */
 
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import {
   type Access,
+  cliOf,
   command,
   missing,
   pinned,
-  ROOT,
   RUNTIME_NAMES,
   type Runtime,
   type RuntimeName,
@@ -90,7 +90,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`tcp-echo: ${gap}\n`);
     return 2;
   }
-  const script = join(ROOT, "packages", launch.pkg ?? runtime.runtime, "src/cli.ts");
+  const script = cliOf(launch.pkg ?? runtime.runtime);
   process.stdout.write(
     `${[...command(runtime, script, accessFor(launch.args)), ...launch.args].map(quote).join(" ")}\n`,
   );

@@ -7,17 +7,23 @@
  */
 
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import {
+  packAll,
+  parseRuntime,
+  pinned,
+  ROOT,
+  RUNTIME_PACKAGES,
+  type Runtime,
+  resolveRuntime,
+  SUPPORTED,
+} from "@tcp-echo/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { pinned, ROOT, type Runtime } from "../src/runtimes.ts";
-import { SUPPORTED } from "../src/supported.ts";
-import { parseRuntime, resolveRuntime } from "../src/versions.ts";
 
 const run = promisify(execFile);
-const TSC = join(ROOT, "node_modules/typescript/bin/tsc");
 const TSX = import.meta.resolve("tsx");
 const app = mkdtempSync(join(tmpdir(), "tcp-echo-readme-embed-"));
 
@@ -31,19 +37,9 @@ function readmeExample(): string {
 }
 
 beforeAll(async () => {
-  const packages = ["core", "node", "bun", "deno"];
-  for (const name of packages) {
-    const cwd = join(ROOT, "packages", name);
-    await run(process.execPath, [TSC, "-p", "tsconfig.build.json"], { cwd, timeout: 120_000 });
-    await run("npx", ["-y", "pnpm@10", "pack", "--pack-destination", app], { cwd, timeout: 120_000 });
-  }
-  const tarballs = readdirSync(app);
-  const dependencies = Object.fromEntries(
-    packages.map((name) => [
-      `@tcp-echo/${name}`,
-      `file:./${tarballs.find((file) => file.startsWith(`tcp-echo-${name}-`))}`,
-    ]),
-  );
+  // The tarballs a user installs (`pnpm pack:all`): each runtime package with core bundled.
+  const { tarballs } = await packAll(join(app, "tarballs"));
+  const dependencies = Object.fromEntries(RUNTIME_PACKAGES.map((name) => [`@tcp-echo/${name}`, tarballs[name]]));
   writeFileSync(
     join(app, "package.json"),
     JSON.stringify({ name: "app", private: true, type: "module", dependencies }),

@@ -1,14 +1,5 @@
-/**
- * What the suite's cases share. Only `node:` built-ins, which Node, Bun and
- * Deno all carry, so one case runs unchanged on each: raw peers are `node:net`
- * and `node:tls` sockets, doing what our own client never would.
- */
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
 import * as net from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as tls from "node:tls";
 import type {
   Address,
@@ -22,6 +13,9 @@ import type {
   UnixConnectOptions,
   UnixListenOptions,
 } from "@tcp-echo/core";
+import { makeCerts, tempDir } from "../fixtures.ts";
+
+export { makeCerts, tempDir };
 
 /** A runtime package as the suite takes it: its `index.ts`. */
 export interface RuntimePackage extends EchoRuntime {
@@ -150,28 +144,6 @@ export async function until(predicate: () => boolean, timeoutMs = 5000): Promise
   }
 }
 
-/** A new directory under the system's temporary one: short, since a Unix socket path holds at most 107 bytes. */
-export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
-
-const MAKE_CERTS = new URL("./make-certs.sh", import.meta.url).pathname;
-
-/** A CA, a server leaf for localhost/127.0.0.1/::1 and a client leaf, made now in `dir` with openssl; never committed. */
-export function makeCerts(dir: string) {
-  const made = spawnSync("sh", [MAKE_CERTS, dir], { timeout: 30_000 });
-  if (made.status !== 0) throw new Error(`make-certs.sh failed: ${made.stderr}`);
-  const file = (name: string) => join(dir, name);
-  const read = (name: string) => readFileSync(file(name), "utf8");
-  return {
-    file,
-    ca: read("ca.pem"),
-    otherCa: read("other-ca.pem"),
-    server: { cert: read("server.pem"), key: read("server.key") },
-    expired: { cert: read("expired.pem"), key: read("expired.key") },
-    client: { cert: read("client.pem"), key: read("client.key") },
-  };
-}
 export type Certs = ReturnType<typeof makeCerts>;
 
 /** A raw peer, destroyed when the case ends; resolves once connected (after the handshake for TLS). */

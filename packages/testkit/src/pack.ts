@@ -20,8 +20,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ROOT } from "./participants.ts";
 import { spawnManaged } from "./processes.ts";
+import { ROOT } from "./runtimes.ts";
 
 export const RUNTIME_PACKAGES = ["node", "bun", "deno"] as const;
 export type RuntimePackage = (typeof RUNTIME_PACKAGES)[number];

@@ -1,69 +1,88 @@
 /**
- * What the kernel says about a server, read from /proc so it works the same for
- * every runtime and every peer: memory of its whole process group (socat and
- * xinetd fork a process per connection), open descriptors, and the TCP
- * connections it holds on its port.
+ * What the kernel says about a process, read from /proc so it works the same for
+ * every runtime and every peer: memory and CPU of a process or of its whole
+ * process group (socat and xinetd fork a process per connection), open
+ * descriptors, and the TCP connections held on a port.
  */
 
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 
+/** Pids of every live process. */
+export function allPids(): number[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number);
+}
+
+/**
+ * The fields of /proc/PID/stat after the command name (state is [0], pgrp [2],
+ * utime [11], stime [12]: proc(5) fields 3, 5, 14, 15), or undefined once the
+ * process is gone.
+ */
+export function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined;
+  }
+}
+
+/** True for a process that has exited and not been reaped yet, or is gone. */
+export function isZombie(pid: number): boolean {
+  const state = statFields(pid)?.[0];
+  return state === undefined || state === "Z";
+}
+
 /** Pids in process group `pgid` (a managed process's pid is its group id). */
 export function groupMembers(pgid: number): number[] {
-  const members: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
-      // The command name may contain spaces and parentheses: fields start after the last ')'.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pgid && fields[0] !== "Z") members.push(Number(entry));
-    } catch {
-      // Exited while we looked.
-    }
-  }
-  return members;
+  return allPids().filter((pid) => {
+    const fields = statFields(pid);
+    return fields !== undefined && Number(fields[2]) === pgid && fields[0] !== "Z";
+  });
 }
 
 /** True if every process in the group is stopped (SIGSTOP took effect), and there is one. */
 export function groupStopped(pgid: number): boolean {
-  const states = groupMembers(pgid).map((pid) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-      return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-    } catch {
-      return "gone";
-    }
-  });
+  const states = groupMembers(pgid).map((pid) => statFields(pid)?.[0] ?? "gone");
   return states.length > 0 && states.every((state) => state === "T");
 }
 
-/** Resident memory of a process, in bytes (0 if it is gone). */
+/** Resident memory of a process, in bytes; throws once it is gone. */
 export function rssOf(pid: number): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "latin1");
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
-    return match ? Number(match[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
+  const status = readFileSync(`/proc/${pid}/status`, "latin1");
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  if (!match) throw new Error(`/proc/${pid}/status has no VmRSS (a zombie?)`);
+  return Number(match[1]) * 1024;
 }
 
-/** Resident memory of a whole process group, in bytes. */
-export function groupRss(pgid: number): number {
-  return groupMembers(pgid).reduce((sum, pid) => sum + rssOf(pid), 0);
-}
-
-/** Open descriptors of every process in the group. */
-export function groupFds(pgid: number): number {
-  let count = 0;
+/** Runs `read` on each member of a group; a member that exits meanwhile counts 0. */
+function sumOverGroup(pgid: number, read: (pid: number) => number): number {
+  let sum = 0;
   for (const pid of groupMembers(pgid)) {
     try {
-      count += readdirSync(`/proc/${pid}/fd`).length;
+      sum += read(pid);
     } catch {
       // Exited while we looked.
     }
   }
-  return count;
+  return sum;
+}
+
+/** Resident memory of a whole process group, in bytes. */
+export function groupRss(pgid: number): number {
+  return sumOverGroup(pgid, rssOf);
+}
+
+/** Open descriptors of a process; throws once it is gone. */
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Open descriptors of every process in the group. */
+export function groupFds(pgid: number): number {
+  return sumOverGroup(pgid, fdCount);
 }
 
 /** TCP states (include/net/tcp_states.h) in which an application still holds the socket open. */
@@ -145,18 +164,16 @@ export function acceptQueue(port: number): number {
   return waiting;
 }
 
-/** CPU time (user + system, in clock ticks, usually 1/100 s) of every process in the group. */
-export function groupCpuTicks(pgid: number): number {
-  let ticks = 0;
-  for (const pid of groupMembers(pgid)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-      // Fields after the command name: state is [0], utime [11], stime [12] (proc(5) fields 14 and 15).
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // Exited while we looked.
-    }
-  }
-  return ticks;
+/** CPU time (user + system, in clock ticks, usually 1/100 s) of a process; throws once it is gone. */
+export function cpuTicks(pid: number): number {
+  const fields = statFields(pid);
+  if (!fields) throw new Error(`process ${pid} is gone`);
+  return Number(fields[11]) + Number(fields[12]);
 }
+
+/** CPU time of every process in the group, in clock ticks. */
+export function groupCpuTicks(pgid: number): number {
+  return sumOverGroup(pgid, cpuTicks);
+}
+
+export const MiB = 1024 * 1024;
