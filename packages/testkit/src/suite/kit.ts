@@ -13,7 +13,7 @@ import type {
   UnixConnectOptions,
   UnixListenOptions,
 } from "@tcp-echo/core";
-import { makeCerts, tempDir } from "../fixtures.ts";
+import { makeCerts, roundTrip, tempDir } from "../fixtures.ts";
 
 export { makeCerts, tempDir };
 
@@ -83,16 +83,8 @@ export class Scope {
   }
 
   /** Echoes `payload` on a new connection, half-closes, waits for the close; any error rejects. */
-  async roundTrip(options: ConnectOptions | UnixConnectOptions, payload: Uint8Array | string): Promise<Uint8Array> {
-    const client = await (options.transport === "unix" ? this.runtime.connect(options) : this.runtime.connect(options));
-    try {
-      const echoed = await client.echo(payload, { timeout: 20_000 });
-      await client.closeWrite();
-      await client.closed;
-      return echoed;
-    } finally {
-      await client.close();
-    }
+  roundTrip(options: ConnectOptions | UnixConnectOptions, payload: Uint8Array | string): Promise<Uint8Array> {
+    return roundTrip(this.runtime, options, payload);
   }
 
   async dispose(): Promise<void> {
