@@ -8,9 +8,9 @@ import type { SocketAddress } from "../src/types.ts";
 const address: SocketAddress = { transport: "tcp", hostname: "127.0.0.1", port: 7, family: "IPv4" };
 
 /** A client over a socket that flushes every write at once and records what it was asked. */
-function client() {
+function client(options: { replyTimeout?: number } = {}) {
   const calls: string[] = [];
-  const connection = new ClientConnection("node", resolveConnectOptions({ port: 7 }));
+  const connection = new ClientConnection("node", resolveConnectOptions({ port: 7, ...options }));
   const io: SocketIO = {
     write: (chunk) => connection.onFlushed(chunk.byteLength),
     pause: () => calls.push("pause"),
@@ -131,20 +131,7 @@ describe("ClientConnection: replyTimeout bounds each wait on the server (no sock
   const bytes = (text: string) => new TextEncoder().encode(text);
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  function timed() {
-    const calls: string[] = [];
-    const connection = new ClientConnection("node", resolveConnectOptions({ port: 7, replyTimeout: TIMEOUT }));
-    const io: SocketIO = {
-      write: (chunk) => connection.onFlushed(chunk.byteLength),
-      pause: () => calls.push("pause"),
-      resume: () => calls.push("resume"),
-      closeWrite: () => calls.push("closeWrite"),
-      close: () => calls.push("close"),
-      destroy: () => calls.push("destroy"),
-    };
-    connection.attach({ info: { localAddress: address, remoteAddress: address }, io });
-    return { connection, calls };
-  }
+  const timed = () => client({ replyTimeout: TIMEOUT });
 
   async function failedWithin(connection: ClientConnection, min: number, max: number) {
     const started = performance.now();
