@@ -5,7 +5,8 @@
 
 import { ROOT, spawnManaged, stallingServer } from "@tcp-echo/testkit";
 import { fail } from "./deadline.ts";
-import { type ClientSpec, describeExit, HOST } from "./participants.ts";
+import { describeExit, HOST } from "./launchers.ts";
+import type { ClientSpec } from "./participants.ts";
 import type { CaseName } from "./plan.ts";
 
 type Checks = string[];

@@ -19,8 +19,9 @@ import {
   resolveRuntime,
   SUPPORTED,
 } from "@tcp-echo/testkit";
-import { type CellResult, casePassed, cellKey, clientsOf, type MatrixEvent, runMatrix } from "./matrix.ts";
+import { runMatrix } from "./matrix.ts";
 import { CASE_NAMES, PROFILES } from "./plan.ts";
+import { type CellResult, casePassed, cellKey, clientsOf, type MatrixEvent } from "./planning.ts";
 import {
   cellText,
   formatDuration,

@@ -7,7 +7,7 @@
  */
 
 import { FAULT_PAYLOAD, FAULTS, type FaultProxy, startProxy } from "@tcp-echo/faults";
-import { HOST } from "./participants.ts";
+import { HOST } from "./launchers.ts";
 import type { CaseSpec, FaultTarget } from "./plan.ts";
 
 export const FAULT_CASES: readonly CaseSpec[] = FAULTS.map((fault) => ({

@@ -1,27 +1,19 @@
 /**
- * Runs the matrix: for each server (row), every client (column) runs every case
+ * Runs a plan (`planning.ts`): for each server (row), every client (column) runs every case
  * that applies to the pair. One server process per row, restarted if it dies
  * (and the death is a failure of the case that was running). Cells run one at a
  * time, so timings and /proc measurements are not disturbed by each other.
  */
 
 import { createInterface } from "node:readline";
-import { ROOT, type Runtime, spawnManaged } from "@tcp-echo/testkit";
+import { ROOT, spawnManaged } from "@tcp-echo/testkit";
 import { CLI_CASES } from "./cli-cases.ts";
 import { CaseFailure } from "./deadline.ts";
 import { FAULT_CASES, startFaultProxies } from "./fault-cells.ts";
-import { HARNESS_CASES, type HarnessContext, type HarnessParams, PIPE_CASES } from "./harness.ts";
-import {
-  CLIENTS,
-  type ClientSpec,
-  describeExit,
-  HARNESS,
-  type Net,
-  participants,
-  type RunningServer,
-  SERVERS,
-  type ServerSpec,
-} from "./participants.ts";
+import { HARNESS_CASES, type HarnessContext, type HarnessParams } from "./harness-cases.ts";
+import { describeExit, type Net, type RunningServer } from "./launchers.ts";
+import type { ClientSpec, ServerSpec } from "./participants.ts";
+import { PIPE_CASES } from "./pipe-cases.ts";
 import {
   CASES,
   type CaseName,
@@ -32,228 +24,24 @@ import {
   knownGap,
   type Profile,
 } from "./plan.ts";
+import {
+  budget,
+  type CaseResult,
+  type CellResult,
+  type CellStatus,
+  casePassed,
+  cellKey,
+  clientsOf,
+  isCatch,
+  type MatrixEvent,
+  type MatrixOptions,
+  type MatrixResult,
+  type PlannedCell,
+  type PlannedRow,
+  paramsFor,
+  planMatrix,
+} from "./planning.ts";
 import { freePort, prepareTransports, TLS_SERVER_NAME, type Transport, type TransportSetup } from "./transports.ts";
-
-export interface CaseResult {
-  readonly case: string;
-  readonly ok: boolean;
-  readonly ms: number;
-  readonly checks: readonly string[];
-  readonly failure?: string;
-  /** The failure is the case's own verdict on a running server (a check failed), not an error that kept it from running. */
-  readonly verdict?: boolean;
-  /** A known runtime bug (`KNOWN_GAPS`, its why): failing as recorded does not fail the cell. */
-  readonly knownGap?: string;
-  /** What is wrong with the known gap's outcome: it passed, or failed another way. */
-  readonly gapBroken?: string;
-}
-
-/** The case did what the cell needs: passed, or failed exactly as its known gap records. */
-export function casePassed(result: CaseResult): boolean {
-  return result.knownGap ? result.gapBroken === undefined : result.ok;
-}
-
-/**
- * - `pass` / `fail`: every case passed / at least one failed.
- * - `expected-fail`: the negative control row failed at least one case (and our
- *   clients detected it): what must happen. `unexpected-pass`: it did not.
- * - `not-available`: the server or client cannot run here (`note` says why and how to fix it).
- */
-export type CellStatus = "pass" | "fail" | "expected-fail" | "unexpected-pass" | "not-available";
-
-export interface CellResult {
-  readonly transport: Transport;
-  readonly server: string;
-  readonly client: string;
-  readonly status: CellStatus;
-  readonly cases: readonly CaseResult[];
-  readonly ms: number;
-  readonly note?: string;
-}
-
-export interface Participant {
-  readonly name: string;
-  readonly kind: string;
-  /** What runs it (ours: node, bun or deno; a peer: its program) and its exact version. */
-  readonly runtime?: string;
-  readonly version?: string;
-  readonly description: string;
-  readonly missing?: string;
-}
-
-export interface MatrixResult {
-  readonly profile: Profile["name"];
-  readonly startedAt: string;
-  readonly durationMs: number;
-  readonly servers: readonly Participant[];
-  readonly clients: readonly Participant[];
-  /** `faults`: `pnpm matrix --faults`, whose cases are the faults. */
-  readonly mode: "conformance" | "faults";
-  readonly transports: readonly Transport[];
-  readonly cases: readonly { name: string; proves: string }[];
-  readonly cells: readonly CellResult[];
-  /** Every expected cell passed (and, with `requireAll`, nothing was unavailable). */
-  readonly ok: boolean;
-}
-
-export interface MatrixOptions {
-  readonly profile: Profile;
-  readonly servers?: readonly string[];
-  readonly clients?: readonly string[];
-  readonly cases?: readonly string[];
-  /** Count an unavailable server or client as a failure (CI, where everything is installed). */
-  readonly requireAll?: boolean;
-  /** Rows run at once. Default 1. */
-  readonly jobs?: number;
-  /** Run our clients x our servers through each fault of `FAULTS` instead of the conformance cases. */
-  readonly faults?: boolean;
-  /** The transports to run over (default tcp4); each is its own grid. */
-  readonly transports?: readonly Transport[];
-  /** Ours on these runtime versions (`--runtimes`) instead of the pinned ones. */
-  readonly runtimes?: readonly Runtime[];
-  /** Only the cells this accepts (the vitest suite's diagonal). */
-  readonly only?: (server: string, client: string, transport: Transport) => boolean;
-}
-
-export type MatrixEvent =
-  | { type: "plan"; rows: readonly PlannedRow[] }
-  | { type: "cell-start"; transport: Transport; server: string; client: string }
-  | { type: "case"; transport: Transport; server: string; client: string; result: CaseResult }
-  | { type: "cell"; cell: CellResult };
-
-export interface PlannedCell {
-  readonly client: ClientSpec;
-  readonly cases: readonly CaseSpec[];
-  /** `--case` chose the cases: they may not include one that can catch the negative control. */
-  readonly filtered: boolean;
-}
-
-export interface PlannedRow {
-  readonly transport: Transport;
-  readonly server: ServerSpec;
-  readonly cells: readonly PlannedCell[];
-}
-
-// --- planning ---
-
-function rowMatches(spec: CaseSpec, server: ServerSpec): boolean {
-  switch (spec.rows) {
-    case "servers":
-      return server.kind === "ours" || server.kind === "peer" || server.kind === "control";
-    case "ours":
-      return server.kind === "ours";
-    case "control":
-      return server.kind === "control";
-    case "client-only":
-      return server.kind === "client-only";
-  }
-}
-
-/** The key of one cell, for lookups. */
-export function cellKey(transport: Transport, server: string, client: string): string {
-  return `${transport}|${server}|${client}`;
-}
-
-function playerMatches(spec: CaseSpec, client: ClientSpec): boolean {
-  switch (spec.players) {
-    case "api":
-      return client.kind === "ours";
-    case "pipe":
-      return client.kind === "ours" || client.kind === "peer";
-    case "harness":
-      return client.kind === "harness";
-    case "cli":
-      return client.kind === "ours" && client.cli !== undefined;
-  }
-}
-
-/** Which cases run in which cell; a pair with no case is "n/a" and not planned. */
-export function planMatrix(
-  options: Pick<MatrixOptions, "servers" | "clients" | "cases" | "faults" | "transports" | "only" | "runtimes">,
-): PlannedRow[] {
-  // A family (`node`) names every version of it (`node@22.23.5`, `node@24.21.0`).
-  const named = (item: { name: string; family?: string }, name: string) => item.name === name || item.family === name;
-  const pick = <T extends { name: string }>(all: readonly T[], names: readonly string[] | undefined, what: string) => {
-    if (!names?.length) return all;
-    for (const name of names) {
-      if (!all.some((item) => named(item, name))) {
-        throw new Error(`unknown ${what} ${JSON.stringify(name)}; known: ${all.map((item) => item.name).join(", ")}`);
-      }
-    }
-    return all.filter((item) => names.some((name) => named(item, name)));
-  };
-  const everyone = options.runtimes ? participants(options.runtimes) : { servers: SERVERS, clients: CLIENTS };
-  const servers = pick(everyone.servers, options.servers, "server");
-  const clients = pick([...everyone.clients, HARNESS], options.clients, "client");
-  const cases = pick(options.faults ? FAULT_CASES : CASES, options.cases, options.faults ? "fault" : "case");
-  const transports = options.transports ?? ["tcp4"];
-  if (options.faults && transports.some((transport) => transport !== "tcp4")) {
-    throw new Error("--faults runs over tcp4 only: the fault proxy is a TCP proxy");
-  }
-  const rows: PlannedRow[] = [];
-  for (const transport of transports) {
-    for (const server of servers) {
-      if (!server.transports.includes(transport)) continue;
-      const cells = clients
-        .filter((client) => client.transports.includes(transport))
-        .filter((client) => options.only?.(server.name, client.name, transport) ?? true)
-        .map((client) => ({
-          client,
-          filtered: Boolean(options.cases?.length),
-          cases: cases.filter(
-            (spec) =>
-              rowMatches(spec, server) &&
-              playerMatches(spec, client) &&
-              (spec.transports ?? [transport]).includes(transport) &&
-              !(server.kind === "peer" && spec.peerServerClients && !spec.peerServerClients.includes(client.name)),
-          ),
-        }))
-        .filter((cell) => cell.cases.length > 0);
-      if (cells.length > 0) rows.push({ transport, server, cells });
-    }
-  }
-  return rows;
-}
-
-/** The sizes a cell runs with. The 256 MiB payload runs where the profile says. */
-export function paramsFor(
-  profile: Profile,
-  server: ServerSpec,
-  client: ClientSpec,
-  refusedPort: number,
-  running?: RunningServer,
-): CaseParams {
-  const big = profile.bigPayloadOn === "diagonal" && server.kind === "ours" && server.name === client.name;
-  const counting = running?.counting;
-  return {
-    payloads: big ? [...profile.payloads, profile.bigPayload] : profile.payloads,
-    halfClose: profile.halfClose,
-    halfCloseLate: profile.halfCloseLate,
-    lateReadMs: 500,
-    connections: profile.connections,
-    refusedPort,
-    ...(counting
-      ? { counting: { port: counting.port, stalledPort: counting.stalledPort, reportUrl: counting.reportUrl } }
-      : {}),
-  };
-}
-
-/** Hard limit per driver case: far above a healthy run, so only a hang reaches it. */
-function budget(name: string, params: CaseParams): number {
-  const bytes = params.payloads.reduce((sum, size) => sum + size, 0);
-  const budgets: Partial<Record<CaseName, number>> = {
-    payloads: Math.round(30_000 + bytes / 10_000),
-    "half-close": 60_000,
-    pipelining: 70_000,
-    "many-connections": 70_000,
-    "client-detection": 45_000,
-    errors: 60_000,
-    "graceful-close": 45_000,
-  };
-  return budgets[name as CaseName] ?? 25_000;
-}
-
-// --- running ---
 
 /** One row's server: started on first use, restarted if it died. */
 class ServerSlot {
@@ -384,18 +172,6 @@ export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent
 
 export function runMatrix(options: MatrixOptions, onEvent?: (event: MatrixEvent) => void): Promise<MatrixResult> {
   return startMatrix(options, onEvent).result;
-}
-
-/** The clients of a plan, in column order. */
-export function clientsOf(rows: readonly PlannedRow[]): ClientSpec[] {
-  return [...new Map(rows.flatMap((row) => row.cells.map((cell) => [cell.client.name, cell.client]))).values()].sort(
-    (a, b) => columnIndex(a) - columnIndex(b),
-  );
-}
-
-function columnIndex(client: ClientSpec): number {
-  const index = CLIENTS.indexOf(client);
-  return index >= 0 ? index : CLIENTS.length;
 }
 
 /** Runs one cell (every case of one server/client pair); never throws. */
@@ -592,11 +368,6 @@ async function runDriver(
       failure: [why + (tail ? `: ${tail}` : ""), death].filter(Boolean).join("; "),
     });
   }
-}
-
-/** A negative-control case that caught the break: it failed its own check on a running server. */
-export function isCatch(result: CaseResult): boolean {
-  return !result.ok && result.verdict === true;
 }
 
 function finish(

@@ -393,7 +393,7 @@ export interface CaseParams {
   readonly connections: number;
   /** `errors`: a port nothing listens on. */
   readonly refusedPort: number;
-  /** `graceful-close`: the client-only row's counting servers (see participants.ts). */
+  /** `graceful-close`: the client-only row's counting servers (see launchers.ts). */
   readonly counting?: { readonly port: number; readonly stalledPort: number; readonly reportUrl: string };
   /** `--faults`: the proxies to stream through, all at once. */
   readonly faults?: readonly FaultTarget[];

@@ -1,8 +1,8 @@
 /** The matrix as text: the servers x clients table (plain or Markdown), and the per-case breakdown. */
 
 import { FAULT_CASES } from "./fault-cells.ts";
-import { type CellResult, casePassed, cellKey, isCatch, type MatrixResult, type Participant } from "./matrix.ts";
 import { CASES } from "./plan.ts";
+import { type CellResult, casePassed, cellKey, isCatch, type MatrixResult, type Participant } from "./planning.ts";
 import type { Transport } from "./transports.ts";
 
 /** A cell still to run (`done` undefined) or running, for the live table. */

@@ -8,8 +8,9 @@
 
 import { killAllAndWait } from "@tcp-echo/testkit";
 import { afterAll, describe, expect, test } from "vitest";
-import { type CaseResult, isCatch, type RunningMatrix } from "../src/matrix.ts";
+import type { RunningMatrix } from "../src/matrix.ts";
 import { gapBroken, type KnownGap, knownGap } from "../src/plan.ts";
+import { type CaseResult, isCatch } from "../src/planning.ts";
 
 export function cellTests(matrix: RunningMatrix, prefix = ""): void {
   // Settled for the runner's sake; each test reports its own cell.

@@ -1,8 +1,8 @@
 import { pinned, type Runtime } from "@tcp-echo/testkit";
 import { expect, test } from "vitest";
-import { planMatrix } from "../src/matrix.ts";
 import { participants } from "../src/participants.ts";
 import { knownGap } from "../src/plan.ts";
+import { planMatrix } from "../src/planning.ts";
 
 // Planning never starts a process: versions that are not on this machine are enough.
 const version = (runtime: Runtime["runtime"], exact: string): Runtime => ({
