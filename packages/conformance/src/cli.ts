@@ -6,6 +6,8 @@
  *   pnpm matrix [--server NAME]... [--client NAME]... [--case NAME]...
  *               [--json FILE] [--markdown] [--profile full|quick] [--require-all]
  *               [--transport tcp4|tcp6|unix|tls|all]... [--faults] [--runtimes LIST|supported]
+ *               [--server-at NAME=URL]... [--server-cmd NAME=COMMAND]... [--client-cmd NAME=COMMAND]...
+ *               [--config FILE]
  */
 
 import { writeFileSync } from "node:fs";
@@ -19,7 +21,9 @@ import {
   resolveRuntime,
   SUPPORTED,
 } from "@tcp-echo/testkit";
+import { outsideOf, outsideParticipants, UsageError } from "./external.ts";
 import { runMatrix } from "./matrix.ts";
+import { HARNESS, participants } from "./participants.ts";
 import { CASE_NAMES, PROFILES } from "./plan.ts";
 import { type CellResult, casePassed, cellKey, clientsOf, type MatrixEvent } from "./planning.ts";
 import {
@@ -53,6 +57,17 @@ const USAGE = `usage: pnpm matrix [options]
                   listed stays pinned. "supported": ${SUPPORTED.join(",")}.
                   Fetched from the npm registry into ~/.cache/tcp-echo/runtimes on first use.
                   --server/--client then name a family (node) or one version (node@22.23.5)
+
+Participants from outside (each replaces its side's default; the
+  control row always runs, and with an outside server the harness column):
+  --server-at NAME=URL      a server already running: tcp://HOST:PORT, tcp://[::1]:PORT,
+                            tls://HOST:PORT (with --tls-ca FILE, --tls-servername N), unix:/path
+  --server-cmd NAME=COMMAND a server the matrix starts (sh -c) and stops; {port}, {host}, {path}
+                            filled in; ready when it accepts (or --ready-line REGEX), within
+                            --start-timeout MS (default 30000)
+  --client-cmd NAME=COMMAND a byte-pipe client (stdin to the server, its bytes to stdout, exit at
+                            EOF), e.g. 'nc -N {host} {port}'; it plays the peer clients' cases
+  --config FILE             the same in JSON: {"servers":[{"name","url"|"command",...}],"clients":[...]}
 `;
 
 function list(values: string[] | undefined): string[] | undefined {
@@ -109,6 +124,16 @@ async function main(): Promise<number> {
     process.stderr.write(`matrix: --runtimes ${error.message}\n`);
     return 2;
   }
+  let outside: ReturnType<typeof outsideParticipants>;
+  try {
+    const { servers, clients } = participants(runtimes);
+    const taken = [...servers, ...clients, HARNESS].map((participant) => participant.name);
+    outside = outsideParticipants(outsideOf(values), taken);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`matrix: ${error.message}\n`);
+    return 2;
+  }
   installExitHandlers();
   const progress = new Progress(process.stdout.isTTY === true);
   let result: Awaited<ReturnType<typeof runMatrix>>;
@@ -124,6 +149,7 @@ async function main(): Promise<number> {
         faults: values.faults === true,
         transports: [...new Set(chosen)],
         ...(runtimes ? { runtimes } : {}),
+        outside,
       },
       (event) => progress.update(event),
     );
@@ -172,6 +198,14 @@ function parse() {
       faults: { type: "boolean" },
       transport: { type: "string", multiple: true },
       runtimes: { type: "string", multiple: true },
+      "server-at": { type: "string", multiple: true },
+      "server-cmd": { type: "string", multiple: true },
+      "client-cmd": { type: "string", multiple: true },
+      "tls-ca": { type: "string" },
+      "tls-servername": { type: "string" },
+      "ready-line": { type: "string" },
+      "start-timeout": { type: "string" },
+      config: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -221,7 +255,7 @@ class Progress {
       if (live) live.done = { passed: 0, failed: 0 };
     } else if (event.type === "case") {
       const done = this.live.get(cellKey(event.transport, event.server, event.client))?.done;
-      if (done) done[event.result.ok ? "passed" : "failed"]++;
+      if (done && !event.result.notApplicable) done[event.result.ok ? "passed" : "failed"]++;
       if (!this.tty) return;
     } else if (event.type === "cell") {
       const { cell } = event;

@@ -17,6 +17,7 @@ export const FAULT_CASES: readonly CaseSpec[] = FAULTS.map((fault) => ({
     "Real networks delay, slice, stall and reset; an echo that is byte-exact on loopback can still drop, reorder or hang through them, and a reset must surface as ECONNRESET, never as success or a hang.",
   players: "api",
   rows: "ours",
+  needs: "connection",
 }));
 
 /** Starts one proxy per fault case in front of `port`; the driver gets their ports as `params.faults`. */

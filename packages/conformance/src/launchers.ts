@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { type ManagedProcess, ROOT, spawnManaged } from "@tcp-echo/testkit";
-import { accepts, type Endpoint, freePort, hostOf, type Transport, type TransportSetup } from "./transports.ts";
+import { accepts, dial, type Endpoint, freePort, hostOf, type Transport, type TransportSetup } from "./transports.ts";
 
 export const HOST = "127.0.0.1";
 
@@ -169,6 +169,90 @@ export async function startProbedProcess(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return { endpoint, port: portOf(endpoint), process: managed, log: [], stop };
+}
+
+/** How a user's server command says it is ready (`--server-cmd`). */
+export interface CommandReadiness {
+  /** A line of its output (stdout or stderr) that says so; without it, ready is the endpoint accepting a connection. */
+  readonly readyLine?: RegExp;
+  readonly startTimeoutMs: number;
+}
+
+/** Lines of a user's command's output that a failure to start shows. */
+const OUTPUT_LINES = 5;
+
+/**
+ * Starts a user's server command (`--server-cmd`, run by `sh -c` in the
+ * directory the matrix was started from) on an endpoint we chose, in its own
+ * process group like every server, so the cases that read a process run on it.
+ */
+export async function startCommandServer(
+  label: string,
+  shellCommand: string,
+  endpoint: Endpoint,
+  { readyLine, startTimeoutMs }: CommandReadiness,
+): Promise<RunningServer> {
+  const managed = spawnManaged("sh", ["-c", shellCommand], {
+    label,
+    cwd: process.env.INIT_CWD ?? process.cwd(),
+    timeoutMs: SERVER_LIFETIME,
+  });
+  const output: string[] = [];
+  let saidReady = false;
+  for (const stream of [managed.child.stdout, managed.child.stderr]) {
+    if (!stream) continue;
+    // Read to the end, as for every server: a full pipe would stall it.
+    createInterface({ input: stream }).on("line", (line) => {
+      output.push(line);
+      if (output.length > OUTPUT_LINES) output.shift();
+      if (readyLine?.test(line)) saidReady = true;
+    });
+  }
+  const lastOutput = () => (output.length ? `its last output: ${output.join(" | ")}` : "it printed nothing");
+  const deadline = Date.now() + startTimeoutMs;
+  while (!(readyLine ? saidReady : await accepts(endpoint))) {
+    if (managed.exit) {
+      // The pipes may still hold its last words.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      throw new Error(`${label} exited (${describeExit(managed.exit)}) before it was ready; ${lastOutput()}`);
+    }
+    if (Date.now() > deadline) {
+      await managed.kill();
+      const waited = readyLine
+        ? `no line of its output matched ${readyLine}`
+        : `nothing accepted on ${describeEndpoint(endpoint)}`;
+      throw new Error(`${label} was not ready within ${startTimeoutMs} ms (${waited}); ${lastOutput()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { endpoint, port: portOf(endpoint), process: managed, log: [], stop: async () => void (await managed.kill()) };
+}
+
+/** How long a server reached by URL may take to accept the first connection. */
+const REACH_TIMEOUT = 5000;
+
+/** A server already running (`--server-at`): there once it accepts a connection. No process: the matrix did not start it. */
+export async function reachServer(url: string, endpoint: Endpoint): Promise<RunningServer> {
+  const socket = dial(endpoint);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`nothing answered at ${url} within ${REACH_TIMEOUT} ms`)),
+        REACH_TIMEOUT,
+      );
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.once("error", (error: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(new Error(`${url} is not reachable: ${error.code ?? error.message}`));
+      });
+    });
+  } finally {
+    socket.destroy();
+  }
+  return { endpoint, port: portOf(endpoint), process: undefined, log: [], stop: async () => {} };
 }
 
 export function startXinetd({ transport }: StartOptions): Promise<RunningServer> {

@@ -31,6 +31,7 @@ import {
   type CellStatus,
   casePassed,
   cellKey,
+  checked,
   clientsOf,
   isCatch,
   type MatrixEvent,
@@ -40,8 +41,9 @@ import {
   type PlannedRow,
   paramsFor,
   planMatrix,
+  transportsOf,
 } from "./planning.ts";
-import { freePort, prepareTransports, TLS_SERVER_NAME, type Transport, type TransportSetup } from "./transports.ts";
+import { freePort, prepareTransports, type Transport, type TransportSetup } from "./transports.ts";
 
 /** One row's server: started on first use, restarted if it died. */
 class ServerSlot {
@@ -90,7 +92,7 @@ export interface RunningMatrix {
 export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent) => void = () => {}): RunningMatrix {
   const started = Date.now();
   const rows = planMatrix(options);
-  const transports = options.transports ?? ["tcp4"];
+  const transports = transportsOf(options);
   const setup = prepareTransports(transports);
   onEvent({ type: "plan", rows });
   const pending = new Map<string, { promise: Promise<CellResult>; resolve: (cell: CellResult) => void }>();
@@ -105,7 +107,12 @@ export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent
   }
   const cells: CellResult[] = [];
   const runRow = async (row: PlannedRow) => {
-    const net = { transport: row.transport, setup };
+    // A server reached by a tls:// URL has its own CA and name; every other row uses the run's.
+    const trust = row.server.tls;
+    const net = {
+      transport: row.transport,
+      setup: trust && setup.tls ? { ...setup, tls: { ...setup.tls, ...trust } } : setup,
+    };
     const slot = new ServerSlot(row.server, net);
     try {
       for (const planned of row.cells) {
@@ -192,6 +199,11 @@ async function runCell(
   if (missing) return { ...base, status: "not-available", cases: [], ms: 0, note: missing };
   onEvent({ type: "cell-start", ...base });
   const results: CaseResult[] = [];
+  for (const { case: name, reason } of planned.notApplicable) {
+    const result = { case: name, ok: false, ms: 0, checks: [], notApplicable: reason };
+    results.push(result);
+    onEvent({ type: "case", ...base, result });
+  }
   const record = (plain: CaseResult) => {
     // On the negative control a failure is the point (a catch), not a gap; only
     // its detection case, which must pass, can be held back by a runtime bug.
@@ -208,7 +220,10 @@ async function runCell(
   try {
     running = await slot.get();
   } catch (error) {
-    const failure = `the server did not start: ${(error as Error).message}`;
+    // A server reached by URL was not started: its error says it is not reachable.
+    const failure = server.noProcess
+      ? (error as Error).message
+      : `the server did not start: ${(error as Error).message}`;
     for (const spec of cases) record({ case: spec.name, ok: false, ms: 0, checks: [], failure });
     return finish(server, base, results, started, planned.filtered);
   }
@@ -296,7 +311,9 @@ async function runCell(
 function connectOptions({ endpoint }: RunningServer, setup: TransportSetup): Record<string, unknown> {
   if (endpoint.transport === "unix") return { transport: "unix", path: endpoint.path };
   const tcp = { hostname: endpoint.host, port: endpoint.port };
-  return endpoint.transport === "tls" ? { ...tcp, tls: { ca: setup.tls?.caPem, serverName: TLS_SERVER_NAME } } : tcp;
+  return endpoint.transport === "tls"
+    ? { ...tcp, tls: { ca: setup.tls?.caPem, serverName: setup.tls?.serverName } }
+    : tcp;
 }
 
 function harnessParams(profile: Profile): HarnessParams {
@@ -378,8 +395,12 @@ function finish(
   filtered: boolean,
 ): CellResult {
   const ms = Date.now() - started;
+  if (results.length > 0 && checked(results).length === 0) {
+    const note = `n/a: no case here can be checked without the server's process (${server.noProcess})`;
+    return { ...base, status: "not-available", cases: results, ms, note };
+  }
   if (server.kind !== "control") {
-    return { ...base, status: results.every(casePassed) ? "pass" : "fail", cases: results, ms };
+    return { ...base, status: checked(results).every(casePassed) ? "pass" : "fail", cases: results, ms };
   }
   // The negative control: its conformance cases must fail somewhere in the cell,
   // and the detection case (our clients catching it) must pass.

@@ -46,21 +46,15 @@ import {
   textPort,
   tlsServerFlags,
 } from "./launchers.ts";
-import {
-  type Endpoint,
-  hostOf,
-  TLS_SERVER_NAME,
-  TRANSPORTS,
-  type Transport,
-  type TransportSetup,
-} from "./transports.ts";
+import { type Endpoint, hostOf, type TlsFiles, TRANSPORTS, type Transport, type TransportSetup } from "./transports.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const PEERS = fileURLToPath(new URL("../peers/", import.meta.url));
 
 // --- participants ---
 
-export type Kind = "ours" | "peer" | "control" | "client-only" | "harness";
+/** `external`: a server or client from outside (`--server-at`, `--server-cmd`, `--client-cmd`, `--config`). */
+export type Kind = "ours" | "peer" | "external" | "control" | "client-only" | "harness";
 
 export interface ServerSpec {
   readonly name: string;
@@ -75,6 +69,10 @@ export interface ServerSpec {
   missing(): string | undefined;
   /** The transports it listens on. */
   readonly transports: readonly Transport[];
+  /** Why its process cannot be read (a server reached by URL), if so: the cases that need it run their client-observable form, or are n/a. */
+  readonly noProcess?: string;
+  /** The trust its clients use over TLS when it is not the run's own (a server reached by a `tls://` URL). */
+  readonly tls?: Pick<TlsFiles, "ca" | "caPem" | "serverName">;
   start(options: StartOptions): Promise<RunningServer>;
 }
 
@@ -324,7 +322,7 @@ const PEER_CLIENTS: readonly ClientSpec[] = [
               "--ssl-trustfile",
               setup.tls?.ca ?? "",
               "--ssl-servername",
-              TLS_SERVER_NAME,
+              setup.tls?.serverName ?? "",
               endpoint.host,
               String(endpoint.port),
             ]
@@ -347,7 +345,7 @@ const PEER_CLIENTS: readonly ClientSpec[] = [
         : endpoint.transport === "tcp6"
           ? `TCP6:[::1]:${endpoint.port}`
           : endpoint.transport === "tls"
-            ? `OPENSSL:${endpoint.host}:${endpoint.port},cafile=${setup.tls?.ca},commonname=${TLS_SERVER_NAME}`
+            ? `OPENSSL:${endpoint.host}:${endpoint.port},cafile=${setup.tls?.ca},commonname=${setup.tls?.serverName}`
             : `TCP:${endpoint.host}:${endpoint.port}`,
     ],
   },

@@ -23,12 +23,12 @@ export const PIPE_CASES: Partial<
   async tutorial(client, endpoint, setup) {
     const message = "Hello, server!";
     if (client.tutorial) {
-      const run = await runPipe(client.tutorial(endpoint, message), 0, 0);
+      const run = await runPipe(client.name, client.tutorial(endpoint, message), 0, 0);
       const expected = `Received response from server: ${message}\n`;
       if (run.text !== expected) fail(`printed ${JSON.stringify(run.text)}, expected ${JSON.stringify(expected)}`);
       return [expected.trim()];
     }
-    const run = await runPipe(client.pipe!(endpoint, setup), Buffer.from(message), 0);
+    const run = await runPipe(client.name, client.pipe!(endpoint, setup), Buffer.from(message), 0);
     if (run.text !== message) fail(`got ${JSON.stringify(run.text)} back`);
     return [`"${message}" round-tripped`];
   },
@@ -36,7 +36,7 @@ export const PIPE_CASES: Partial<
   async payloads(client, endpoint, setup, params) {
     const checks: Checks = [];
     for (const size of params.payloads) {
-      const run = await runPipe(client.pipe!(endpoint, setup), size, 0);
+      const run = await runPipe(client.name, client.pipe!(endpoint, setup), size, 0);
       if (run.bytes !== size) fail(`${formatSize(size)}: ${run.bytes} of ${size} bytes came back`);
       if (run.sent !== run.received) fail(`${formatSize(size)}: sha256 differs`);
       checks.push(`${formatSize(size)} sha256 ${run.sent.slice(0, 12)} ok`);
@@ -50,7 +50,7 @@ export const PIPE_CASES: Partial<
       [params.halfClose, 0],
       [params.halfCloseLate, params.lateReadMs],
     ] as const) {
-      const run = await runPipe(client.pipe!(endpoint, setup), size, delay);
+      const run = await runPipe(client.name, client.pipe!(endpoint, setup), size, delay);
       const what = `${formatSize(size)}, reading after ${delay} ms`;
       if (run.bytes !== size) fail(`${what}: ${run.bytes} of ${size} bytes came back before EOF`);
       if (run.sent !== run.received) fail(`${what}: sha256 differs`);
@@ -60,7 +60,7 @@ export const PIPE_CASES: Partial<
   },
 
   async "zero-byte"(client, endpoint, setup) {
-    const run = await runPipe(client.pipe!(endpoint, setup), 0, 0);
+    const run = await runPipe(client.name, client.pipe!(endpoint, setup), 0, 0);
     if (run.bytes !== 0) fail(`got ${run.bytes} bytes from a session that sent none`);
     return ["immediate half-close: clean EOF, no bytes"];
   },
@@ -79,12 +79,14 @@ interface PipeRun {
  * stdin and closes it, while a concurrent reader (started `readDelay` ms after
  * the first echoed byte) hashes its stdout. The client must exit 0 on its own.
  */
-async function runPipe(argv: string[], input: Buffer | number, readDelay: number): Promise<PipeRun> {
+async function runPipe(label: string, argv: string[], input: Buffer | number, readDelay: number): Promise<PipeRun> {
   const size = typeof input === "number" ? input : input.byteLength;
   const [command, ...args] = argv as [string, ...string[]];
   // Far above a healthy run (16 MiB take about a second), low enough that a hung peer costs little.
   const timeoutMs = Math.round(10_000 + size / 10_000);
-  const child = spawnManaged(command, args, { label: command, timeoutMs, stdin: "pipe" });
+  // From where the matrix was started: a user's client command (`--client-cmd`) may name a relative path.
+  const cwd = process.env.INIT_CWD ?? process.cwd();
+  const child = spawnManaged(command, args, { label, cwd, timeoutMs, stdin: "pipe" });
   const sentHash = createHash("sha256");
   const receivedHash = createHash("sha256");
   let bytes = 0;
@@ -122,10 +124,15 @@ async function runPipe(argv: string[], input: Buffer | number, readDelay: number
   stdin.end();
   const exit = await child.exited;
   await Promise.race([reading, new Promise((resolve) => setTimeout(resolve, 1000))]);
-  if (exit.timedOut) fail(`${command} did not finish within ${timeoutMs} ms (${bytes} of ${size} bytes came back)`);
+  if (exit.timedOut) {
+    const tail = child.stderrTail().split("\n").slice(-3).join(" | ");
+    fail(
+      `${label} did not finish within ${timeoutMs} ms (${bytes} of ${size} bytes came back)${tail ? `: ${tail}` : ""}`,
+    );
+  }
   if (exit.code !== 0) {
     fail(
-      `${command} ended with ${describeExit(exit)} after ${bytes} of ${size} bytes: ${child.stderrTail() || "no message"}`,
+      `${label} ended with ${describeExit(exit)} after ${bytes} of ${size} bytes: ${child.stderrTail() || "no message"}`,
     );
   }
   return { sent: sentHash.digest("hex"), received: receivedHash.digest("hex"), bytes, text: head };

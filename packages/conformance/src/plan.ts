@@ -55,6 +55,14 @@ export interface CaseSpec {
   readonly transports?: readonly Transport[];
   /** Against the peer servers, only these clients run the case (see `many-connections`). */
   readonly peerServerClients?: readonly string[];
+  /**
+   * What the case reads: `connection`, only what a client sees; `process`, the
+   * server's process too (/proc memory, descriptors, the connection table, CPU
+   * ticks, signals), which a server reached by URL (`--server-at`) does not give.
+   */
+  readonly needs: "connection" | "process";
+  /** With `needs: "process"`: what the case checks on a server with no process to read; without it the case is n/a there. */
+  readonly withoutProcess?: string;
 }
 
 export const CASES: readonly CaseSpec[] = [
@@ -64,6 +72,7 @@ export const CASES: readonly CaseSpec[] = [
     reason: "The first thing anyone tries; if this fails nothing else matters.",
     players: "pipe",
     rows: "servers",
+    needs: "connection",
   },
   {
     name: "payloads",
@@ -73,6 +82,7 @@ export const CASES: readonly CaseSpec[] = [
       "Catches truncation, reordering and corruption at every scale, including partial writes (Deno's write may take part of a buffer; Bun's write returns a count) that only show past the socket buffer size.",
     players: "pipe",
     rows: "servers",
+    needs: "connection",
   },
   {
     name: "pipelining",
@@ -81,6 +91,7 @@ export const CASES: readonly CaseSpec[] = [
       "A client must split one byte stream back into the calls that produced it; a server must not reorder or coalesce-and-drop under many small writes.",
     players: "api",
     rows: "servers",
+    needs: "connection",
   },
   {
     name: "half-close",
@@ -89,6 +100,7 @@ export const CASES: readonly CaseSpec[] = [
       "The server must finish echoing after the client's FIN. Node's allowHalfOpen defaults to false and Bun's end() is a full close: both drop the queued echo, which only shows when the queue is full as the FIN arrives (the late reader).",
     players: "pipe",
     rows: "servers",
+    needs: "connection",
   },
   {
     name: "zero-byte",
@@ -97,6 +109,7 @@ export const CASES: readonly CaseSpec[] = [
       "The empty session is where 'wait for data before anything else' servers hang, and where clients mistake EOF for an error.",
     players: "pipe",
     rows: "servers",
+    needs: "connection",
   },
   {
     name: "many-connections",
@@ -105,6 +118,7 @@ export const CASES: readonly CaseSpec[] = [
       "Accept loops that serialize clients, small listen backlogs and per-connection leaks only show with many sockets at once, on both ends.",
     players: "api",
     rows: "servers",
+    needs: "connection",
     // socat and xinetd fork (and socat execs cat) per connection: one client
     // proves they take 500 at once; five would only time fork() on 2 cores.
     peerServerClients: ["node"],
@@ -116,6 +130,9 @@ export const CASES: readonly CaseSpec[] = [
       "An echo server that keeps reading while it cannot write (the naive on('data', write) server) buffers without limit: one slow peer exhausts its memory. Measured from /proc, not from the server's own account.",
     players: "harness",
     rows: "servers",
+    needs: "process",
+    withoutProcess:
+      "the client that writes without reading stalls before the server has taken 64 MiB, then gets every byte back (no RSS to read)",
   },
   {
     name: "resets",
@@ -124,6 +141,9 @@ export const CASES: readonly CaseSpec[] = [
       "A reset is routine for a server. Node crashes on a socket 'error' without a listener; Bun crashes on a rejected async handler; leaked sockets show as connections that never close.",
     players: "harness",
     rows: "servers",
+    needs: "process",
+    withoutProcess:
+      "after the resets the server still serves the next client byte-exact (no connection table or descriptors to read)",
     // A Unix socket has no RST to send.
     transports: ["tcp4", "tcp6", "tls"],
   },
@@ -135,6 +155,7 @@ export const CASES: readonly CaseSpec[] = [
       "A connection reset in the backlog makes accept fail for that connection only (Deno's accept rejects with NotConnected): an accept loop that backs off on every error, as it should on EMFILE, lets one peer stall the server for minutes.",
     players: "harness",
     rows: "servers",
+    needs: "process",
     // A Unix socket has no RST to send. TLS accepts the TCP connection first, on
     // another path in each runtime; TCP over IPv6 takes the same path as IPv4.
     transports: ["tcp4", "tls"],
@@ -146,6 +167,7 @@ export const CASES: readonly CaseSpec[] = [
       "Servers that wait to fill a buffer before echoing, or cut slow peers with a coarse idle timer (Bun's timeout ticks in 4 s steps), fail here.",
     players: "harness",
     rows: "servers",
+    needs: "connection",
   },
   {
     name: "client-detection",
@@ -154,6 +176,7 @@ export const CASES: readonly CaseSpec[] = [
       "A suite whose clients would accept a short echo proves nothing: our clients must catch what the negative control gets wrong.",
     players: "api",
     rows: "control",
+    needs: "connection",
   },
   {
     name: "errors",
@@ -162,6 +185,7 @@ export const CASES: readonly CaseSpec[] = [
       "One error code set across runtimes is the contract: ECONNREFUSED, EINVAL before any syscall (Node would take 'abc' as a socket path), ECONNRESET, ECLOSED.",
     players: "api",
     rows: "client-only",
+    needs: "connection",
   },
   {
     name: "client-timeouts",
@@ -171,6 +195,7 @@ export const CASES: readonly CaseSpec[] = [
       "A client whose timeout covers only the connect hangs for ever on a server that reads and never answers, or echoes and never closes after the half-close (seen with ncat --exec /bin/cat deadlocking); a script calling it hangs with it.",
     players: "cli",
     rows: "client-only",
+    needs: "connection",
   },
   {
     name: "graceful-close",
@@ -180,6 +205,7 @@ export const CASES: readonly CaseSpec[] = [
       "close() is the call everyone makes last: Deno's adapter dropped the bytes still queued, Node's and Bun's waited for them without limit, so the same program lost data on one runtime and hung on two. One behaviour, bounded, on every client.",
     players: "api",
     rows: "client-only",
+    needs: "connection",
   },
   {
     name: "max-connections",
@@ -189,6 +215,7 @@ export const CASES: readonly CaseSpec[] = [
       "A limit must cost the excess connection, not the server: one that stops accepting leaves clients hanging in the backlog, one that closes the wrong socket or crashes loses accepted work, and an uncounted rejection is invisible to the operator.",
     players: "harness",
     rows: "ours",
+    needs: "connection",
   },
   {
     name: "max-per-address",
@@ -198,6 +225,7 @@ export const CASES: readonly CaseSpec[] = [
       "One host must not take every slot, and the limit must count per remote address, not in total: a server that keys it wrongly refuses the second host or admits the second connection. TCP over IPv4 only: loopback has one IPv6 address, and Unix clients have none.",
     players: "harness",
     rows: "ours",
+    needs: "connection",
     transports: ["tcp4"],
   },
   {
@@ -208,6 +236,7 @@ export const CASES: readonly CaseSpec[] = [
       "Idle connections are how a server runs out of descriptors. The bound is the issue's (T + 1 s): Bun's socket timeout ticks in 4 s steps, and a timer that is not reset by traffic closes busy clients.",
     players: "harness",
     rows: "ours",
+    needs: "connection",
   },
   {
     name: "emfile",
@@ -217,6 +246,7 @@ export const CASES: readonly CaseSpec[] = [
       "Out of descriptors, accept() fails at once and the connection stays in the backlog: a loop that retries spins a core, and Deno's `for await` accept loop simply ends (the server stops serving but stays up).",
     players: "harness",
     rows: "ours",
+    needs: "process",
   },
   {
     name: "drain",
@@ -226,6 +256,7 @@ export const CASES: readonly CaseSpec[] = [
       "Graceful shutdown is our CLI's promise (SIGTERM and SIGINT drain): servers that stop mid-echo lose data on every deploy, and servers that keep accepting while draining never finish.",
     players: "harness",
     rows: "ours",
+    needs: "process",
   },
 ];
 

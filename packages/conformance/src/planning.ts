@@ -18,6 +18,13 @@ export interface CaseResult extends DriverResult {
   readonly knownGap?: string;
   /** What is wrong with the known gap's outcome: it passed, or failed another way. */
   readonly gapBroken?: string;
+  /** Why the case could not be checked on this server (`ok` is false: never a pass); it neither passes nor fails the cell. */
+  readonly notApplicable?: string;
+}
+
+/** The cases of a cell that were checked (not n/a): what its count and its status are of. */
+export function checked(results: readonly CaseResult[]): CaseResult[] {
+  return results.filter((result) => result.notApplicable === undefined);
 }
 
 /** The case did what the cell needs: passed, or failed exactly as its known gap records. */
@@ -85,6 +92,13 @@ export interface MatrixOptions {
   readonly runtimes?: readonly Runtime[];
   /** Only the cells this accepts (the vitest suite's diagonal). */
   readonly only?: (server: string, client: string, transport: Transport) => boolean;
+  /**
+   * Participants from outside (`external.ts`). Each side replaces the default of
+   * its own side (`--server-at` alone: that server against every client); the
+   * negative control always runs with them, and with an outside server the
+   * harness column (the server-only cases).
+   */
+  readonly outside?: { readonly servers: readonly ServerSpec[]; readonly clients: readonly ClientSpec[] };
 }
 
 export type MatrixEvent =
@@ -96,6 +110,8 @@ export type MatrixEvent =
 export interface PlannedCell {
   readonly client: ClientSpec;
   readonly cases: readonly CaseSpec[];
+  /** Cases that apply to the pair but cannot be checked on this server, each with the reason: shown as n/a, never passed. */
+  readonly notApplicable: readonly { readonly case: string; readonly reason: string }[];
   /** `--case` chose the cases: they may not include one that can catch the negative control. */
   readonly filtered: boolean;
 }
@@ -109,7 +125,9 @@ export interface PlannedRow {
 function rowMatches(spec: CaseSpec, server: ServerSpec): boolean {
   switch (spec.rows) {
     case "servers":
-      return server.kind === "ours" || server.kind === "peer" || server.kind === "control";
+      return (
+        server.kind === "ours" || server.kind === "peer" || server.kind === "external" || server.kind === "control"
+      );
     case "ours":
       return server.kind === "ours";
     case "control":
@@ -129,7 +147,7 @@ function playerMatches(spec: CaseSpec, client: ClientSpec): boolean {
     case "api":
       return client.kind === "ours";
     case "pipe":
-      return client.kind === "ours" || client.kind === "peer";
+      return client.kind === "ours" || client.kind === "peer" || client.kind === "external";
     case "harness":
       return client.kind === "harness";
     case "cli":
@@ -139,7 +157,10 @@ function playerMatches(spec: CaseSpec, client: ClientSpec): boolean {
 
 /** Which cases run in which cell; a pair with no case is "n/a" and not planned. */
 export function planMatrix(
-  options: Pick<MatrixOptions, "servers" | "clients" | "cases" | "faults" | "transports" | "only" | "runtimes">,
+  options: Pick<
+    MatrixOptions,
+    "servers" | "clients" | "cases" | "faults" | "transports" | "only" | "runtimes" | "outside"
+  >,
 ): PlannedRow[] {
   // A family (`node`) names every version of it (`node@22.23.5`, `node@24.21.0`).
   const named = (item: { name: string; family?: string }, name: string) => item.name === name || item.family === name;
@@ -153,10 +174,27 @@ export function planMatrix(
     return all.filter((item) => names.some((name) => named(item, name)));
   };
   const everyone = options.runtimes ? participants(options.runtimes) : { servers: SERVERS, clients: CLIENTS };
-  const servers = pick(everyone.servers, options.servers, "server");
-  const clients = pick([...everyone.clients, HARNESS], options.clients, "client");
+  const outside = options.outside ?? { servers: [], clients: [] };
+  const allServers = [...everyone.servers, ...outside.servers];
+  const allClients = [...everyone.clients, ...outside.clients, HARNESS];
+  const chosenServers = options.servers?.length
+    ? pick(allServers, options.servers, "server")
+    : outside.servers.length
+      ? outside.servers
+      : everyone.servers;
+  // A report on participants from outside always shows that the suite can fail.
+  const control = everyone.servers.filter((server) => server.kind === "control");
+  const servers =
+    outside.servers.length + outside.clients.length > 0 ? [...new Set([...chosenServers, ...control])] : chosenServers;
+  const chosenClients = options.clients?.length
+    ? pick(allClients, options.clients, "client")
+    : outside.clients.length
+      ? outside.clients
+      : [...everyone.clients, HARNESS];
+  // The server-only cases are an outside server's own test: they run whatever clients are named.
+  const clients = outside.servers.length ? [...new Set([...chosenClients, HARNESS])] : chosenClients;
   const cases = pick(options.faults ? FAULT_CASES : CASES, options.cases, options.faults ? "fault" : "case");
-  const transports = options.transports ?? ["tcp4"];
+  const transports = transportsOf(options);
   if (options.faults && transports.some((transport) => transport !== "tcp4")) {
     throw new Error("--faults runs over tcp4 only: the fault proxy is a TCP proxy");
   }
@@ -167,22 +205,48 @@ export function planMatrix(
       const cells = clients
         .filter((client) => client.transports.includes(transport))
         .filter((client) => options.only?.(server.name, client.name, transport) ?? true)
-        .map((client) => ({
-          client,
-          filtered: Boolean(options.cases?.length),
-          cases: cases.filter(
+        .map((client) => {
+          const applies = cases.filter(
             (spec) =>
               rowMatches(spec, server) &&
               playerMatches(spec, client) &&
               (spec.transports ?? [transport]).includes(transport) &&
-              !(server.kind === "peer" && spec.peerServerClients && !spec.peerServerClients.includes(client.name)),
-          ),
-        }))
-        .filter((cell) => cell.cases.length > 0);
+              !(
+                (server.kind === "peer" || server.kind === "external") &&
+                spec.peerServerClients &&
+                !spec.peerServerClients.includes(client.name)
+              ),
+          );
+          // Without a process to read, a case runs its client-observable form, or cannot be checked at all.
+          const unchecked = (spec: CaseSpec) =>
+            server.noProcess !== undefined && spec.needs === "process" && spec.withoutProcess === undefined;
+          return {
+            client,
+            filtered: Boolean(options.cases?.length),
+            cases: applies.filter((spec) => !unchecked(spec)),
+            notApplicable: applies.filter(unchecked).map((spec) => ({
+              case: spec.name,
+              reason: `it needs the server's process (/proc memory, descriptors, connection table, CPU ticks or signals), and ${server.noProcess}`,
+            })),
+          };
+        })
+        .filter((cell) => cell.cases.length + cell.notApplicable.length > 0);
       if (cells.length > 0) rows.push({ transport, server, cells });
     }
   }
   return rows;
+}
+
+/**
+ * The transports of a run: those asked for, or tcp4; a server reached by URL
+ * brings its own (`tls://` is TLS), and those of a server command that cannot
+ * serve tcp4 (`{path}`: unix).
+ */
+export function transportsOf(options: Pick<MatrixOptions, "transports" | "outside">): readonly Transport[] {
+  if (options.transports) return options.transports;
+  const outside = options.outside?.servers ?? [];
+  const own = outside.map((server) => (server.transports.includes("tcp4") ? "tcp4" : server.transports[0]!));
+  return own.length ? [...new Set(own)] : ["tcp4"];
 }
 
 /** The sizes a cell runs with. The 256 MiB payload runs where the profile says. */

@@ -2,7 +2,15 @@
 
 import { FAULT_CASES } from "./fault-cells.ts";
 import { CASES } from "./plan.ts";
-import { type CellResult, casePassed, cellKey, isCatch, type MatrixResult, type Participant } from "./planning.ts";
+import {
+  type CellResult,
+  casePassed,
+  cellKey,
+  checked,
+  isCatch,
+  type MatrixResult,
+  type Participant,
+} from "./planning.ts";
 import type { Transport } from "./transports.ts";
 
 /** A cell still to run (`done` undefined) or running, for the live table. */
@@ -19,11 +27,15 @@ export function cellText(cell: CellResult | undefined, live?: LiveCell): string 
     const { passed, failed } = live.done;
     return `… ${passed}/${live.total}${failed ? ` ✗${failed}` : ""}`;
   }
-  const passed = cell.cases.filter((r) => r.ok).length;
-  const failed = cell.cases.filter((r) => !casePassed(r)).map((r) => r.case);
-  const known = cell.cases.filter((r) => r.knownGap && casePassed(r)).map((r) => r.case);
-  const count = `${passed}/${cell.cases.length}`;
-  const gaps = known.length ? ` (known gap: ${known.join(", ")})` : "";
+  const cases = checked(cell.cases);
+  const passed = cases.filter((r) => r.ok).length;
+  const failed = cases.filter((r) => !casePassed(r)).map((r) => r.case);
+  const known = cases.filter((r) => r.knownGap && casePassed(r)).map((r) => r.case);
+  const unchecked = cell.cases.filter((r) => r.notApplicable).map((r) => r.case);
+  const count = `${passed}/${cases.length}`;
+  const gaps =
+    (known.length ? ` (known gap: ${known.join(", ")})` : "") +
+    (unchecked.length ? ` (n/a: ${unchecked.join(", ")})` : "");
   switch (cell.status) {
     case "pass":
       return `✓ ${count}${gaps}`;
@@ -31,7 +43,7 @@ export function cellText(cell: CellResult | undefined, live?: LiveCell): string 
       return `✗ ${count} ${failed.join(", ")}${gaps}`;
     case "expected-fail":
       // Short, so the table fits a terminal: which cases caught it is listed under the table.
-      return `✓ caught ${failed.length}/${cell.cases.length}`;
+      return `✓ caught ${failed.length}/${cases.length}`;
     case "unexpected-pass":
       return "✗ UNEXPECTED PASS (broken server not caught)";
     case "not-available":
@@ -108,6 +120,10 @@ export function renderDetails(result: MatrixResult): string {
     for (const cell of failing) {
       out.push(`  ${cell.server} server x ${cell.client} client${over(result, cell)}:`);
       for (const r of cell.cases) {
+        if (r.notApplicable) {
+          out.push(`    - ${r.case}: n/a: ${r.notApplicable}`);
+          continue;
+        }
         const problem = r.gapBroken ?? (r.ok ? undefined : (r.failure ?? "failed"));
         out.push(`    ${casePassed(r) ? "✓" : "✗"} ${r.case}${problem ? `: ${problem}` : ""}`);
       }
@@ -128,6 +144,13 @@ export function renderDetails(result: MatrixResult): string {
       const outcome = [r.gapBroken, r.ok ? undefined : `failed: ${r.failure}`].filter(Boolean).join("; ");
       out.push(`  ${cell.server} server x ${cell.client} client${over(result, cell)}: ${r.case} ${outcome}`);
       out.push(`    why: ${r.knownGap}`);
+    }
+  }
+  const unchecked = result.cells.flatMap((cell) => cell.cases.filter((r) => r.notApplicable).map((r) => ({ cell, r })));
+  if (unchecked.length > 0) {
+    out.push("Not applicable (could not be checked on that server; never counted as passed):");
+    for (const { cell, r } of unchecked) {
+      out.push(`  ${cell.server} server x ${cell.client} client${over(result, cell)}: ${r.case}: ${r.notApplicable}`);
     }
   }
   const missing = [...result.servers, ...result.clients].filter((p) => p.missing);

@@ -25,6 +25,8 @@ export interface TlsFiles {
   readonly key: string;
   /** The CA certificate's PEM text, for clients that take it inline. */
   readonly caPem: string;
+  /** The name clients check the server's certificate against (`TLS_SERVER_NAME` for the run's own). */
+  readonly serverName: string;
 }
 
 /** Where a server listens. TLS is TCP on 127.0.0.1 with the run's certificates. */
@@ -85,7 +87,13 @@ function hasLoopback6(): boolean {
 /** The run's CA and server leaf (SAN localhost, 127.0.0.1, ::1), from the testkit's `make-certs.sh`. */
 function makeCertificates(dir: string): TlsFiles {
   const certs = makeCerts(dir);
-  return { ca: certs.file("ca.pem"), cert: certs.file("server.pem"), key: certs.file("server.key"), caPem: certs.ca };
+  return {
+    ca: certs.file("ca.pem"),
+    cert: certs.file("server.pem"),
+    key: certs.file("server.key"),
+    caPem: certs.ca,
+    serverName: TLS_SERVER_NAME,
+  };
 }
 
 // --- the runner's own connections ---
@@ -114,7 +122,7 @@ export function connectTo(endpoint: Endpoint, files: TlsFiles | undefined, local
           tls.connect({
             socket: raw,
             ca: files?.caPem,
-            servername: TLS_SERVER_NAME,
+            servername: files?.serverName ?? TLS_SERVER_NAME,
             allowHalfOpen: true,
           } as tls.ConnectionOptions)
         : raw;
