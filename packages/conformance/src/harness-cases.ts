@@ -100,6 +100,8 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
       // Reset once the echo is flowing, so the server is mid-write when the RST lands.
       await new Promise<void>((resolve) => {
         socket.once("data", () => resolve());
+        // A server that closes without echoing (half-open here: 'end', no 'close') must not hang the case.
+        socket.once("end", () => resolve());
         socket.once("close", () => resolve());
         socket.write(payload);
       });

@@ -19,7 +19,7 @@ import { runMatrix } from "../src/matrix.ts";
 import { CLIENTS, HARNESS, SERVERS } from "../src/participants.ts";
 import { PROFILES } from "../src/plan.ts";
 import type { CellResult, MatrixResult } from "../src/planning.ts";
-import { freePort } from "../src/transports.ts";
+import { accepts, freePort } from "../src/transports.ts";
 
 const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
 const PYTHON_SERVER = fileURLToPath(new URL("../peers/echo_server.py", import.meta.url));
@@ -47,6 +47,13 @@ function cell(result: MatrixResult, server: string, client: string): CellResult 
 
 const failures = (c: CellResult) =>
   c.cases.filter((r) => !r.ok && !r.notApplicable).map((r) => `${r.case}: ${r.failure}`);
+
+async function until(probe: () => Promise<boolean>): Promise<void> {
+  for (let tries = 0; !(await probe()); tries++) {
+    if (tries === 100) throw new Error("socat did not start listening within 5 s");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 /** Runs `pnpm matrix` with `args`; its exit code and the --json result. */
 async function matrixCli(args: string[]): Promise<{ code: number | null; stderr: string; result?: MatrixResult }> {
@@ -145,6 +152,51 @@ describe("--server-at", () => {
       expect(cell(result!, "control", "nc").status).toBe("expected-fail");
     } finally {
       await socat.kill();
+    }
+  });
+});
+
+/** An echo server (Python) that stops serving once a client has reset a connection: what `resets` exists to catch. */
+const BROKEN_BY_RESETS = `
+import socket, sys, threading
+listener = socket.create_server(("127.0.0.1", int(sys.argv[1])), reuse_port=False, backlog=128)
+broken = False
+def serve(connection):
+    global broken
+    try:
+        while not broken:
+            data = connection.recv(65536)
+            if not data:
+                break
+            connection.sendall(data)
+    except ConnectionResetError:
+        broken = True
+    except OSError:
+        pass
+    connection.close()
+while True:
+    connection, _ = listener.accept()
+    threading.Thread(target=serve, args=(connection,), daemon=True).start()
+`;
+
+describe("--server-at, failing", () => {
+  test("a server that stops serving after a reset fails the client-observable form of resets", async () => {
+    const port = await freePort();
+    const script = join(dir, "broken_by_resets.py");
+    writeFileSync(script, BROKEN_BY_RESETS);
+    const server = spawnManaged("python3", [script, String(port)], { label: "broken server", timeoutMs: 60_000 });
+    try {
+      await until(() => accepts({ transport: "tcp4", host: "127.0.0.1", port }));
+      const result = await run(
+        { "server-at": [`broken=tcp://127.0.0.1:${port}`] },
+        { servers: ["broken"], cases: ["resets"] },
+      );
+      expect(failures(cell(result, "broken", "harness")).join()).toMatch(
+        /resets: (the next client got 0 of 65536 bytes right|the connection closed without EOF after 0 bytes)/,
+      );
+      expect(result.ok).toBe(false);
+    } finally {
+      await server.kill();
     }
   });
 });
