@@ -25,7 +25,7 @@ import { outsideOf, outsideParticipants, UsageError } from "./external.ts";
 import { runMatrix } from "./matrix.ts";
 import { HARNESS, participants } from "./participants.ts";
 import { CASE_NAMES, PROFILES } from "./plan.ts";
-import { type CellResult, casePassed, cellKey, clientsOf, type MatrixEvent } from "./planning.ts";
+import { type CellResult, casePassed, cellKey, checked, clientsOf, type MatrixEvent } from "./planning.ts";
 import {
   cellText,
   formatDuration,
@@ -147,7 +147,8 @@ async function main(): Promise<number> {
         requireAll: values["require-all"] === true,
         jobs,
         faults: values.faults === true,
-        transports: [...new Set(chosen)],
+        // Not given: tcp4, or the transports of the servers reached by URL (`transportsOf`).
+        ...(values.transport ? { transports: [...new Set(chosen)] } : {}),
         ...(runtimes ? { runtimes } : {}),
         outside,
       },
@@ -263,7 +264,7 @@ class Progress {
       this.input.cells.push(cell);
       if (!this.tty) {
         const index = String(this.input.cells.length).padStart(String(this.total).length);
-        const failures = cell.cases.filter((r) => !casePassed(r) && cell.status === "fail");
+        const failures = checked(cell.cases).filter((r) => !casePassed(r) && cell.status === "fail");
         const detail = failures.map((r) => `\n    ✗ ${r.case}: ${r.gapBroken ?? ""}${r.failure ?? ""}`).join("");
         this.write(
           `[${index}/${this.total}] ${cell.server} server x ${cell.client} client${this.input.transports.length > 1 ? ` over ${cell.transport}` : ""}: ${cellSummary(cell)} (${formatDuration(cell.ms)})${detail}\n`,

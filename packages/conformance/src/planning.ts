@@ -234,6 +234,21 @@ export function planMatrix(
       if (cells.length > 0) rows.push({ transport, server, cells });
     }
   }
+  // A participant from outside that nothing runs on is a mistake to say, not an empty row.
+  for (const server of outside.servers) {
+    if (!rows.some((row) => row.server === server)) {
+      throw new Error(
+        `no case of this run applies to server ${server.name} over ${transports.join(", ")} (it serves ${server.transports.join(", ")})`,
+      );
+    }
+  }
+  for (const client of outside.clients) {
+    if (!rows.some((row) => row.cells.some((cell) => cell.client === client))) {
+      throw new Error(
+        `no case of this run applies to client ${client.name} over ${transports.join(", ")} (it connects over ${client.transports.join(", ")})`,
+      );
+    }
+  }
   return rows;
 }
 
