@@ -1,6 +1,7 @@
 /** Planning is pure: which cases run in which cell, the sizes and limits, the result predicates. No socket opens here. */
 
 import { expect, test } from "vitest";
+import { outsideOf, outsideParticipants } from "../src/external.ts";
 import { CLIENTS, SERVERS } from "../src/participants.ts";
 import { PROFILES } from "../src/plan.ts";
 import {
@@ -12,6 +13,7 @@ import {
   isCatch,
   paramsFor,
   planMatrix,
+  transportsOf,
 } from "../src/planning.ts";
 
 const casesOf = (server: string, client: string, transport: "tcp4" | "unix" = "tcp4") =>
@@ -85,4 +87,21 @@ test("a case passes as is, or as its known gap records; a catch is a verdict, no
   expect(casePassed({ ...failed, knownGap: "why", gapBroken: "now passes" })).toBe(false);
   expect(isCatch({ ...failed, verdict: true })).toBe(true);
   expect(isCatch(failed)).toBe(false);
+});
+
+test("a server from outside brings the control row and the harness column; what needs its process is n/a with the reason", () => {
+  const outside = outsideParticipants(outsideOf({ "server-at": ["ext=tcp://127.0.0.1:7"] }), []);
+  const rows = planMatrix({ outside, clients: ["node"] });
+  expect(rows.map((row) => row.server.name)).toEqual(["ext", "control"]);
+  const harness = rows[0]!.cells.find((cell) => cell.client.name === "harness")!;
+  expect(harness.cases.map((spec) => spec.name)).toEqual(["backpressure", "resets", "slow-peer"]);
+  expect(harness.notApplicable).toEqual([
+    { case: "reset-before-accept", reason: expect.stringMatching(/needs the server's process .* reached by URL/) },
+  ]);
+  // The control has a process: nothing is n/a there.
+  expect(rows[1]!.cells.flatMap((cell) => cell.notApplicable)).toEqual([]);
+  expect(
+    transportsOf({ outside: outsideParticipants(outsideOf({ "server-at": ["u=unix:/run/e.sock"] }), []) }),
+  ).toEqual(["unix"]);
+  expect(() => planMatrix({ outside, transports: ["unix"] })).toThrow(/no case of this run applies to server ext/);
 });
