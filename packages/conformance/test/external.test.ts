@@ -121,6 +121,31 @@ describe("--server-cmd", () => {
   });
 });
 
+test("--server-cmd: ready by a line of its output, and a clear error with its last output when the line never comes", async () => {
+  const python = `python3 -u ${PYTHON_SERVER} {host} {port}`;
+  const outside = outsideParticipants(
+    {
+      serversAt: [],
+      serverCommands: [
+        { name: "by-line", command: python, readyLine: "^Server listening on" },
+        {
+          name: "never",
+          command: "echo starting on {port}; exec sleep 30",
+          readyLine: "^never printed$",
+          startTimeoutMs: 2000,
+        },
+      ],
+      clientCommands: [],
+    },
+    TAKEN,
+  );
+  const result = await runMatrix({ profile: PROFILES.quick, outside, clients: ["nc"], cases: ["tutorial"] });
+  expect(cell(result, "by-line", "nc").status).toBe("pass");
+  expect(failures(cell(result, "never", "nc")).join()).toMatch(
+    /never was not ready within 2000 ms \(no line of its output matched \/\^never printed\$\/\); its last output: starting on \d+/,
+  );
+});
+
 describe("--server-at", () => {
   test("socat started outside the matrix: exit 0, and the cases that need its process n/a with the reason", async () => {
     const port = await freePort();
