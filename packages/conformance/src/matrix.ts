@@ -46,6 +46,8 @@ export interface CaseResult {
   readonly knownGap?: string;
   /** What is wrong with the known gap's outcome: it passed, or failed another way. */
   readonly gapBroken?: string;
+  /** The case has no form that can run against this participant, and why: `n/a`, never a pass. */
+  readonly notApplicable?: string;
 }
 
 /** The case did what the cell needs: passed, or failed exactly as its known gap records. */
