@@ -46,12 +46,12 @@ table.grid td.cell button { all: unset; box-sizing: border-box; display: block; 
   cursor: pointer; border-left: 5px solid transparent; }
 table.grid td.cell button:focus-visible { outline: 3px solid var(--ink); outline-offset: -3px; }
 table.grid td.cell .word { display: block; font-size: 11px; text-transform: uppercase; letter-spacing: .03em; }
-.status-pass button { background: var(--blue-bg); border-color: var(--blue) !important; }
-.status-expected-fail button { background: var(--green-bg); border-color: var(--green) !important; }
-.status-fail button, .status-unexpected-pass button { font-weight: 600; border-color: var(--orange) !important;
-  background: repeating-linear-gradient(135deg, var(--orange-bg) 0 8px, #f6cfa6 8px 16px); }
-.status-not-available button { background: var(--grey-bg); color: var(--grey); font-style: italic; }
-td.cell.no-cell { color: var(--grey); padding: .3rem .5rem; }
+table.grid td.status-pass button { background: var(--blue-bg); border-color: var(--blue); }
+table.grid td.status-expected-fail button { background: var(--green-bg); border-color: var(--green); }
+table.grid td.status-fail button, table.grid td.status-unexpected-pass button { font-weight: 600;
+  border-color: var(--orange); background: repeating-linear-gradient(135deg, var(--orange-bg) 0 8px, #f6cfa6 8px 16px); }
+table.grid td.status-not-available button { background: var(--grey-bg); color: var(--grey); font-style: italic; }
+table.grid td.cell.no-cell { color: var(--grey); padding: .3rem .5rem; vertical-align: middle; }
 td.cell.selected button { outline: 3px solid var(--ink); outline-offset: -3px; }
 td.cell.filtered { opacity: .25; }
 .filters { display: flex; gap: 1.5rem; align-items: center; flex-wrap: wrap; padding: .5rem 0; }
