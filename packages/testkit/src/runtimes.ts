@@ -96,6 +96,10 @@ const TABLE: Record<RuntimeName, Table> = {
 export function pinned(runtime: RuntimeName): Runtime {
   const dir = join(ROOT, "node_modules", TABLE[runtime].pinnedPackage);
   const manifest = join(dir, "package.json");
+  // An installed @tcp-echo/conformance (pack-conformance.ts) has no Node of its own: the Node running it is the pin.
+  if (runtime === "node" && !existsSync(manifest) && !process.versions.bun && !process.versions.deno) {
+    return { runtime, version: process.versions.node, binary: process.execPath, pinned: true };
+  }
   const version = existsSync(manifest)
     ? (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version
     : "not installed";
