@@ -4,13 +4,12 @@
  * every expected cell passed.
  *
  *   pnpm matrix [--server NAME]... [--client NAME]... [--case NAME]...
- *               [--json FILE] [--markdown] [--profile full|quick] [--require-all]
+ *               [--json FILE|-] [--html FILE] [--junit FILE] [--markdown] [--profile full|quick] [--require-all]
  *               [--transport tcp4|tcp6|unix|tls|all]... [--faults] [--runtimes LIST|supported]
  *               [--server-at NAME=URL]... [--server-cmd NAME=COMMAND]... [--client-cmd NAME=COMMAND]...
  *               [--config FILE]
  */
 
-import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
   installExitHandlers,
@@ -23,6 +22,7 @@ import {
 } from "@tcp-echo/testkit";
 import { outsideOf, outsideParticipants, UsageError } from "./external.ts";
 import { runMatrix } from "./matrix.ts";
+import { checkOutputs, commandLine, generator, writeOutputs } from "./outputs.ts";
 import { HARNESS, participants } from "./participants.ts";
 import { CASE_NAMES, PROFILES } from "./plan.ts";
 import { type CellResult, casePassed, cellKey, checked, clientsOf, type MatrixEvent } from "./planning.ts";
@@ -44,7 +44,9 @@ const USAGE = `usage: pnpm matrix [options]
   --client NAME   only this client: node, bun, deno, node@bun, node@deno, nc, ncat, socat,
                   python, harness
   --case NAME     only this case: ${CASE_NAMES.join(", ")}
-  --json FILE     write the full result as JSON
+  --json FILE     write the full result as JSON; "-": to stdout (the table then goes to stderr)
+  --html FILE     write a self-contained page: the grids, each cell's cases, a filter
+  --junit FILE    write JUnit XML (a testsuite per cell, a testcase per case) for CI
   --markdown      print the table as Markdown (for a README or a CI summary)
   --profile P     full (default: 256 MiB payload on the diagonal) or quick (the test suite's)
   --require-all   fail when a server or client is not installed or not available
@@ -134,8 +136,16 @@ async function main(): Promise<number> {
     process.stderr.write(`matrix: ${error.message}\n`);
     return 2;
   }
+  const outputs = { json: values.json, html: values.html, junit: values.junit };
+  const unwritable = checkOutputs(outputs);
+  if (unwritable) {
+    process.stderr.write(`matrix: ${unwritable}\n`);
+    return 2;
+  }
+  // With the JSON on stdout, everything for people goes to stderr.
+  const human = values.json === "-" ? process.stderr : process.stdout;
   installExitHandlers();
-  const progress = new Progress(process.stdout.isTTY === true);
+  const progress = new Progress(human);
   let result: Awaited<ReturnType<typeof runMatrix>>;
   try {
     result = await runMatrix(
@@ -180,8 +190,12 @@ async function main(): Promise<number> {
     ? `OK: every expected cell passed (${result.cells.length - unavailable} run, ${unavailable} not available)`
     : `FAILED: ${failing} cell(s) failed${values["require-all"] && unavailable ? `, ${unavailable} could not run (--require-all)` : ""}`;
   lines.push("", verdict);
-  process.stdout.write(`${lines.join("\n")}\n`);
-  if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
+  human.write(`${lines.join("\n")}\n`);
+  const invokedAs = process.env.npm_lifecycle_event === "matrix" ? "pnpm matrix" : "tcp-echo-conformance";
+  await writeOutputs(result, outputs, {
+    commandLine: commandLine(process.argv.slice(2), invokedAs),
+    generator: generator(),
+  });
   return result.ok ? 0 : 1;
 }
 
@@ -192,6 +206,8 @@ function parse() {
       client: { type: "string", multiple: true },
       case: { type: "string", multiple: true },
       json: { type: "string" },
+      html: { type: "string" },
+      junit: { type: "string" },
       markdown: { type: "boolean" },
       profile: { type: "string" },
       "require-all": { type: "boolean" },
@@ -217,6 +233,7 @@ function parse() {
  * (CI, a pipe) each finished cell is one line.
  */
 class Progress {
+  private readonly out: NodeJS.WriteStream;
   private readonly tty: boolean;
   private input: {
     transports: TableInput["transports"];
@@ -233,8 +250,9 @@ class Progress {
   private total = 0;
   private drawn = 0;
 
-  constructor(tty: boolean) {
-    this.tty = tty;
+  constructor(out: NodeJS.WriteStream) {
+    this.out = out;
+    this.tty = out.isTTY === true;
   }
 
   update(event: MatrixEvent): void {
@@ -281,18 +299,18 @@ class Progress {
   private redraw(): void {
     this.clear();
     const text = `${renderTable(this.input, "text", this.live)}\n${this.input.cells.length}/${this.total} cells done\n`;
-    process.stdout.write(text);
+    this.out.write(text);
     this.drawn = text.split("\n").length - 1;
   }
 
   private clear(): void {
-    if (this.drawn > 0) process.stdout.write(`\x1b[${this.drawn}F\x1b[J`);
+    if (this.drawn > 0) this.out.write(`\x1b[${this.drawn}F\x1b[J`);
     this.drawn = 0;
   }
 
   private write(text: string): void {
     this.clear();
-    process.stdout.write(text);
+    this.out.write(text);
   }
 }
 

@@ -16,6 +16,7 @@ import {
   packAll,
   pinned,
   ROOT,
+  RUN_MARKER,
   RUNTIME_PACKAGES,
   type RuntimePackage,
   spawnManaged,
@@ -186,4 +187,26 @@ export const check: (error: unknown) => boolean = isEchoError;
       await ok([process.execPath, TSC, "-p", "tsconfig.json"], app);
     },
   );
+});
+
+describe("the conformance tarball, installed alone outside the workspace", () => {
+  test("npm installs @tcp-echo/conformance: tcp-echo-conformance --help, and node x node with the control, on the Node that runs it", async () => {
+    const app = mkdtempSync(join(work, "conformance-npm-"));
+    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+    // tsx is its one registry dependency (the workspace's packages are inside the tarball).
+    await ok(["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", packed.tarballs.conformance], app);
+    const bin = "node_modules/.bin/tcp-echo-conformance";
+    expect((await ok([bin, "--help"], app)).toString("utf8")).toMatch(/--junit FILE/);
+    const quick = ["--server", "node,control", "--client", "node", "--profile", "quick", "--json", "-"];
+    // Without this test's run marker: the matrix kills every process carrying its marker when it ends, and the
+    // `node` on PATH here is the workspace's shim, the parent of the Node that runs the matrix.
+    const alone = ["env", "-u", RUN_MARKER, bin, ...quick];
+    const result = JSON.parse((await ok(alone, app, { timeoutMs: 90_000 })).toString("utf8"));
+    expect(result.cells.map((cell: { server: string; status: string }) => `${cell.server}: ${cell.status}`)).toEqual([
+      "node: pass",
+      "control: expected-fail",
+    ]);
+    // No Node inside the tarball: the one running the bin is the node row and column, with its version.
+    expect(result.servers[0]).toMatchObject({ runtime: "node", version: expect.stringMatching(/^\d+\.\d+\.\d+$/) });
+  });
 });

@@ -7,6 +7,8 @@
  *
  *   tcp-echo-node-V.tgz, tcp-echo-bun-V.tgz, tcp-echo-deno-V.tgz   a runtime package with core bundled inside
  *   tcp-echo-core-V.tgz                                            core alone, for writing another adapter
+ *   tcp-echo-conformance-V.tgz                                     the matrix, bin tcp-echo-conformance
+ *                                                                  (pack-conformance.ts)
  *
  * Core is bundled because no installer takes an unpublished dependency from a second tarball: `pnpm add` and
  * `bun add` of the runtime tarball and the core tarball together still look `@tcp-echo/core@V` up on the registry
@@ -20,6 +22,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { stageConformance } from "./pack-conformance.ts";
 import { spawnManaged } from "./processes.ts";
 import { ROOT } from "./runtimes.ts";
 
@@ -28,12 +31,13 @@ export type RuntimePackage = (typeof RUNTIME_PACKAGES)[number];
 
 const USAGE = `usage: pnpm pack:all [DIR]
 
-Builds and packs @tcp-echo/core, node, bun and deno into DIR (default: tarballs/ in the checkout).
-Install a runtime package from its tarball alone, e.g. npm install DIR/tcp-echo-node-<version>.tgz`;
+Builds and packs @tcp-echo/core, node, bun, deno and conformance into DIR (default: tarballs/ in the checkout).
+Install a runtime package from its tarball alone, e.g. npm install DIR/tcp-echo-node-<version>.tgz;
+the matrix: npx -p DIR/tcp-echo-conformance-<version>.tgz tcp-echo-conformance --help`;
 
 export interface Packed {
-  /** Tarball path by package directory name: core, node, bun, deno. */
-  readonly tarballs: Record<"core" | RuntimePackage, string>;
+  /** Tarball path by package directory name: core, node, bun, deno, conformance. */
+  readonly tarballs: Record<"core" | RuntimePackage | "conformance", string>;
   readonly version: string;
 }
 
@@ -67,7 +71,7 @@ export async function packAll(out: string): Promise<Packed> {
       version = String(readJson(join(dir, "package.json")).version);
       packed[name] = join(staging, `tcp-echo-${name}-${version}.tgz`);
     }
-    const tarballs = { core: join(out, `tcp-echo-core-${version}.tgz`) } as Record<"core" | RuntimePackage, string>;
+    const tarballs = { core: join(out, `tcp-echo-core-${version}.tgz`) } as Packed["tarballs"];
     writeFileSync(tarballs.core, readFileSync(packed.core!));
     for (const name of RUNTIME_PACKAGES) {
       const stage = join(staging, name);
@@ -85,6 +89,10 @@ export async function packAll(out: string): Promise<Packed> {
       tarballs[name] = join(out, `tcp-echo-${name}-${version}.tgz`);
       await run("tar", ["-czf", tarballs[name], "-C", stage, "package"], staging);
     }
+    const conformance = join(staging, "conformance");
+    stageConformance(join(conformance, "package"));
+    tarballs.conformance = join(out, `tcp-echo-conformance-${version}.tgz`);
+    await run("tar", ["-czf", tarballs.conformance, "-C", conformance, "package"], staging);
     return { tarballs, version };
   } finally {
     rmSync(staging, { recursive: true, force: true });
@@ -108,9 +116,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const { tarballs } = await packAll(out);
   for (const [name, path] of Object.entries(tarballs)) {
     const kib = (statSync(path).size / 1024).toFixed(1);
-    process.stdout.write(
-      `@tcp-echo/${name.padEnd(5)} ${path} (${kib} KiB${name === "core" ? "" : ", core bundled"})\n`,
-    );
+    const bundled = { core: "", conformance: ", its workspace packages bundled" }[name] ?? ", core bundled";
+    process.stdout.write(`@tcp-echo/${name.padEnd(11)} ${path} (${kib} KiB${bundled})\n`);
   }
   process.stdout.write(`install one: npm install ${tarballs.node}   (or pnpm add, bun add)\n`);
   return 0;

@@ -96,6 +96,11 @@ const TABLE: Record<RuntimeName, Table> = {
 export function pinned(runtime: RuntimeName): Runtime {
   const dir = join(ROOT, "node_modules", TABLE[runtime].pinnedPackage);
   const manifest = join(dir, "package.json");
+  // An installed @tcp-echo/conformance (pack-conformance.ts) has no runtime of its own: the one running it is the pin.
+  const self = process.versions.bun ? "bun" : process.versions.deno ? "deno" : "node";
+  if (runtime === self && !existsSync(manifest)) {
+    return { runtime, version: process.versions[self] as string, binary: process.execPath, pinned: true };
+  }
   const version = existsSync(manifest)
     ? (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version
     : "not installed";
@@ -106,7 +111,9 @@ export function pinned(runtime: RuntimeName): Runtime {
 export function missing(runtime: Runtime): string | undefined {
   if (!existsSync(runtime.binary))
     return runtime.pinned
-      ? `${runtime.binary} is missing: run npx -y pnpm@10 install`
+      ? existsSync(join(ROOT, "pnpm-workspace.yaml"))
+        ? `${runtime.binary} is missing: run npx -y pnpm@10 install`
+        : `no ${runtime.runtime} inside the installed tcp-echo-conformance: it runs ours on the runtime that runs it (npx: node, bunx: bun)`
       : `${runtime.binary} is missing: fetch it again (pnpm matrix --runtimes ${runtime.runtime}@${runtime.version})`;
   if (runtime.runtime === "deno" && !existsSync(DENO_CONFIG)) return "packages/deno/deno.json is missing";
   return undefined;

@@ -1,0 +1,130 @@
+/**
+ * `--html`: the page opened in a real browser (Debian's chromium, headless, driven by playwright-core): its grid
+ * shows the terminal's cell texts, a click on a failing cell shows its cases and failure message, the filters hide
+ * rows, nothing the page holds runs as markup, the screenshot is not blank, and the page asks the network for nothing.
+ */
+
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { PNG } from "pngjs";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { renderHtml } from "../src/html.ts";
+import { cellText } from "../src/report.ts";
+import { FAILURE_SHOWN, FIXTURE, HOSTILE } from "./_report-fixture.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+// CI installs chromium (.ci/run): there a missing browser is a failure; on a laptop without it, a named skip.
+const skip = !existsSync(CHROMIUM) && !process.env.CI ? `${CHROMIUM} is not installed (apt-get install chromium)` : "";
+
+describe.skipIf(skip)(`--html in headless chromium${skip ? ` (skipped: ${skip})` : ""}`, () => {
+  const work = mkdtempSync(join(tmpdir(), "tcp-echo-html-"));
+  const page_ = join(work, "report.html");
+  const requests: string[] = [];
+  const dialogs: string[] = [];
+  let context: BrowserContext;
+  let page: Page;
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is not installed: .ci/run installs the chromium package`);
+    writeFileSync(page_, renderHtml(FIXTURE, { commandLine: "pnpm matrix --html report.html", generator: "test" }));
+    context = await chromium.launchPersistentContext(join(work, "profile"), {
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: 30_000,
+      viewport: { width: 1280, height: 900 },
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    context.on("request", (request) => requests.push(request.url()));
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on("dialog", (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    await page.goto(pathToFileURL(page_).href);
+  }, 60_000);
+
+  afterAll(async () => {
+    await context?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test("each grid cell shows the terminal's text for that cell", async () => {
+    const shown = await page.$$eval("td.cell button", (buttons) =>
+      buttons.map((button) => button.firstChild?.textContent ?? ""),
+    );
+    expect(shown.sort()).toEqual(FIXTURE.cells.map((cell) => cellText(cell)).sort());
+  });
+
+  test("a click on a failing cell shows its cases, their checks and the whole failure message", async () => {
+    const detail = page.locator("article.cell-detail", { hasText: "node server x bun client over tcp4" });
+    await expect(detail.isVisible()).resolves.toBe(false);
+    await page.locator('td.cell[data-server="node"][data-client="bun"]').first().locator("button").click();
+    await expect(detail.isVisible()).resolves.toBe(true);
+    const rows = detail.locator("tr[data-case]");
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.case))).toEqual([
+      "tutorial",
+      "half-close",
+    ]);
+    const halfClose = detail.locator('tr[data-case="half-close"]');
+    expect(await halfClose.locator("td.outcome").textContent()).toBe("✗ FAIL");
+    expect(await halfClose.locator("pre.message").textContent()).toBe(FAILURE_SHOWN);
+    expect(await halfClose.locator("ul.checks li").allTextContents()).toEqual(["1 MiB sent"]);
+    // Only the clicked cell is open.
+    expect(await page.locator("article.cell-detail:visible").count()).toBe(1);
+  });
+
+  test("a participant's name and a failure message show as text and never run", async () => {
+    expect(await page.evaluate(() => (window as { pwned?: number }).pwned)).toBeUndefined();
+    expect(dialogs).toEqual([]);
+    expect(await page.locator("table.grid tbody th").allTextContents()).toContain(HOSTILE);
+  });
+
+  test("the case filter hides the rows and grids without that case; the participant filter those without them", async () => {
+    const visibleRows = () =>
+      page.$$eval("table.grid tbody tr", (rows) =>
+        rows
+          .filter((row) => (row as HTMLElement).offsetParent !== null)
+          .map((row) => `${row.closest("section")?.dataset.transport} ${(row as HTMLElement).dataset.server}`),
+      );
+    expect(await visibleRows()).toEqual(["tcp4 node", `tcp4 ${HOSTILE}`, "tcp4 control", "tls node"]);
+
+    await page.selectOption("#filter-case", "half-close");
+    expect(await visibleRows()).toEqual(["tcp4 node", "tcp4 control"]);
+    expect(await page.locator('section[data-transport="tls"]').isVisible()).toBe(false);
+    // The open cell's other cases are hidden too.
+    expect(await page.locator("article.cell-detail:visible tr[data-case]:visible").count()).toBe(1);
+
+    await page.selectOption("#filter-case", "");
+    await page.selectOption("#filter-participant", HOSTILE);
+    expect(await visibleRows()).toEqual([`tcp4 ${HOSTILE}`]);
+    expect(await page.locator("#filter-count").textContent()).toBe("1 cell(s) shown");
+
+    await page.selectOption("#filter-participant", "");
+    expect(await visibleRows()).toHaveLength(4);
+  });
+
+  test("the screenshot is not blank", async () => {
+    const png = PNG.sync.read(await page.screenshot());
+    const colours = new Set<number>();
+    for (let i = 0; i < png.data.length && colours.size < 50; i += 4) colours.add(png.data.readUInt32BE(i));
+    expect(png.width).toBe(1280);
+    // Text, the blue and orange cells and the grey table lines: far more than a blank or one-colour page.
+    expect(colours.size).toBeGreaterThanOrEqual(50);
+  });
+
+  test("the page made no request but for itself", () => {
+    expect(requests).toEqual([pathToFileURL(page_).href]);
+  });
+});
