@@ -7,6 +7,7 @@
 import { EchoError, formatEndpoint, isEchoError } from "./_errors.ts";
 import { DEFAULTS, normalizeHostname, parsePort } from "./_options.ts";
 import { concat } from "./_protocol.ts";
+import { parseTrustList } from "./_proxy.ts";
 import { summarize } from "./_stats.ts";
 import type {
   Address,
@@ -76,6 +77,9 @@ commands:
   serve [ADDRESS] [--json] [--max-connections N] [--max-connections-per-address N] [--idle-timeout MS] [--drain-timeout MS] [--stats SECONDS]
         run an echo server (port 0 picks a free one); Ctrl-C drains, a second Ctrl-C forces
         --stats: 0 (off, the default) to ${LIMITS.statsSeconds} s
+        [--proxy-protocol [--proxy-from CIDR,...] [--proxy-header-timeout MS]]: behind a balancer, every
+        connection starts with a PROXY protocol v1/v2 header, believed only from --proxy-from (default
+        127.0.0.0/8,::1/128); others, and a connection without a header in 3000 ms, are closed (EPROTO)
   send  [ADDRESS] [--timeout MS] [MESSAGE... | -]
         send MESSAGE (default "Hello, server!"), half-close, check the echo; "-" streams stdin to stdout
         --timeout (default 10000, 0 for no limit): for the connect, then for each wait on the server
@@ -117,6 +121,9 @@ const SPECS: Record<string, Spec> = {
     "idle-timeout": "string",
     "drain-timeout": "string",
     stats: "string",
+    "proxy-protocol": "boolean",
+    "proxy-from": "string",
+    "proxy-header-timeout": "string",
   },
   send: CLIENT,
   ping: { ...CLIENT, count: "string", size: "string", interval: "string" },
@@ -302,16 +309,23 @@ async function serve(host: CliHost, { values, positionals }: Parsed): Promise<nu
       : {}),
     ...(values["idle-timeout"] !== undefined ? { idleTimeout: count(values, "idle-timeout", 0, 0, MAX_MS) } : {}),
     ...(values["drain-timeout"] !== undefined ? { drainTimeout: count(values, "drain-timeout", 0, 0, MAX_MS) } : {}),
-    onConnection: ({ id, remoteAddress }: ConnectionInfo<Address>) =>
+    ...proxyOptions(values, path),
+    onConnection: ({ id, remoteAddress, via }: ConnectionInfo<Address>) =>
       log(
-        { event: "connection", id, remote: formatEndpoint(remoteAddress) },
-        `New connection from ${formatEndpoint(remoteAddress)}`,
+        {
+          event: "connection",
+          id,
+          remote: formatEndpoint(remoteAddress),
+          ...(via ? { via: formatEndpoint(via.remoteAddress) } : {}),
+        },
+        `New connection from ${formatEndpoint(remoteAddress)}${via ? ` via ${formatEndpoint(via.remoteAddress)}` : ""}`,
       ),
     onClose: (summary: ConnectionSummary<Address>) =>
       log({
         event: "close",
         id: summary.id,
         remote: formatEndpoint(summary.remoteAddress),
+        ...(summary.via ? { via: formatEndpoint(summary.via.remoteAddress) } : {}),
         reason: summary.reason,
         bytesIn: summary.bytesIn,
         bytesOut: summary.bytesOut,
@@ -384,6 +398,37 @@ async function serve(host: CliHost, { values, positionals }: Parsed): Promise<nu
   clearInterval(statsTimer);
   log({ event: "closed", ...server.stats });
   return EXIT.ok;
+}
+
+/**
+ * `--proxy-protocol`, `--proxy-from` and `--proxy-header-timeout`, checked here so a bad
+ * block is a usage error naming the flag, before any socket opens.
+ */
+function proxyOptions(values: Parsed["values"], path: string | undefined): ServerOptions<Address> {
+  if (values["proxy-protocol"] !== true) {
+    const stray = ["proxy-from", "proxy-header-timeout"].find((name) => values[name] !== undefined);
+    if (stray) throw new UsageError(`--${stray} needs --proxy-protocol`);
+    return {};
+  }
+  if (path !== undefined) throw new UsageError("--proxy-protocol cannot go with --unix: it applies to TCP only");
+  if (values["tls-cert"] !== undefined)
+    throw new UsageError(
+      "--proxy-protocol cannot go with --tls-cert: the PROXY header comes before the TLS handshake; terminate TLS at the balancer",
+    );
+  const from = values["proxy-from"] as string | undefined;
+  const proxyFrom = from === undefined ? undefined : from.split(",").map((entry) => entry.trim());
+  try {
+    if (proxyFrom) parseTrustList(proxyFrom, "--proxy-from");
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace("invalid option --proxy-from: ", "--proxy-from: "));
+  }
+  return {
+    proxyProtocol: true,
+    ...(proxyFrom ? { proxyFrom } : {}),
+    ...(values["proxy-header-timeout"] !== undefined
+      ? { proxyHeaderTimeout: count(values, "proxy-header-timeout", 0, 1, MAX_MS) }
+      : {}),
+  } as ServerOptions<Address>;
 }
 
 function isLoopback(hostname: string): boolean {
