@@ -9,6 +9,7 @@ import { DEFAULTS, normalizeHostname, parsePort } from "./_options.ts";
 import { concat } from "./_protocol.ts";
 import { parseTrustList } from "./_proxy.ts";
 import { summarize } from "./_stats.ts";
+import { type CliWorker, superviseWorkers } from "./_workers.ts";
 import type {
   Address,
   ConnectionInfo,
@@ -37,6 +38,8 @@ export interface CliHost extends EchoRuntime {
   onSignal(handler: (signal: string) => void): () => void;
   /** Reads a whole file, for `--tls-cert FILE` and the like (core has no file APIs). */
   readFile?(path: string): Promise<Uint8Array>;
+  /** `serve --workers`: runs this CLI again with `args` as a supervised worker (see _workers.ts). */
+  startWorker?(args: readonly string[]): CliWorker;
 }
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -80,6 +83,8 @@ commands:
         [--proxy-protocol [--proxy-from CIDR,...] [--proxy-header-timeout MS]]: behind a balancer, every
         connection starts with a PROXY protocol v1/v2 header, believed only from --proxy-from (default
         127.0.0.0/8,::1/128); others, and a connection without a header in 3000 ms, are closed (EPROTO)
+        [--workers N|auto]: N processes (Deno: threads) share the port (SO_REUSEPORT); auto = one per core
+        [--reuse-port]: let other servers bind the same port (SO_REUSEPORT; Deno needs --unstable-net)
   send  [ADDRESS] [--timeout MS] [MESSAGE... | -]
         send MESSAGE (default "Hello, server!"), half-close, check the echo; "-" streams stdin to stdout
         --timeout (default 10000, 0 for no limit): for the connect, then for each wait on the server
@@ -124,6 +129,8 @@ const SPECS: Record<string, Spec> = {
     "proxy-protocol": "boolean",
     "proxy-from": "string",
     "proxy-header-timeout": "string",
+    "reuse-port": "boolean",
+    workers: "string",
   },
   send: CLIENT,
   ping: { ...CLIENT, count: "string", size: "string", interval: "string" },
@@ -295,6 +302,9 @@ export async function runCli(host: CliHost): Promise<number> {
 async function serve(host: CliHost, { values, positionals }: Parsed): Promise<number> {
   if (positionals.length) throw new UsageError(`serve takes no arguments, got ${JSON.stringify(positionals[0])}`);
   const path = unixPath(values);
+  if (values.workers !== undefined) return await workers(host, values, path);
+  if (values["reuse-port"] === true && path !== undefined)
+    throw new UsageError("--reuse-port cannot go with --unix: SO_REUSEPORT shares a TCP port");
   const json = values.json === true;
   const log = (event: Record<string, unknown>, text?: string) => {
     if (json) host.stdout(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
@@ -310,6 +320,7 @@ async function serve(host: CliHost, { values, positionals }: Parsed): Promise<nu
     ...(values["idle-timeout"] !== undefined ? { idleTimeout: count(values, "idle-timeout", 0, 0, MAX_MS) } : {}),
     ...(values["drain-timeout"] !== undefined ? { drainTimeout: count(values, "drain-timeout", 0, 0, MAX_MS) } : {}),
     ...proxyOptions(values, path),
+    ...(values["reuse-port"] === true ? ({ reusePort: true } as ServerOptions<Address>) : {}),
     onConnection: ({ id, remoteAddress, via }: ConnectionInfo<Address>) =>
       log(
         {
@@ -398,6 +409,43 @@ async function serve(host: CliHost, { values, positionals }: Parsed): Promise<nu
   clearInterval(statsTimer);
   log({ event: "closed", ...server.stats });
   return EXIT.ok;
+}
+
+/** The most `--workers` takes: each is a whole runtime. */
+const MAX_WORKERS = 256;
+
+/**
+ * `serve --workers N|auto`: checks what it can before any worker starts (each
+ * worker checks the rest before its socket opens: a usage error there is the
+ * exit code here), then supervises them.
+ */
+async function workers(host: CliHost, values: Parsed["values"], path: string | undefined): Promise<number> {
+  const text = values.workers as string;
+  const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1;
+  const total = text === "auto" ? cores : /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(total >= 1 && total <= MAX_WORKERS))
+    throw new UsageError(`--workers must be auto or an integer from 1 to ${MAX_WORKERS}, got ${JSON.stringify(text)}`);
+  if (path !== undefined)
+    throw new UsageError(
+      "--workers cannot go with --unix: SO_REUSEPORT shares a TCP port; run one server per socket path",
+    );
+  if (!host.startWorker) throw new UsageError(`--workers is not available on ${host.runtime}`);
+  address(values, 0);
+  proxyOptions(values, path);
+  const statsSeconds = count(values, "stats", 0, 0, LIMITS.statsSeconds);
+  const args: string[] = ["serve"];
+  const original = host.args.slice(1);
+  for (let i = 0; i < original.length; i++) {
+    const arg = original[i] as string;
+    if (arg === "--workers") i++;
+    else if (!arg.startsWith("--workers=") && arg !== "--json") args.push(arg);
+  }
+  return superviseWorkers(host as CliHost & { startWorker: NonNullable<CliHost["startWorker"]> }, {
+    count: total,
+    args,
+    json: values.json === true,
+    statsSeconds,
+  });
 }
 
 /**

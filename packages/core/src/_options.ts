@@ -51,6 +51,7 @@ export interface TcpListenConfig extends ServerConfig {
   readonly port: number;
   readonly noDelay: boolean;
   readonly tls: TlsServerConfig | undefined;
+  readonly reusePort: boolean;
   /** `proxyProtocol` on: whom to believe and how long to wait. */
   readonly proxy: ProxyConfig | undefined;
 }
@@ -248,6 +249,7 @@ export function resolveListenOptions(options: ListenOptions | UnixListenOptions 
     noDelay: boolean("noDelay", tcp.noDelay, DEFAULTS.noDelay),
     tls: tcp.tls === undefined ? undefined : tlsServer(tcp.tls),
     proxy: proxyConfig(tcp),
+    reusePort: boolean("reusePort", tcp.reusePort, false),
     ...common,
   };
 }
@@ -291,7 +293,7 @@ function transport(options: ListenOptions | UnixListenOptions | ClientOptions): 
  * path, port: 0 }` is not silently a different server than the caller thinks.
  */
 function unixPath(value: unknown, options: object): string {
-  for (const option of ["hostname", "port", "noDelay", "tls", ...PROXY_OPTIONS])
+  for (const option of ["hostname", "port", "noDelay", "tls", "reusePort", ...PROXY_OPTIONS])
     if ((options as Record<string, unknown>)[option] !== undefined)
       throw new EchoError("EINVAL", `invalid option ${option}: it applies to TCP only, not to a Unix socket`);
   if (typeof value !== "string" || value === "" || value.includes("\0"))

@@ -142,6 +142,14 @@ export interface ListenOptions extends ServerOptions<SocketAddress> {
    * @default 3000
    */
   proxyHeaderTimeout?: number;
+  /**
+   * SO_REUSEPORT: other processes (or threads) may listen on the same address
+   * and port, and Linux spreads new connections across them; what
+   * `serve --workers` is built on. Node needs 22.12 or later; Deno needs
+   * `--unstable-net` (Deno marks the option unstable); Bun has it.
+   * @default false
+   */
+  reusePort?: boolean;
 }
 
 /**
