@@ -50,6 +50,11 @@ describe("cli: every flag is checked before any socket opens", () => {
     [["serve", "--proxy-protocol", "--proxy-header-timeout", "0"], "--proxy-header-timeout must be an integer from 1"],
     [["serve", "--proxy-protocol", "--unix", "/tmp/x.sock"], "--proxy-protocol cannot go with --unix"],
     [["serve", "--proxy-protocol", "--tls-cert", "c", "--tls-key", "k"], "--proxy-protocol cannot go with --tls-cert"],
+    [["serve", "--workers", "0"], "--workers must be auto or an integer from 1 to 256"],
+    [["serve", "--workers", "two"], "--workers must be auto or an integer from 1 to 256"],
+    [["serve", "--workers", "2", "--unix", "/tmp/x.sock"], "--workers cannot go with --unix"],
+    [["serve", "--reuse-port", "--unix", "/tmp/x.sock"], "--reuse-port cannot go with --unix"],
+    [["serve", "--workers", "2"], "--workers is not available on node"],
   ])("%j: exit 2, one line naming the flag and its range, no listen or connect", async (args, message) => {
     const { fake, sockets, output } = host(args);
     expect(await runCli(fake)).toBe(2);

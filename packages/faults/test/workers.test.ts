@@ -63,7 +63,17 @@ describe.each(RUNTIMES.filter((runtime) => !missing(runtime)))("serve --workers 
       await open.echo("before");
       const at = server.process.lines.length;
       server.process.child.kill("SIGTERM");
-      // Draining: the open connection still echoes, then its close lets the worker finish.
+      // Both workers have stopped accepting once a new connection is refused...
+      const deadline = Date.now() + 5000;
+      for (let refused = false; !refused && Date.now() < deadline; ) {
+        try {
+          await (await connect({ port: server.port, timeout: 1000 })).close();
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        } catch {
+          refused = true;
+        }
+      }
+      // ...and they are draining, not forcing: the open connection still echoes, then its close lets its worker finish.
       expect(new TextDecoder().decode(await open.echo("while draining"))).toBe("while draining");
       await open.close();
       const exit = await server.process.exited;
