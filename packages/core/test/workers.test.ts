@@ -32,11 +32,17 @@ function input() {
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
 
+/** A supervised worker's input, and the signals its handler has seen. */
+function watched() {
+  const from = input();
+  const signals: string[] = [];
+  supervisedSignals(from.iterable)((signal) => signals.push(signal));
+  return { from, signals };
+}
+
 describe("a supervised worker's signals come from its supervisor", () => {
   test("each command is one SIGTERM (the first drains, the second forces), split across reads or not", async () => {
-    const from = input();
-    const signals: string[] = [];
-    supervisedSignals(from.iterable)((signal) => signals.push(signal));
+    const { from, signals } = watched();
     from.write("dr");
     await settle();
     expect(signals).toEqual([]);
@@ -46,9 +52,7 @@ describe("a supervised worker's signals come from its supervisor", () => {
   });
 
   test("the supervisor going away (end of input) forces", async () => {
-    const from = input();
-    const signals: string[] = [];
-    supervisedSignals(from.iterable)((signal) => signals.push(signal));
+    const { from, signals } = watched();
     from.end();
     await settle();
     expect(signals).toEqual(["SIGTERM", "SIGTERM"]);
@@ -71,9 +75,7 @@ describe("a supervised worker's signals come from its supervisor", () => {
   });
 
   test("unknown lines are not signals", async () => {
-    const from = input();
-    const signals: string[] = [];
-    supervisedSignals(from.iterable)((signal) => signals.push(signal));
+    const { from, signals } = watched();
     from.write("hello\n\n");
     await settle();
     expect(signals).toEqual([]);

@@ -130,6 +130,22 @@ async function accepting(port: number, what: ManagedProcess, timeoutMs: number):
   }
 }
 
+/** Runs a balancer in the foreground until it accepts on `port`; `stop` kills it and removes its temp dir. */
+async function launch(binary: string, args: string[], port: number, dir: string): Promise<Omit<Balancer, "port">> {
+  const process = spawnManaged(binary, args, { label: binary.split("/").pop() as string, timeoutMs: 120_000 });
+  const stop = async () => {
+    await process.kill();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await accepting(port, process, 10_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { process, stop };
+}
+
 export interface HaproxyBalancer extends Balancer {
   /** A runtime command on the admin socket (`show stat`). */
   command(line: string): Promise<string>;
@@ -144,17 +160,7 @@ export async function startHaproxy(backends: readonly Backend[], checkInterval =
   const config = join(dir, "haproxy.cfg");
   writeFileSync(config, haproxyConfig({ port, backends, checkInterval, stats }));
   // -db: foreground, no daemon; -f: this config only.
-  const process = spawnManaged(HAPROXY, ["-db", "-f", config], { label: "haproxy", timeoutMs: 120_000 });
-  const stop = async () => {
-    await process.kill();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await accepting(port, process, 10_000);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+  const { process, stop } = await launch(HAPROXY, ["-db", "-f", config], port, dir);
   const command = (line: string) =>
     new Promise<string>((resolve, reject) => {
       let text = "";
@@ -192,19 +198,6 @@ export async function startNginx(backends: readonly Backend[]): Promise<Balancer
   const config = join(dir, "nginx.conf");
   writeFileSync(config, nginxConfig({ port, backends, dir }));
   // -p: a prefix of our own (temp paths), -e: no write to /var/log before the config is read.
-  const process = spawnManaged(NGINX, ["-p", dir, "-e", join(dir, "error.log"), "-c", config, "-g", "daemon off;"], {
-    label: "nginx",
-    timeoutMs: 120_000,
-  });
-  const stop = async () => {
-    await process.kill();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await accepting(port, process, 10_000);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { port, process, stop };
+  const args = ["-p", dir, "-e", join(dir, "error.log"), "-c", config, "-g", "daemon off;"];
+  return { port, ...(await launch(NGINX, args, port, dir)) };
 }

@@ -28,7 +28,7 @@ const backendsOf = (servers: ServerProcess[]): Backend[] =>
 
 /** The `connection` events of real clients (a balancer's own health checks have no `via`). */
 function proxied(server: ServerProcess) {
-  return server.events().filter((event) => event.event === "connection" && event.via !== undefined) as {
+  return server.events().filter((event) => event.event === "connection" && event.via !== undefined) as unknown as {
     remote: string;
     via: string;
   }[];
@@ -92,6 +92,14 @@ function forge(port: number): Promise<{ received: number; ended: string }> {
   });
 }
 
+/** Two `runtime` servers behind HAProxy, both marked UP (their echo checks passed through the PROXY protocol). */
+async function behindHaproxy(runtime: RuntimeName): Promise<{ servers: ServerProcess[]; haproxy: HaproxyBalancer }> {
+  const servers = await Promise.all([startServer(runtime, TRUSTED), startServer(runtime, TRUSTED)]);
+  const haproxy = await startHaproxy(backendsOf(servers));
+  await Promise.all(backendsOf(servers).map(({ name }) => haproxy.waitFor(name, "UP", 10_000)));
+  return { servers, haproxy };
+}
+
 const haproxyMissing = missingBalancer("haproxy");
 
 describe.skipIf(haproxyMissing)(
@@ -101,10 +109,7 @@ describe.skipIf(haproxyMissing)(
       let servers: ServerProcess[] = [];
       let haproxy: HaproxyBalancer;
       beforeAll(async () => {
-        servers = await Promise.all([startServer(runtime, TRUSTED), startServer(runtime, TRUSTED)]);
-        haproxy = await startHaproxy(backendsOf(servers));
-        // Up only once the echo check passed through our PROXY-protocol server.
-        await Promise.all(backendsOf(servers).map(({ name }) => haproxy.waitFor(name, "UP", 10_000)));
+        ({ servers, haproxy } = await behindHaproxy(runtime));
       });
       afterAll(async () => {
         await haproxy?.stop();
@@ -149,9 +154,7 @@ describe.skipIf(haproxyMissing)(
       let servers: ServerProcess[] = [];
       let haproxy: HaproxyBalancer;
       beforeAll(async () => {
-        servers = await Promise.all([startServer("node", TRUSTED), startServer("node", TRUSTED)]);
-        haproxy = await startHaproxy(backendsOf(servers));
-        await Promise.all(backendsOf(servers).map(({ name }) => haproxy.waitFor(name, "UP", 10_000)));
+        ({ servers, haproxy } = await behindHaproxy("node"));
       });
       afterAll(async () => {
         await haproxy?.stop();
@@ -194,14 +197,14 @@ describe.skipIf(haproxyMissing)(
         await new Promise((resolve) => setTimeout(resolve, 200));
         await servers[0]?.stop();
         await haproxy.waitFor("echo1", "DOWN", 5000);
-        const whileDown = [];
+        const whileDown: number[] = [];
         for (let i = 0; i < 4; i++) whileDown.push(await echoThrough(haproxy, `while down ${i}`));
         for (const port of whileDown) expect((await servedBy([survivor], port)).index).toBe(0);
 
         const revived = await startServer("node", [...TRUSTED, "--port", String(servers[0]?.port)]);
         servers[0] = revived;
         await haproxy.waitFor("echo1", "UP", 10_000);
-        const afterRevival = [];
+        const afterRevival: number[] = [];
         for (let i = 0; i < 4; i++) afterRevival.push(await echoThrough(haproxy, `revived ${i}`));
         const onRevived = proxied(revived).filter((event) =>
           afterRevival.some((port) => event.remote === `127.0.0.1:${port}`),
