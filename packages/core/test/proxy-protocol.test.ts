@@ -457,6 +457,16 @@ describe("a server with proxyProtocol (server core, fake sockets)", () => {
     expect(closes).toMatchObject([{ reason: "limit", remoteAddress: { hostname: "203.0.113.5", port: 1001 } }]);
   });
 
+  test("maxConnections counts connections still waiting for their header", () => {
+    const { core, closes } = server({ proxyProtocol: true, maxConnections: 1 });
+    const waiting = connect(core);
+    waiting.events.onData(ascii("PROXY "));
+    const second = connect(core);
+    expect(second.destroyed()).toBe(true);
+    expect(closes).toMatchObject([{ reason: "limit" }]);
+    expect(core.stats.rejected).toBe(1);
+  });
+
   test("close() ends connections still waiting for their header at once", async () => {
     const { core, closes } = server();
     const socket = connect(core);
