@@ -24,7 +24,11 @@ scope.onmessage = (message) => {
     args: data.args,
     program: "tcp-echo-deno",
     stdout: (output) => scope.postMessage({ text: typeof output === "string" ? output : decoder.decode(output) }),
-    stderr: (text) => void Deno.stderr.write(new TextEncoder().encode(text)),
+    // Whole lines, synchronously: a worker's stderr is shared with the other workers and the supervisor.
+    stderr: (text) => {
+      const bytes = new TextEncoder().encode(text);
+      for (let offset = 0; offset < bytes.byteLength; ) offset += Deno.stderr.writeSync(bytes.subarray(offset));
+    },
     stdin: () => Deno.stdin.readable,
     readFile: (path) => Deno.readFile(path),
     onSignal: supervisedSignals(commands.values),
