@@ -79,7 +79,13 @@ describe.each(RUNTIMES.filter((runtime) => !missing(runtime)))("serve --workers 
       const exit = await server.process.exited;
       expect(exit.code).toBe(0);
       const closed = server.process.lines.slice(at).map((line) => JSON.parse(line) as ServerEvent);
-      expect(closed.at(-1)).toMatchObject({ event: "closed", workers: 2, active: 0 });
+      // The totals are both workers' together: every connection and every byte either of them logged.
+      const events = server.events();
+      const connections = events.filter((event) => event.event === "connection").length;
+      const bytesIn = events
+        .filter((event) => event.event === "close")
+        .reduce((sum, event) => sum + Number(event.bytesIn), 0);
+      expect(closed.at(-1)).toMatchObject({ event: "closed", workers: 2, active: 0, accepted: connections, bytesIn });
     } finally {
       await server.stop();
     }
