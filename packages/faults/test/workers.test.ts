@@ -5,9 +5,10 @@
  */
 
 import { connect, type EchoConnection } from "@tcp-echo/node";
-import { groupMembers } from "@tcp-echo/testkit";
+import { cliOf, groupMembers, runManaged } from "@tcp-echo/testkit";
 import { describe, expect, test } from "vitest";
 import {
+  commandFor,
   missing,
   RUNTIMES,
   type RuntimeName,
@@ -135,3 +136,13 @@ describe.skipIf(missing("node"))("serve --workers 2 on node: a worker that dies"
     }
   });
 });
+
+test.skipIf(missing("deno"))(
+  "Deno without --unstable-net: --reuse-port exits 2 saying to add it (Deno would end the process)",
+  async () => {
+    const [file, args] = commandFor("deno", cliOf("deno"), ["serve", "--port", "0", "--reuse-port"]);
+    const finished = await runManaged(file, args, { timeoutMs: 30_000 });
+    expect(finished.code).toBe(2);
+    expect(finished.stderr).toContain("run deno with --unstable-net");
+  },
+);
