@@ -86,6 +86,7 @@ async function bind(config: ListenConfig, server: ServerCore): Promise<Listener>
             port,
             allowHalfOpen: true,
             socket: handlers,
+            ...(config.reusePort ? { reusePort: true } : {}),
             ...(secure ? { tls: serverTls(secure) } : {}),
           }),
     config.transport === "tcp" ? config.port : 0,

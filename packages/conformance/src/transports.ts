@@ -11,7 +11,9 @@ import { rmSync } from "node:fs";
 import * as net from "node:net";
 import { join } from "node:path";
 import * as tls from "node:tls";
-import { makeCerts, tempDir } from "@tcp-echo/testkit/fixtures";
+import { freePort, makeCerts, tempDir } from "@tcp-echo/testkit/fixtures";
+
+export { freePort };
 
 export type Transport = "tcp4" | "tcp6" | "unix" | "tls";
 export const TRANSPORTS: readonly Transport[] = ["tcp4", "tcp6", "unix", "tls"];
@@ -166,17 +168,5 @@ export function accepts(endpoint: Endpoint): Promise<boolean> {
     socket.once("error", (error: NodeJS.ErrnoException) =>
       resolve(error.code !== "ECONNREFUSED" && error.code !== "ENOENT"),
     );
-  });
-}
-
-/** A port that was free a moment ago on `host`: for peers that cannot bind port 0 and report it. */
-export function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen({ host, port: 0 }, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
   });
 }

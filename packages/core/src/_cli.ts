@@ -7,7 +7,9 @@
 import { EchoError, formatEndpoint, isEchoError } from "./_errors.ts";
 import { DEFAULTS, normalizeHostname, parsePort } from "./_options.ts";
 import { concat } from "./_protocol.ts";
+import { parseTrustList } from "./_proxy.ts";
 import { summarize } from "./_stats.ts";
+import { type CliWorker, superviseWorkers } from "./_workers.ts";
 import type {
   Address,
   ConnectionInfo,
@@ -36,6 +38,8 @@ export interface CliHost extends EchoRuntime {
   onSignal(handler: (signal: string) => void): () => void;
   /** Reads a whole file, for `--tls-cert FILE` and the like (core has no file APIs). */
   readFile?(path: string): Promise<Uint8Array>;
+  /** `serve --workers`: runs this CLI again with `args` as a supervised worker (see _workers.ts). */
+  startWorker?(args: readonly string[]): CliWorker;
 }
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -76,6 +80,11 @@ commands:
   serve [ADDRESS] [--json] [--max-connections N] [--max-connections-per-address N] [--idle-timeout MS] [--drain-timeout MS] [--stats SECONDS]
         run an echo server (port 0 picks a free one); Ctrl-C drains, a second Ctrl-C forces
         --stats: 0 (off, the default) to ${LIMITS.statsSeconds} s
+        [--proxy-protocol [--proxy-from CIDR,...] [--proxy-header-timeout MS]]: behind a balancer, every
+        connection starts with a PROXY protocol v1/v2 header, believed only from --proxy-from (default
+        127.0.0.0/8,::1/128); others, and a connection without a header in 3000 ms, are closed (EPROTO)
+        [--workers N|auto]: N processes (Deno: threads) share the port (SO_REUSEPORT); auto = one per core
+        [--reuse-port]: let other servers bind the same port (SO_REUSEPORT; Deno needs --unstable-net)
   send  [ADDRESS] [--timeout MS] [MESSAGE... | -]
         send MESSAGE (default "Hello, server!"), half-close, check the echo; "-" streams stdin to stdout
         --timeout (default 10000, 0 for no limit): for the connect, then for each wait on the server
@@ -117,6 +126,11 @@ const SPECS: Record<string, Spec> = {
     "idle-timeout": "string",
     "drain-timeout": "string",
     stats: "string",
+    "proxy-protocol": "boolean",
+    "proxy-from": "string",
+    "proxy-header-timeout": "string",
+    "reuse-port": "boolean",
+    workers: "string",
   },
   send: CLIENT,
   ping: { ...CLIENT, count: "string", size: "string", interval: "string" },
@@ -288,6 +302,9 @@ export async function runCli(host: CliHost): Promise<number> {
 async function serve(host: CliHost, { values, positionals }: Parsed): Promise<number> {
   if (positionals.length) throw new UsageError(`serve takes no arguments, got ${JSON.stringify(positionals[0])}`);
   const path = unixPath(values);
+  if (values.workers !== undefined) return await workers(host, values, path);
+  if (values["reuse-port"] === true && path !== undefined)
+    throw new UsageError("--reuse-port cannot go with --unix: SO_REUSEPORT shares a TCP port");
   const json = values.json === true;
   const log = (event: Record<string, unknown>, text?: string) => {
     if (json) host.stdout(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
@@ -302,16 +319,24 @@ async function serve(host: CliHost, { values, positionals }: Parsed): Promise<nu
       : {}),
     ...(values["idle-timeout"] !== undefined ? { idleTimeout: count(values, "idle-timeout", 0, 0, MAX_MS) } : {}),
     ...(values["drain-timeout"] !== undefined ? { drainTimeout: count(values, "drain-timeout", 0, 0, MAX_MS) } : {}),
-    onConnection: ({ id, remoteAddress }: ConnectionInfo<Address>) =>
+    ...proxyOptions(values, path),
+    ...(values["reuse-port"] === true ? ({ reusePort: true } as ServerOptions<Address>) : {}),
+    onConnection: ({ id, remoteAddress, via }: ConnectionInfo<Address>) =>
       log(
-        { event: "connection", id, remote: formatEndpoint(remoteAddress) },
-        `New connection from ${formatEndpoint(remoteAddress)}`,
+        {
+          event: "connection",
+          id,
+          remote: formatEndpoint(remoteAddress),
+          ...(via ? { via: formatEndpoint(via.remoteAddress) } : {}),
+        },
+        `New connection from ${formatEndpoint(remoteAddress)}${via ? ` via ${formatEndpoint(via.remoteAddress)}` : ""}`,
       ),
     onClose: (summary: ConnectionSummary<Address>) =>
       log({
         event: "close",
         id: summary.id,
         remote: formatEndpoint(summary.remoteAddress),
+        ...(summary.via ? { via: formatEndpoint(summary.via.remoteAddress) } : {}),
         reason: summary.reason,
         bytesIn: summary.bytesIn,
         bytesOut: summary.bytesOut,
@@ -384,6 +409,74 @@ async function serve(host: CliHost, { values, positionals }: Parsed): Promise<nu
   clearInterval(statsTimer);
   log({ event: "closed", ...server.stats });
   return EXIT.ok;
+}
+
+/** The most `--workers` takes: each is a whole runtime. */
+const MAX_WORKERS = 256;
+
+/**
+ * `serve --workers N|auto`: checks what it can before any worker starts (each
+ * worker checks the rest before its socket opens: a usage error there is the
+ * exit code here), then supervises them.
+ */
+async function workers(host: CliHost, values: Parsed["values"], path: string | undefined): Promise<number> {
+  const text = values.workers as string;
+  const cores = (globalThis.navigator as { hardwareConcurrency?: number } | undefined)?.hardwareConcurrency ?? 1;
+  const total = text === "auto" ? cores : /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(total >= 1 && total <= MAX_WORKERS))
+    throw new UsageError(`--workers must be auto or an integer from 1 to ${MAX_WORKERS}, got ${JSON.stringify(text)}`);
+  if (path !== undefined)
+    throw new UsageError(
+      "--workers cannot go with --unix: SO_REUSEPORT shares a TCP port; run one server per socket path",
+    );
+  if (!host.startWorker) throw new UsageError(`--workers is not available on ${host.runtime}`);
+  address(values, 0);
+  proxyOptions(values, path);
+  const statsSeconds = count(values, "stats", 0, 0, LIMITS.statsSeconds);
+  const args: string[] = ["serve"];
+  const original = host.args.slice(1);
+  for (let i = 0; i < original.length; i++) {
+    const arg = original[i] as string;
+    if (arg === "--workers") i++;
+    else if (!arg.startsWith("--workers=") && arg !== "--json") args.push(arg);
+  }
+  return superviseWorkers(host as CliHost & { startWorker: NonNullable<CliHost["startWorker"]> }, {
+    count: total,
+    args,
+    json: values.json === true,
+    statsSeconds,
+  });
+}
+
+/**
+ * `--proxy-protocol`, `--proxy-from` and `--proxy-header-timeout`, checked here so a bad
+ * block is a usage error naming the flag, before any socket opens.
+ */
+function proxyOptions(values: Parsed["values"], path: string | undefined): ServerOptions<Address> {
+  if (values["proxy-protocol"] !== true) {
+    const stray = ["proxy-from", "proxy-header-timeout"].find((name) => values[name] !== undefined);
+    if (stray) throw new UsageError(`--${stray} needs --proxy-protocol`);
+    return {};
+  }
+  if (path !== undefined) throw new UsageError("--proxy-protocol cannot go with --unix: it applies to TCP only");
+  if (values["tls-cert"] !== undefined)
+    throw new UsageError(
+      "--proxy-protocol cannot go with --tls-cert: the PROXY header comes before the TLS handshake; terminate TLS at the balancer",
+    );
+  const from = values["proxy-from"] as string | undefined;
+  const proxyFrom = from === undefined ? undefined : from.split(",").map((entry) => entry.trim());
+  try {
+    if (proxyFrom) parseTrustList(proxyFrom, "--proxy-from");
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace("invalid option --proxy-from: ", "--proxy-from: "));
+  }
+  return {
+    proxyProtocol: true,
+    ...(proxyFrom ? { proxyFrom } : {}),
+    ...(values["proxy-header-timeout"] !== undefined
+      ? { proxyHeaderTimeout: count(values, "proxy-header-timeout", 0, 1, MAX_MS) }
+      : {}),
+  } as ServerOptions<Address>;
 }
 
 function isLoopback(hostname: string): boolean {

@@ -5,6 +5,7 @@
  */
 
 import { EchoError } from "./_errors.ts";
+import { type Cidr, LOOPBACK, parseTrustList } from "./_proxy.ts";
 import type {
   Address,
   ClientOptions,
@@ -50,6 +51,14 @@ export interface TcpListenConfig extends ServerConfig {
   readonly port: number;
   readonly noDelay: boolean;
   readonly tls: TlsServerConfig | undefined;
+  readonly reusePort: boolean;
+  /** `proxyProtocol` on: whom to believe and how long to wait. */
+  readonly proxy: ProxyConfig | undefined;
+}
+
+export interface ProxyConfig {
+  readonly trusted: readonly Cidr[];
+  readonly headerTimeout: number;
 }
 
 export interface UnixListenConfig extends ServerConfig {
@@ -239,6 +248,8 @@ export function resolveListenOptions(options: ListenOptions | UnixListenOptions 
     port: integer("port", tcp.port, DEFAULTS.port, 0, 65535),
     noDelay: boolean("noDelay", tcp.noDelay, DEFAULTS.noDelay),
     tls: tcp.tls === undefined ? undefined : tlsServer(tcp.tls),
+    proxy: proxyConfig(tcp),
+    reusePort: boolean("reusePort", tcp.reusePort, false),
     ...common,
   };
 }
@@ -282,7 +293,7 @@ function transport(options: ListenOptions | UnixListenOptions | ClientOptions): 
  * path, port: 0 }` is not silently a different server than the caller thinks.
  */
 function unixPath(value: unknown, options: object): string {
-  for (const option of ["hostname", "port", "noDelay", "tls"])
+  for (const option of ["hostname", "port", "noDelay", "tls", "reusePort", ...PROXY_OPTIONS])
     if ((options as Record<string, unknown>)[option] !== undefined)
       throw new EchoError("EINVAL", `invalid option ${option}: it applies to TCP only, not to a Unix socket`);
   if (typeof value !== "string" || value === "" || value.includes("\0"))
@@ -295,6 +306,26 @@ function unixPath(value: unknown, options: object): string {
       { path: value },
     );
   return value;
+}
+
+const PROXY_OPTIONS = ["proxyProtocol", "proxyFrom", "proxyHeaderTimeout"] as const;
+
+/** `proxyProtocol` and its two companions, which mean nothing without it and are refused alone. */
+function proxyConfig(options: ListenOptions): ProxyConfig | undefined {
+  if (!boolean("proxyProtocol", options.proxyProtocol, false)) {
+    const stray = PROXY_OPTIONS.find((option) => options[option] !== undefined && option !== "proxyProtocol");
+    if (stray) throw new EchoError("EINVAL", `invalid option ${stray}: it needs proxyProtocol: true`);
+    return undefined;
+  }
+  if (options.tls !== undefined)
+    throw new EchoError(
+      "EINVAL",
+      "invalid option proxyProtocol: not with tls (the PROXY header precedes the TLS handshake, which the runtime owns); terminate TLS at the balancer, or pass it through without the PROXY protocol",
+    );
+  return {
+    trusted: parseTrustList(options.proxyFrom ?? LOOPBACK),
+    headerTimeout: integer("proxyHeaderTimeout", options.proxyHeaderTimeout, 3000, 1, 2 ** 31 - 1),
+  };
 }
 
 function pem(option: string, value: unknown): string {

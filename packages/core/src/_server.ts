@@ -4,9 +4,18 @@
  * into a `SocketIO`; `ServerCore.accept` does the rest.
  */
 
-import { contextOf, EchoError, type ErrorContext, echoError, systemErrorName, toEchoError } from "./_errors.ts";
-import { type ListenConfig, resolveListenOptions } from "./_options.ts";
+import {
+  contextOf,
+  EchoError,
+  type ErrorContext,
+  echoError,
+  formatEndpoint,
+  systemErrorName,
+  toEchoError,
+} from "./_errors.ts";
+import { type ListenConfig, type ProxyConfig, resolveListenOptions, type TcpListenConfig } from "./_options.ts";
 import { EchoSession, NO_EVENTS, type SessionHooks, type SocketEvents, type SocketIO } from "./_protocol.ts";
+import { type GateOwner, isTrusted, ProxyGate } from "./_proxy.ts";
 import { claimUnixPath, type UnixFs, type UnixProbe } from "./_unix.ts";
 import type {
   Address,
@@ -17,6 +26,7 @@ import type {
   ListenOptions,
   Runtime,
   ServerStats,
+  SocketAddress,
   SocketInfo,
   UnixListenOptions,
 } from "./types.ts";
@@ -71,6 +81,8 @@ export class ServerCore implements EchoServer<Address> {
   private listener: Listener | undefined;
   private readonly config: ListenConfig;
   private readonly live = new Map<EchoSession, Tracked>();
+  /** `proxyProtocol`: connections still waiting for their header; they count against `maxConnections`. */
+  private readonly awaitingHeader = new Set<ProxyGate>();
   /** Open connections per remote IP; Unix clients have none and are not counted. */
   private readonly perAddress = new Map<string, number>();
   private nextId = 1;
@@ -93,6 +105,25 @@ export class ServerCore implements EchoServer<Address> {
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onAbort = () => void this.close();
+  private readonly gateOwner: GateOwner = {
+    admitProxied: (gate, info) => {
+      this.awaitingHeader.delete(gate);
+      return this.admit(info, gate.io);
+    },
+    gateEnded: (gate, error) => {
+      if (!this.awaitingHeader.delete(gate)) return;
+      const failure = error === undefined ? undefined : this.connectionError(error, gate.info);
+      this.hook("onClose", this.config.onClose, {
+        ...gate.info,
+        reason: failure ? "error" : "server-close",
+        bytesIn: 0,
+        bytesOut: 0,
+        durationMs: Date.now() - gate.info.openedAt,
+        ...(failure ? { error: failure } : {}),
+      });
+      if (this.live.size === 0 && this.awaitingHeader.size === 0) this.drained?.();
+    },
+  };
 
   constructor(runtime: Runtime, config: ListenConfig) {
     this.runtime = runtime;
@@ -142,26 +173,70 @@ export class ServerCore implements EchoServer<Address> {
       id: this.nextId++,
       openedAt: Date.now(),
     };
+    if (this.config.transport === "tcp" && this.config.proxy) return this.awaitHeader(info, io);
+    return this.admit(info, io);
+  }
+
+  /**
+   * `proxyProtocol`: a trusted balancer's connection waits in a `ProxyGate` for
+   * its header; anyone else's is closed at once with `EPROTO`, before a byte is
+   * read, so an untrusted peer can neither be echoed nor claim an address.
+   */
+  private awaitHeader(info: ConnectionInfo<Address>, io: SocketIO): SocketEvents {
+    const { proxy, maxConnections } = this.config as TcpListenConfig;
+    const remote = info.remoteAddress as SocketAddress;
+    if (this.closing || (maxConnections > 0 && this.live.size + this.awaitingHeader.size >= maxConnections))
+      return this.refuse(info, io);
+    const tcpInfo = info as ConnectionInfo<SocketAddress>;
+    if (!isTrusted((proxy as ProxyConfig).trusted, remote.hostname)) {
+      io.destroy();
+      const failure = this.connectionError(
+        new EchoError(
+          "EPROTO",
+          `PROXY protocol header refused from ${formatEndpoint(remote)}: not in proxyFrom (CLI: --proxy-from); the connection was closed without reading it`,
+        ),
+        info,
+      );
+      this.hook("onClose", this.config.onClose, {
+        ...info,
+        reason: "error",
+        bytesIn: 0,
+        bytesOut: 0,
+        durationMs: 0,
+        error: failure,
+      });
+      return NO_EVENTS;
+    }
+    const gate = new ProxyGate(tcpInfo, io, this.gateOwner, (proxy as ProxyConfig).headerTimeout);
+    this.awaitingHeader.add(gate);
+    return gate;
+  }
+
+  /** Serves a connection as `info` names it, unless a limit or the server's closing refuses it. */
+  private admit(info: ConnectionInfo<Address>, io: SocketIO): SocketEvents {
     const { maxConnections, maxConnectionsPerAddress } = this.config;
     // Counted per address only when there is a limit to enforce.
-    const remote = maxConnectionsPerAddress > 0 ? remoteKey(socket.remoteAddress) : "";
+    const remote = maxConnectionsPerAddress > 0 ? remoteKey(info.remoteAddress) : "";
     const fromAddress = remote === "" ? 0 : (this.perAddress.get(remote) ?? 0);
     if (
       this.closing ||
       (maxConnections > 0 && this.live.size >= maxConnections) ||
       (remote !== "" && fromAddress >= maxConnectionsPerAddress)
-    ) {
-      this.counters.rejected++;
-      io.destroy();
-      this.hook("onClose", this.config.onClose, { ...info, reason: "limit", bytesIn: 0, bytesOut: 0, durationMs: 0 });
-      return NO_EVENTS;
-    }
+    )
+      return this.refuse(info, io);
     const session = new EchoSession(io, this.config.highWaterMark, this.sessionHooks);
     this.live.set(session, { info, idleSince: info.openedAt });
     if (remote !== "") this.perAddress.set(remote, fromAddress + 1);
     this.counters.accepted++;
     this.hook("onConnection", this.config.onConnection, info);
     return session;
+  }
+
+  private refuse(info: ConnectionInfo<Address>, io: SocketIO): SocketEvents {
+    this.counters.rejected++;
+    io.destroy();
+    this.hook("onClose", this.config.onClose, { ...info, reason: "limit", bytesIn: 0, bytesOut: 0, durationMs: 0 });
+    return NO_EVENTS;
   }
 
   /**
@@ -222,11 +297,13 @@ export class ServerCore implements EchoServer<Address> {
     } catch (error) {
       this.reportError(error);
     }
-    if (this.live.size > 0) {
+    // A connection still waiting for its PROXY header has nothing to drain.
+    for (const gate of this.awaitingHeader) gate.abort();
+    if (this.live.size > 0 || this.awaitingHeader.size > 0) {
       this.drainTimer = setTimeout(() => this.forceAll(), drainTimeout);
       await new Promise<void>((resolve) => {
         this.drained = resolve;
-        if (this.live.size === 0) resolve();
+        if (this.live.size === 0 && this.awaitingHeader.size === 0) resolve();
       });
       clearTimeout(this.drainTimer);
     }
@@ -236,6 +313,7 @@ export class ServerCore implements EchoServer<Address> {
   private drained: (() => void) | undefined;
 
   private forceAll(): void {
+    for (const gate of this.awaitingHeader) gate.abort();
     for (const session of this.live.keys()) session.abort("server-close");
   }
 
@@ -263,7 +341,7 @@ export class ServerCore implements EchoServer<Address> {
       else this.perAddress.delete(remote);
     }
     if (this.config.onClose) this.closedHook(session, tracked.info);
-    if (this.live.size === 0) this.drained?.();
+    if (this.live.size === 0 && this.awaitingHeader.size === 0) this.drained?.();
   }
 
   private closedHook(session: EchoSession, info: ConnectionInfo<Address>): void {

@@ -115,6 +115,41 @@ export interface ListenOptions extends ServerOptions<SocketAddress> {
    * @default undefined (plain TCP)
    */
   tls?: TlsServerOptions;
+  /**
+   * Behind a balancer: every connection must start with a PROXY protocol
+   * header, v1 (text) or v2 (binary), as HAProxy's doc/proxy-protocol.txt
+   * specifies. The header is never echoed; the connection's `remoteAddress` and
+   * `localAddress` become the original client's and the address it connected
+   * to, so hooks, logs and `maxConnectionsPerAddress` see the real client (the
+   * balancer's end is in `via`). A `LOCAL` header (a health check) or `UNKNOWN`
+   * keeps the real endpoints. A connection from outside `proxyFrom`, with an
+   * invalid header, or without one within `proxyHeaderTimeout`, is closed before
+   * any byte is echoed and reported with `EPROTO`. Not with `tls` (the header
+   * comes before the handshake, which the runtime's TLS owns).
+   * @default false (a PROXY header is ordinary data, echoed like any other)
+   */
+  proxyProtocol?: boolean;
+  /**
+   * With `proxyProtocol`: the balancers whose headers are believed, as CIDR
+   * blocks or single addresses (`["10.0.0.0/8", "fd00::/8", "192.0.2.7"]`).
+   * An IPv4 block also matches the IPv4-mapped form (`::ffff:10.1.2.3`).
+   * @default ["127.0.0.0/8", "::1/128"] (loopback)
+   */
+  proxyFrom?: readonly string[];
+  /**
+   * With `proxyProtocol`: how long a connection may take to send its whole
+   * header, in ms (the spec's advice is 3 s).
+   * @default 3000
+   */
+  proxyHeaderTimeout?: number;
+  /**
+   * SO_REUSEPORT: other processes (or threads) may listen on the same address
+   * and port, and Linux spreads new connections across them; what
+   * `serve --workers` is built on. Node needs 22.12 or later; Deno needs
+   * `--unstable-net` (Deno marks the option unstable); Bun has it.
+   * @default false
+   */
+  reusePort?: boolean;
 }
 
 /**
@@ -186,6 +221,13 @@ export interface ConnectionInfo<A extends Address = SocketAddress> extends Socke
   readonly id: number;
   /** `Date.now()` at accept. */
   readonly openedAt: number;
+  /**
+   * Set when a PROXY protocol header (`proxyProtocol`) named the original
+   * connection: the balancer's own connection to us. `remoteAddress` and
+   * `localAddress` above are then the client's and the address it reached.
+   * @default undefined
+   */
+  readonly via?: SocketInfo<A>;
 }
 
 /** Why a server-side connection ended. */

@@ -42,6 +42,19 @@ describe("cli: every flag is checked before any socket opens", () => {
     [["ping", "--size", "67108865"], "--size must be an integer from 1 to 67108864,"],
     [["ping", "--count", "1000001"], "--count must be an integer from 1 to 1000000,"],
     [["send", "--timeout", "2147483648"], "--timeout must be an integer from 0 to 2147483647,"],
+    [["serve", "--proxy-protocol", "--proxy-from", "10.0.0.0/8,10.1/16"], '--proxy-from: "10.1/16" is not an IP'],
+    [["serve", "--proxy-protocol", "--proxy-from", "10.0.0.0/33"], '--proxy-from: "10.0.0.0/33" has prefix length'],
+    [["serve", "--proxy-protocol", "--proxy-from", ""], '--proxy-from: "" is not an IP'],
+    [["serve", "--proxy-from", "10.0.0.0/8"], "--proxy-from needs --proxy-protocol"],
+    [["serve", "--proxy-header-timeout", "100"], "--proxy-header-timeout needs --proxy-protocol"],
+    [["serve", "--proxy-protocol", "--proxy-header-timeout", "0"], "--proxy-header-timeout must be an integer from 1"],
+    [["serve", "--proxy-protocol", "--unix", "/tmp/x.sock"], "--proxy-protocol cannot go with --unix"],
+    [["serve", "--proxy-protocol", "--tls-cert", "c", "--tls-key", "k"], "--proxy-protocol cannot go with --tls-cert"],
+    [["serve", "--workers", "0"], "--workers must be auto or an integer from 1 to 256"],
+    [["serve", "--workers", "two"], "--workers must be auto or an integer from 1 to 256"],
+    [["serve", "--workers", "2", "--unix", "/tmp/x.sock"], "--workers cannot go with --unix"],
+    [["serve", "--reuse-port", "--unix", "/tmp/x.sock"], "--reuse-port cannot go with --unix"],
+    [["serve", "--workers", "2"], "--workers is not available on node"],
   ])("%j: exit 2, one line naming the flag and its range, no listen or connect", async (args, message) => {
     const { fake, sockets, output } = host(args);
     expect(await runCli(fake)).toBe(2);
@@ -55,6 +68,7 @@ describe("cli: every flag is checked before any socket opens", () => {
   test("the largest values in range are accepted (the socket is then asked for)", async () => {
     for (const args of [
       ["serve", "--stats", "2147483", "--idle-timeout", "2147483647"],
+      ["serve", "--proxy-protocol", "--proxy-from", "10.0.0.0/8, fd00::/8,192.0.2.7", "--proxy-header-timeout", "1"],
       ["ping", "--size", "67108864", "--count", "1000000", "--interval", "2147483647"],
     ]) {
       const { fake, sockets } = host(args);

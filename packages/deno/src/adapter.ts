@@ -131,15 +131,38 @@ function bind(config: ListenConfig, server: ServerCore): Listener {
 
 /** Binds the listener for any transport. Mutual TLS is refused: `Deno.listenTls` cannot ask for a client certificate. */
 function createListener(config: ListenConfig): Deno.Listener {
+  try {
+    return bindListener(config);
+  } catch (error) {
+    return unstableNet(error);
+  }
+}
+
+function bindListener(config: ListenConfig): Deno.Listener {
   if (config.transport === "unix") return Deno.listen({ transport: "unix", path: config.path });
   const { hostname, port, tls } = config;
-  if (!tls) return Deno.listen({ hostname, port, transport: "tcp" });
+  const reusePort = config.reusePort ? { reusePort: true } : {};
+  if (!tls) return Deno.listen({ hostname, port, transport: "tcp", ...reusePort });
   if (tls.requestCert)
     throw new EchoError(
       "EINVAL",
       "invalid option tls.requestCert: Deno.listenTls cannot ask clients for a certificate; serve mutual TLS with @tcp-echo/node or @tcp-echo/bun",
     );
-  return Deno.listenTls({ hostname, port, transport: "tcp", cert: tls.cert, key: tls.key });
+  return Deno.listenTls({ hostname, port, transport: "tcp", cert: tls.cert, key: tls.key, ...reusePort });
+}
+
+/**
+ * Deno 2 marks `reusePort` unstable: without `--unstable-net` its listen throws
+ * "Unstable API 'Deno.listen({ reusePort: true })'"; say what to do instead.
+ */
+function unstableNet(error: unknown): never {
+  if (error instanceof Error && error.message.includes("--unstable-net"))
+    throw new EchoError(
+      "EINVAL",
+      "invalid option reusePort: Deno marks it unstable; run deno with --unstable-net (./tcp-echo adds it for --workers and --reuse-port)",
+      { cause: error },
+    );
+  throw error;
 }
 
 // --- connect ---

@@ -2,6 +2,7 @@
 /** The tcp-echo command line on Deno: `serve`, `send`, `ping` (see `--help`). */
 import { runCli } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
+import { startWorker } from "./workers.ts";
 
 const encoder = new TextEncoder();
 /** Every write to stdout and stderr, in order; awaited before `Deno.exit`, which would drop what is pending. */
@@ -27,6 +28,7 @@ const code = await runCli({
       Deno.removeSignalListener("SIGTERM", onTerminate);
     };
   },
+  startWorker,
 });
 await written;
 Deno.exit(code);

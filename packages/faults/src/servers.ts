@@ -31,7 +31,9 @@ export function commandFor(
   args: readonly string[],
   heapMiB?: number,
 ): [string, string[]] {
-  const [file, ...rest] = command(pinned(runtime), script, { read: [`${ROOT}packages`], heapMiB }) as [
+  // `serve --workers` shares the port with SO_REUSEPORT, which Deno keeps behind --unstable-net.
+  const unstableNet = args.includes("--workers");
+  const [file, ...rest] = command(pinned(runtime), script, { read: [`${ROOT}packages`], heapMiB, unstableNet }) as [
     string,
     ...string[],
   ];

@@ -7,7 +7,7 @@
 import { stat, unlink } from "node:fs/promises";
 import * as net from "node:net";
 import * as tls from "node:tls";
-import type { Address, SocketAddress, SocketInfo } from "@tcp-echo/core";
+import { type Address, EchoError, type SocketAddress, type SocketInfo } from "@tcp-echo/core";
 import {
   type ConnectConfig,
   type Dialed,
@@ -62,7 +62,14 @@ function bind(config: ListenConfig, server: ServerCore): Promise<Listener> {
   listener.on("tlsClientError", (error) => server.reportError(error));
   return new Promise((resolve, reject) => {
     listener.once("error", reject);
-    const where = config.transport === "unix" ? { path: config.path } : { host: config.hostname, port: config.port };
+    const where =
+      config.transport === "unix"
+        ? { path: config.path }
+        : {
+            host: config.hostname,
+            port: config.port,
+            ...(config.reusePort ? { reusePort: reusePortSupported() } : {}),
+          };
     listener.listen(where, () => {
       listener.off("error", reject);
       // After binding, errors are accept failures (EMFILE, or EPROTO for one
@@ -240,3 +247,17 @@ function infoOf(
 
 const localEndpoint = (socket: net.Socket) => tcpAddress(socket.localAddress, socket.localPort);
 const remoteEndpoint = (socket: net.Socket) => tcpAddress(socket.remoteAddress, socket.remotePort);
+
+/**
+ * `listen({ reusePort })` came with Node 23.1 and 22.12 (nodejs/node#55408);
+ * older releases ignore the option, and a second server then fails with
+ * EADDRINUSE, so say why instead.
+ */
+function reusePortSupported(): true {
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  if (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12)) return true;
+  throw new EchoError(
+    "EINVAL",
+    `invalid option reusePort: Node ${process.versions.node} has no SO_REUSEPORT for TCP (it came in 22.12 and 23.1, nodejs/node#55408); upgrade Node`,
+  );
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /** The tcp-echo command line on Node: `serve`, `send`, `ping` (see `--help`). */
+import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { processSignals, runCli } from "@tcp-echo/core/tools";
+import { childWorkers, processSignals, runCli, supervisedSignals, WORKER_ENV } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
 
 const code = await runCli({
@@ -18,6 +19,10 @@ const code = await runCli({
   stderr: (text) => void process.stderr.write(text),
   stdin: () => process.stdin,
   readFile: (path) => readFile(path),
-  onSignal: processSignals(process),
+  // A `serve --workers` worker takes its signals from the supervisor, on stdin.
+  onSignal: process.env[WORKER_ENV]
+    ? supervisedSignals(process.stdin, processSignals(process))
+    : processSignals(process),
+  startWorker: childWorkers(spawn, process),
 });
 process.exit(code);

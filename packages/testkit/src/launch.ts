@@ -10,13 +10,14 @@
  *   ./tcp-echo [--runtime node|bun|deno[@VERSION]] [--package node|bun|deno] serve|send|ping [ARGS...]
  */
 
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import {
   type Access,
   cliOf,
   command,
   missing,
   pinned,
+  ROOT,
   RUNTIME_NAMES,
   type Runtime,
   type RuntimeName,
@@ -52,7 +53,7 @@ function parse(argv: readonly string[]): Launch {
   return { runtime, pkg, args };
 }
 
-/** Deno's permissions for what the arguments name: a Unix socket's directory, the TLS files. */
+/** Deno's permissions for what the arguments name (a Unix socket's directory, the TLS files), and --unstable-net for SO_REUSEPORT. */
 function accessFor(args: readonly string[]): Access {
   const read: string[] = [];
   const write: string[] = [];
@@ -66,7 +67,10 @@ function accessFor(args: readonly string[]): Access {
     }
     if (arg === "--tls-cert" || arg === "--tls-key" || arg === "--tls-ca") read.push(resolve(value));
   });
-  return { read, write };
+  const unstableNet = args.some((arg) => arg === "--reuse-port" || arg === "--workers" || arg.startsWith("--workers="));
+  // Deno's `--workers` are Web Workers, whose module Deno loads under --allow-read.
+  if (args.some((arg) => arg === "--workers" || arg.startsWith("--workers="))) read.push(join(ROOT, "packages"));
+  return { read, write, ...(unstableNet ? { unstableNet } : {}) };
 }
 
 const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;

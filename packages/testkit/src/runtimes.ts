@@ -42,6 +42,8 @@ export interface Access {
    * and a real leak ends in an out-of-memory crash: growth means a leak.
    */
   readonly heapMiB?: number;
+  /** Deno's `--unstable-net`, which `listen({ reusePort })` (`serve --workers`, `--reuse-port`) needs. */
+  readonly unstableNet?: boolean;
 }
 
 const DENO_CONFIG = join(ROOT, "packages/deno/deno.json");
@@ -82,6 +84,7 @@ const TABLE: Record<RuntimeName, Table> = {
       binary,
       "run",
       "--allow-net",
+      ...(access.unstableNet ? ["--unstable-net"] : []),
       ...(access.read?.length ? [`--allow-read=${access.read.join(",")}`] : []),
       ...(access.write?.length ? [`--allow-write=${access.write.join(",")}`] : []),
       ...(access.heapMiB ? [`--v8-flags=--max-old-space-size=${access.heapMiB}`] : []),

@@ -1,0 +1,203 @@
+/**
+ * Real load balancers in front of our servers, for the tests that prove the
+ * PROXY protocol end to end: HAProxy (`mode tcp`, `send-proxy-v2`, a health
+ * check that is an echo) and nginx's stream module (`proxy_protocol on`, v1).
+ * Each runs in the foreground from a config generated into a temp dir, as a
+ * managed process (own group, hard timeout). The configs are the ones the
+ * root README's "Operating at scale" section shows.
+ */
+
+import { existsSync, rmSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
+import { join } from "node:path";
+import { type ManagedProcess, spawnManaged } from "@tcp-echo/testkit";
+import { freePort, tempDir } from "@tcp-echo/testkit/fixtures";
+
+export interface Backend {
+  readonly name: string;
+  readonly port: number;
+}
+
+export interface Balancer {
+  /** Where clients connect. */
+  readonly port: number;
+  readonly process: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+/** The Debian binaries (`haproxy`, `nginx-full`); `.ci/run` installs them. */
+export const HAPROXY = "/usr/sbin/haproxy";
+export const NGINX = "/usr/sbin/nginx";
+/** Debian's nginx-full loads the stream module dynamically. */
+const NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
+/** Why a balancer cannot run here, or undefined. */
+export function missingBalancer(which: "haproxy" | "nginx"): string | undefined {
+  if (which === "haproxy") return existsSync(HAPROXY) ? undefined : `${HAPROXY} is missing: apt-get install haproxy`;
+  if (!existsSync(NGINX)) return `${NGINX} is missing: apt-get install nginx-full`;
+  return existsSync(NGINX_STREAM_MODULE) ? undefined : `${NGINX_STREAM_MODULE} is missing: apt-get install nginx-full`;
+}
+
+/** The health check's probe: a line our echo servers send back unchanged. */
+export const CHECK_PROBE = "tcp-echo-health";
+
+/**
+ * HAProxy in TCP mode: round robin over `backends`, each sent a PROXY v2 header
+ * (health checks too: `check-send-proxy`, which HAProxy sends as `LOCAL`), and a
+ * health check every `checkInterval` ms that sends the probe and expects it back.
+ * A connection to a dead backend is retried on another (`option redispatch`).
+ */
+export function haproxyConfig(options: {
+  port: number;
+  backends: readonly Backend[];
+  checkInterval: number;
+  stats: string;
+}): string {
+  const { port, backends, checkInterval, stats } = options;
+  return `global
+  maxconn 4096
+  stats socket ${stats} mode 600 level admin
+
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  # The half-closed side may stay open while the echo drains.
+  timeout client-fin 60s
+  timeout server-fin 60s
+  retries 3
+  option redispatch
+
+frontend echo
+  bind 127.0.0.1:${port}
+  default_backend echo_servers
+
+backend echo_servers
+  balance roundrobin
+  option tcp-check
+  tcp-check send ${CHECK_PROBE}
+  tcp-check expect string ${CHECK_PROBE}
+${backends
+  .map(
+    ({ name, port: backendPort }) =>
+      `  server ${name} 127.0.0.1:${backendPort} send-proxy-v2 check check-send-proxy inter ${checkInterval}ms fall 1 rise 1`,
+  )
+  .join("\n")}
+`;
+}
+
+/** nginx's stream module: round robin over `backends`, a PROXY v1 line on each connection. */
+export function nginxConfig(options: { port: number; backends: readonly Backend[]; dir: string }): string {
+  const { port, backends, dir } = options;
+  return `load_module ${NGINX_STREAM_MODULE};
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+
+stream {
+  upstream echo_servers {
+${backends.map(({ port: backendPort }) => `    server 127.0.0.1:${backendPort};`).join("\n")}
+  }
+  server {
+    listen 127.0.0.1:${port};
+    proxy_pass echo_servers;
+    proxy_protocol on;
+    # Keep the client's half-close a half-close (nginx >= 1.21.4), so the echo can drain.
+    proxy_half_close on;
+    proxy_timeout 60s;
+  }
+}
+`;
+}
+
+/** Waits until something accepts on `port`, or throws naming `what` after `timeoutMs`. */
+async function accepting(port: number, what: ManagedProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: "127.0.0.1", port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    if (what.exit) throw new Error(`${what.label} exited (${JSON.stringify(what.exit)}): ${what.stderrTail()}`);
+    if (Date.now() > deadline) throw new Error(`${what.label} not accepting on ${port} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Runs a balancer in the foreground until it accepts on `port`; `stop` kills it and removes its temp dir. */
+async function launch(binary: string, args: string[], port: number, dir: string): Promise<Omit<Balancer, "port">> {
+  const process = spawnManaged(binary, args, { label: binary.split("/").pop() as string, timeoutMs: 120_000 });
+  const stop = async () => {
+    await process.kill();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await accepting(port, process, 10_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { process, stop };
+}
+
+export interface HaproxyBalancer extends Balancer {
+  /** A runtime command on the admin socket (`show stat`). */
+  command(line: string): Promise<string>;
+  /** Waits until HAProxy reports `server` in `status` (`UP`, `DOWN`), bounded. */
+  waitFor(server: string, status: "UP" | "DOWN", timeoutMs: number): Promise<void>;
+}
+
+export async function startHaproxy(backends: readonly Backend[], checkInterval = 100): Promise<HaproxyBalancer> {
+  const dir = tempDir("haproxy-");
+  const port = await freePort();
+  const stats = join(dir, "admin.sock");
+  const config = join(dir, "haproxy.cfg");
+  writeFileSync(config, haproxyConfig({ port, backends, checkInterval, stats }));
+  // -db: foreground, no daemon; -f: this config only.
+  const { process, stop } = await launch(HAPROXY, ["-db", "-f", config], port, dir);
+  const command = (line: string) =>
+    new Promise<string>((resolve, reject) => {
+      let text = "";
+      const socket = net.connect({ path: stats }, () => socket.end(`${line}\n`));
+      socket.setEncoding("utf8");
+      socket.on("data", (data: string) => {
+        text += data;
+      });
+      socket.once("end", () => resolve(text));
+      socket.once("error", reject);
+    });
+  return {
+    port,
+    process,
+    stop,
+    command,
+    async waitFor(server, status, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      let last = "";
+      while (Date.now() < deadline) {
+        // `show stat` CSV: pxname,svname,...; the 18th field is status.
+        const row = (await command("show stat")).split("\n").find((line) => line.startsWith(`echo_servers,${server},`));
+        last = row?.split(",")[17] ?? "no such server";
+        if (last === status) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error(`haproxy: ${server} is ${last}, not ${status}, after ${timeoutMs} ms`);
+    },
+  };
+}
+
+export async function startNginx(backends: readonly Backend[]): Promise<Balancer> {
+  const dir = tempDir("nginx-");
+  const port = await freePort();
+  const config = join(dir, "nginx.conf");
+  writeFileSync(config, nginxConfig({ port, backends, dir }));
+  // -p: a prefix of our own (temp paths), -e: no write to /var/log before the config is read.
+  const args = ["-p", dir, "-e", join(dir, "error.log"), "-c", config, "-g", "daemon off;"];
+  return { port, ...(await launch(NGINX, args, port, dir)) };
+}
