@@ -11,8 +11,8 @@
  */
 
 import { escapeMarkup } from "./markup.ts";
-import type { CellResult, MatrixResult, Participant } from "./planning.ts";
 import { type CaseOutcome, classifyCase, controlServers, OUTCOME_WORDS, STATUS_WORDS } from "./outcomes.ts";
+import type { CellResult, MatrixResult, Participant } from "./planning.ts";
 import { cellText, formatDuration, renderLegend } from "./report.ts";
 import type { Transport } from "./transports.ts";
 

@@ -6,8 +6,8 @@
  */
 
 import { escapeMarkup } from "./markup.ts";
-import { type CaseResult, type CellResult, isCatch, type MatrixResult, type Participant } from "./planning.ts";
 import { classifyCase, controlServers } from "./outcomes.ts";
+import { type CaseResult, type CellResult, isCatch, type MatrixResult, type Participant } from "./planning.ts";
 import { cellText } from "./report.ts";
 
 interface TestCase {

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { command, pinned, spawnManaged } from "@tcp-echo/testkit";
 import { afterAll, describe, expect, test } from "vitest";
-import type { MatrixResult } from "../src/planning.ts";
 import { checkOutputs } from "../src/outputs.ts";
+import type { MatrixResult } from "../src/planning.ts";
 import { cellText } from "../src/report.ts";
 import { checkCounts, parseJunit } from "./_junit.ts";
 
