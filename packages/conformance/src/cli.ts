@@ -188,7 +188,9 @@ async function main(): Promise<number> {
   const unavailable = result.cells.filter((cell) => cell.status === "not-available").length;
   const verdict = result.ok
     ? `OK: every expected cell passed (${result.cells.length - unavailable} run, ${unavailable} not available)`
-    : `FAILED: ${failing} cell(s) failed${values["require-all"] && unavailable ? `, ${unavailable} could not run (--require-all)` : ""}`;
+    : failing === 0 && unavailable === result.cells.length
+      ? `FAILED: nothing ran (${unavailable} cell(s) not available): this run proved nothing`
+      : `FAILED: ${failing} cell(s) failed${values["require-all"] && unavailable ? `, ${unavailable} could not run (--require-all)` : ""}`;
   lines.push("", verdict);
   human.write(`${lines.join("\n")}\n`);
   const invokedAs = process.env.npm_lifecycle_event === "matrix" ? "pnpm matrix" : "tcp-echo-conformance";

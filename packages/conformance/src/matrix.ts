@@ -41,6 +41,7 @@ import {
   type PlannedRow,
   paramsFor,
   planMatrix,
+  runPassed,
   transportsOf,
 } from "./planning.ts";
 import { freePort, prepareTransports, type Transport, type TransportSetup } from "./transports.ts";
@@ -149,7 +150,6 @@ export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent
           ...(missing ? { missing } : {}),
         };
       });
-    const unavailable = cells.some((cell) => cell.status === "not-available");
     return {
       profile: options.profile.name,
       mode: options.faults ? "faults" : "conformance",
@@ -160,9 +160,7 @@ export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent
       clients: participants(clientsOf(rows)),
       cases: (options.faults ? FAULT_CASES : CASES).map(({ name, proves }) => ({ name, proves })),
       cells,
-      ok:
-        cells.every((cell) => cell.status !== "fail" && cell.status !== "unexpected-pass") &&
-        !(options.requireAll && unavailable),
+      ok: runPassed(cells, options.requireAll === true),
     };
   });
   return {

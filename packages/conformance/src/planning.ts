@@ -318,3 +318,16 @@ function columnIndex(client: ClientSpec): number {
 export function isCatch(result: CaseResult): boolean {
   return !result.ok && result.verdict === true;
 }
+
+/**
+ * The run's verdict: every expected cell passed, at least one cell ran (a run in which nothing could run proved
+ * nothing), and with `requireAll` nothing was unavailable.
+ */
+export function runPassed(cells: readonly Pick<CellResult, "status">[], requireAll: boolean): boolean {
+  const unavailable = cells.filter((cell) => cell.status === "not-available").length;
+  return (
+    unavailable < cells.length &&
+    cells.every((cell) => cell.status !== "fail" && cell.status !== "unexpected-pass") &&
+    !(requireAll && unavailable > 0)
+  );
+}

@@ -7,12 +7,14 @@ import { PROFILES } from "../src/plan.ts";
 import {
   budget,
   type CaseResult,
+  type CellResult,
   casePassed,
   cellKey,
   clientsOf,
   isCatch,
   paramsFor,
   planMatrix,
+  runPassed,
   transportsOf,
 } from "../src/planning.ts";
 
@@ -104,4 +106,14 @@ test("a server from outside brings the control row and the harness column; what 
     transportsOf({ outside: outsideParticipants(outsideOf({ "server-at": ["u=unix:/run/e.sock"] }), []) }),
   ).toEqual(["unix"]);
   expect(() => planMatrix({ outside, transports: ["unix"] })).toThrow(/no case of this run applies to server ext/);
+});
+
+test("a run passes only when a cell ran and none failed; with requireAll, none may be unavailable", () => {
+  const cells = (...statuses: CellResult["status"][]) => statuses.map((status) => ({ status }));
+  expect(runPassed(cells("pass", "expected-fail", "not-available"), false)).toBe(true);
+  expect(runPassed(cells("pass", "not-available"), true)).toBe(false);
+  expect(runPassed(cells("pass", "fail"), false)).toBe(false);
+  expect(runPassed(cells("unexpected-pass"), false)).toBe(false);
+  expect(runPassed(cells("not-available", "not-available"), false)).toBe(false);
+  expect(runPassed(cells(), false)).toBe(false);
 });
