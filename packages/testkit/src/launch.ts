@@ -52,7 +52,7 @@ function parse(argv: readonly string[]): Launch {
   return { runtime, pkg, args };
 }
 
-/** Deno's permissions for what the arguments name: a Unix socket's directory, the TLS files. */
+/** Deno's permissions for what the arguments name: a Unix socket's directory, the TLS files, and UDP's flag. */
 function accessFor(args: readonly string[]): Access {
   const read: string[] = [];
   const write: string[] = [];
@@ -66,7 +66,7 @@ function accessFor(args: readonly string[]): Access {
     }
     if (arg === "--tls-cert" || arg === "--tls-key" || arg === "--tls-ca") read.push(resolve(value));
   });
-  return { read, write };
+  return { read, write, unstableNet: args.includes("--udp") };
 }
 
 const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`;

@@ -34,6 +34,8 @@ export interface Access {
   readonly read?: readonly string[];
   /** Write: Unix socket dirs (binding or connecting to a socket file). */
   readonly write?: readonly string[];
+  /** UDP: Deno 2.9 has `Deno.listenDatagram` only with `--unstable-net` (the others need nothing). */
+  readonly unstableNet?: boolean;
   /**
    * Caps V8's old space, in MiB (Node, Deno; Bun's JavaScriptCore has no such
    * flag). Under the default limit V8 collects lazily, so RSS keeps rising for a
@@ -82,6 +84,7 @@ const TABLE: Record<RuntimeName, Table> = {
       binary,
       "run",
       "--allow-net",
+      ...(access.unstableNet ? ["--unstable-net"] : []),
       ...(access.read?.length ? [`--allow-read=${access.read.join(",")}`] : []),
       ...(access.write?.length ? [`--allow-write=${access.write.join(",")}`] : []),
       ...(access.heapMiB ? [`--v8-flags=--max-old-space-size=${access.heapMiB}`] : []),
