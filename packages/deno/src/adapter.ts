@@ -400,13 +400,17 @@ function bindDatagram(config: DatagramBindConfig, events: DatagramEvents): Promi
   // Throws synchronously (AddrInUse, NotCapable): startDatagramServer maps it.
   const conn = Deno.listenDatagram({ transport: "udp", hostname: config.hostname, port: config.port });
   let closed = false;
+  // Without a buffer, `receive()` allocates a new 64 KiB one per datagram: a
+  // burst of 20,000 small datagrams reached the server as 1,004 (the kernel
+  // dropped the rest while it allocated). One buffer, reused, and each datagram
+  // copied out at its own size (its echo is sent while the next one is read).
+  const buffer = new Uint8Array(READ_SIZE);
   void (async () => {
     while (!closed) {
       try {
-        // Without a buffer Deno receives into one of its own sized for the largest datagram (65,507 bytes came whole).
-        const [data, from] = await conn.receive();
+        const [data, from] = await conn.receive(buffer);
         const { hostname, port } = from as Deno.NetAddr;
-        events.onDatagram(data, hostname, port, false);
+        events.onDatagram(data.slice(), hostname, port, false);
       } catch (error) {
         if (closed) return;
         events.onError(error);
