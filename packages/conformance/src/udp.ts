@@ -15,19 +15,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@tcp-echo/node";
 import {
-  cliOf,
-  command,
+  freeUdpPort,
   type ManagedProcess,
-  pinned,
   ROOT,
   RUNTIME_NAMES,
   type RuntimeName,
   runManaged,
   spawnWithLines,
+  UDP_PROBE,
+  udpCli,
 } from "@tcp-echo/testkit";
 
 const HOST = "127.0.0.1";
-const PROBE = join(ROOT, "packages/testkit/src/udp-probe.py");
 const PYTHON_SERVER = join(ROOT, "packages/conformance/peers/udp_echo_server.py");
 /** The sizes case: one byte, a full Ethernet frame's payload, a large one, the IPv4 maximum (0 bytes is `empty`). */
 const SIZES = [1, 1472, 8192, 65_507];
@@ -73,9 +72,6 @@ export interface UdpCell {
   readonly cases: readonly UdpCaseResult[];
 }
 
-const cli = (runtime: RuntimeName) =>
-  command(pinned(runtime), cliOf(runtime), { unstableNet: true }) as [string, ...string[]];
-
 // --- servers ---
 
 function ourServer(runtime: RuntimeName): UdpServer {
@@ -83,7 +79,7 @@ function ourServer(runtime: RuntimeName): UdpServer {
     name: runtime,
     ours: true,
     async start() {
-      const [binary, ...prefix] = cli(runtime);
+      const [binary, ...prefix] = udpCli(runtime);
       const server = spawnWithLines(binary, [...prefix, "serve", "--udp", "--port", "0", "--json"], {
         label: `${runtime} serve --udp`,
         timeoutMs: 120_000,
@@ -103,16 +99,6 @@ function ourServer(runtime: RuntimeName): UdpServer {
       };
     },
   };
-}
-
-/** A UDP port free right now: socat and xinetd cannot be asked for port 0 and tell which they got. */
-async function freePort(): Promise<number> {
-  const dgram = await import("node:dgram");
-  const socket = dgram.createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, HOST, resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
 }
 
 /** A peer prints nothing when ready: it is once it echoes (asked with our Node client, retried). */
@@ -163,7 +149,7 @@ const SERVERS: readonly UdpServer[] = [
     },
     // -b: socat's 8,192-byte default buffer would cut a larger datagram in pieces.
     start: async () => {
-      const port = await freePort();
+      const port = await freeUdpPort();
       return peer(["socat", "-b", "65536", `UDP4-RECVFROM:${port},bind=${HOST},fork`, "EXEC:cat"], port);
     },
   },
@@ -172,7 +158,7 @@ const SERVERS: readonly UdpServer[] = [
     ours: false,
     expectedFailures: { sizes: "xinetd's built-in dgram echo truncates at 2,048 B: the UDP negative control" },
     async start() {
-      const port = await freePort();
+      const port = await freeUdpPort();
       const dir = mkdtempSync(join(tmpdir(), "tcp-echo-xinetd-udp-"));
       const config = join(dir, "xinetd.conf");
       const root = process.getuid?.() === 0;
@@ -239,7 +225,7 @@ function text(size: number, seed: number): string {
 
 function ourClient(runtime: RuntimeName): UdpClient {
   const run = async (args: string[]) => {
-    const [binary, ...prefix] = cli(runtime);
+    const [binary, ...prefix] = udpCli(runtime);
     const result = await runManaged(binary, [...prefix, ...args], { timeoutMs: 30_000 });
     return { code: result.code, stdout: result.stdout.toString(), stderr: result.stderr };
   };
@@ -298,7 +284,7 @@ const HARNESS: UdpClient = {
   name: "harness",
   cases: (ours) => (ours ? ["sizes", "burst", "source-port", "rate-limit", "empty"] : ["sizes", "burst", "empty"]),
   async run(server, cases) {
-    const probe = await runManaged("python3", [PROBE, HOST, String(server.port), "--burst", String(BURST)], {
+    const probe = await runManaged("python3", [UDP_PROBE, HOST, String(server.port), "--burst", String(BURST)], {
       timeoutMs: 60_000,
     });
     const results = new Map<CaseName, string | undefined>();

@@ -4,26 +4,19 @@
  * one source while another is answered), and each runtime's `send --udp` and
  * `ping --udp` work against socat's UDP echo, which none of our code is in.
  */
-import * as dgram from "node:dgram";
-import { join } from "node:path";
 import {
-  cliOf,
-  command,
-  pinned,
-  ROOT,
+  freeUdpPort,
   RUNTIME_NAMES,
   type RuntimeName,
   runManaged,
   spawnWithLines,
+  UDP_PROBE,
+  udpCli,
 } from "@tcp-echo/testkit";
 import { afterEach, describe, expect, test } from "vitest";
 
-const PROBE = join(ROOT, "packages/testkit/src/udp-probe.py");
 /** Datagrams in the burst: enough to empty every bucket many times over, bounded for CI (100,000 by hand). */
 const BURST = 20_000;
-
-const cli = (runtime: RuntimeName, unstableNet = true) =>
-  command(pinned(runtime), cliOf(runtime), { unstableNet }) as [string, ...string[]];
 
 const stops: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -31,7 +24,7 @@ afterEach(async () => {
 });
 
 function serve(runtime: RuntimeName, args: string[]) {
-  const [binary, ...prefix] = cli(runtime);
+  const [binary, ...prefix] = udpCli(runtime);
   const server = spawnWithLines(binary, [...prefix, "serve", "--udp", ...args], {
     label: `${runtime} serve --udp`,
     timeoutMs: 60_000,
@@ -41,18 +34,9 @@ function serve(runtime: RuntimeName, args: string[]) {
 }
 
 async function run(runtime: RuntimeName, args: string[], unstableNet = true) {
-  const [binary, ...prefix] = cli(runtime, unstableNet);
+  const [binary, ...prefix] = udpCli(runtime, unstableNet);
   const result = await runManaged(binary, [...prefix, ...args], { timeoutMs: 30_000 });
   return { code: result.code, stdout: result.stdout.toString(), stderr: result.stderr };
-}
-
-/** A UDP port nobody holds right now (socat cannot be asked for port 0 and tell it). */
-async function freePort(): Promise<number> {
-  const socket = dgram.createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
 }
 
 describe.each(RUNTIME_NAMES)("udp: %s", (runtime) => {
@@ -60,9 +44,13 @@ describe.each(RUNTIME_NAMES)("udp: %s", (runtime) => {
     const server = serve(runtime, ["--port", "0", "--json"]);
     const listening = JSON.parse(await server.line((line) => line.includes('"listening"'), 20_000));
     expect(listening).toMatchObject({ transport: "udp", hostname: "127.0.0.1" });
-    const probe = await runManaged("python3", [PROBE, "127.0.0.1", String(listening.port), "--burst", String(BURST)], {
-      timeoutMs: 30_000,
-    });
+    const probe = await runManaged(
+      "python3",
+      [UDP_PROBE, "127.0.0.1", String(listening.port), "--burst", String(BURST)],
+      {
+        timeoutMs: 30_000,
+      },
+    );
     expect(probe.code, probe.stderr).toBe(0);
     const report = JSON.parse(probe.stdout.toString());
     expect(report.empty, "0 bytes").toEqual({ answered: true, exact: true, fromServer: true });
@@ -93,7 +81,7 @@ describe.each(RUNTIME_NAMES)("udp: %s", (runtime) => {
   }, 60_000);
 
   test("send --udp and ping --udp against socat's UDP echo", async () => {
-    const port = await freePort();
+    const port = await freeUdpPort();
     const socat = spawnWithLines("socat", [`UDP4-RECVFROM:${port},bind=127.0.0.1,fork`, "EXEC:cat"], {
       label: "socat udp echo",
       timeoutMs: 60_000,
