@@ -454,4 +454,43 @@ describe("udp: CLI flags are checked before any socket opens", () => {
     expect(stderr).toContain(message);
     expect(sockets).toEqual([]);
   });
+
+  test("serve --udp on a non-loopback address warns, naming the guard and the limits in force", async () => {
+    let stderr = "";
+    let asked: unknown;
+    const code = await runCli({
+      runtime: "node",
+      program: "tcp-echo-test",
+      args: ["serve", "--udp", "--host", "0.0.0.0", "--port", "0", "--source-rate", "50"],
+      listen: (async (options: unknown) => {
+        asked = options;
+        return {
+          address: datagramAddress("0.0.0.0", 7007),
+          stats: {},
+          closed: Promise.resolve(),
+          close: async () => {},
+        };
+      }) as never,
+      connect: (async () => {
+        throw new Error("no connect in this test");
+      }) as never,
+      stdout: () => {},
+      stderr: (text) => {
+        stderr += text;
+      },
+      stdin: () => (async function* () {})(),
+      onSignal: () => () => {},
+    });
+    expect(code).toBe(0);
+    expect(asked).toMatchObject({
+      transport: "udp",
+      hostname: "0.0.0.0",
+      sourceRateLimit: { datagramsPerSecond: 50, bytesPerSecond: 1_048_576 },
+      allowPrivilegedSourcePorts: false,
+    });
+    expect(stderr).toContain("warning: listening on 0.0.0.0 (UDP), reachable from other machines");
+    expect(stderr).toContain("source ports below 1024 dropped");
+    expect(stderr).toContain("50 datagrams and 1048576 bytes a second per source address");
+    expect(stderr).toContain("20000 datagrams and 33554432 bytes a second in all");
+  });
 });
