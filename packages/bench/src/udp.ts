@@ -55,7 +55,8 @@ function targets(echoServer: string): Target[] {
       // Deno reads the package it imports: --allow-read for it, and --unstable-net for UDP.
       const argv = command(pinned(name), peer, { unstableNet: true, read: [join(ROOT, "packages")] });
       const [binary = "", ...args] = argv;
-      return { id: name, command: [binary, ...args, join(ROOT, `packages/${name}/src/index.ts`)] };
+      const entry = join(ROOT, `packages/${name}/src/index.ts`);
+      return { id: name, command: [binary, ...args, entry] satisfies [string, ...string[]] };
     }),
   ];
 }
