@@ -1,6 +1,6 @@
 /**
  * tcp-echo over Bun's native sockets (`Bun.listen`, `Bun.connect`: TCP, TLS and
- * Unix sockets), not Bun's `node:net` layer. The protocol, limits and
+ * Unix sockets; `Bun.udpSocket`: UDP), not Bun's `node:net` or `node:dgram` layer. The protocol, limits and
  * bookkeeping are core's; this file is only the table of how a Bun socket
  * carries them out.
  */
@@ -10,7 +10,11 @@ import { stat, unlink } from "node:fs/promises";
 import type { Address, SocketInfo } from "@tcp-echo/core";
 import {
   type ConnectConfig,
+  type DatagramBindConfig,
+  type DatagramEvents,
+  type DatagramIO,
   type Dialed,
+  datagramAddress,
   defineRuntime,
   echoError,
   isIPv4,
@@ -34,7 +38,13 @@ type BunSocket = Socket<BunSocketIO>;
 
 // --- adapter ---
 
-export const { runtime, listen, connect } = defineRuntime({ runtime: "bun", bind, dial, unixFs: { stat, unlink } });
+export const { runtime, listen, connect } = defineRuntime({
+  runtime: "bun",
+  bind,
+  dial,
+  unixFs: { stat, unlink },
+  datagram: { bind: bindDatagram, lookup: numeric },
+});
 
 // --- listen ---
 
@@ -417,6 +427,29 @@ class BunSocketIO implements SocketIO {
 }
 
 const EMPTY = new Uint8Array(0);
+
+// --- datagram ---
+
+async function bindDatagram(config: DatagramBindConfig, events: DatagramEvents): Promise<DatagramIO> {
+  // `send` takes numeric addresses only (no DNS on the hot path), and so does the bind's report.
+  const socket = await Bun.udpSocket({
+    hostname: await numeric(config.hostname),
+    port: config.port,
+    socket: {
+      // `flags.truncated`: the kernel cut the datagram to Bun's receive buffer (MSG_TRUNC).
+      data: (_socket, data, port, address, flags) => events.onDatagram(data, address, port, flags.truncated),
+      error: (_socket, error) => events.onError(error),
+    },
+  });
+  return {
+    address: datagramAddress(socket.address.address, socket.address.port),
+    // Bun queues nothing: `send` is one sendto(), false when the kernel's send
+    // buffer is full (EAGAIN), so the kernel's buffer is the send queue here and
+    // `config.sendQueue` has nothing to bound. It throws for EMSGSIZE, EAFNOSUPPORT.
+    send: (data, address, port) => socket.send(data, port, address),
+    close: () => socket.close(),
+  };
+}
 
 // --- utils ---
 

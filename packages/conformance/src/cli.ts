@@ -10,6 +10,7 @@
  *               [--config FILE]
  */
 
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
   installExitHandlers,
@@ -36,6 +37,7 @@ import {
   type TableInput,
 } from "./report.ts";
 import { TRANSPORTS, type Transport } from "./transports.ts";
+import { asExpected, cellLabel, renderUdpTable, runUdpMatrix } from "./udp.ts";
 
 const USAGE = `usage: pnpm matrix [options]
 
@@ -51,7 +53,8 @@ const USAGE = `usage: pnpm matrix [options]
   --profile P     full (default: 256 MiB payload on the diagonal) or quick (the test suite's)
   --require-all   fail when a server or client is not installed or not available
   --jobs N        rows (servers) run at once (default 2)
-  --transport T   tcp4 (default), tcp6, unix, tls, or all: one grid per transport
+  --transport T   tcp4 (default), tcp6, unix, tls, or all: one grid per transport;
+                  udp: the datagram grid alone (src/udp.ts: its own servers, clients and cases)
   --faults        our clients x our servers through each fault of @tcp-echo/faults' FAULTS
                   (a proxy per fault; --case then names faults), instead of the cases
   --runtimes LIST runtime versions, each a row and a column of its own: node@22 (the newest
@@ -100,6 +103,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const transports = list(values.transport) ?? ["tcp4"];
+  if (transports.includes("udp")) return udpMatrix(values);
   const chosen = transports.includes("all") ? TRANSPORTS : (transports as Transport[]);
   const unknown = chosen.find((transport) => !TRANSPORTS.includes(transport));
   if (unknown) {
@@ -199,6 +203,37 @@ async function main(): Promise<number> {
     generator: generator(),
   });
   return result.ok ? 0 : 1;
+}
+
+/** `--transport udp`: its own grid (`udp.ts`), with the same filters and output flags. */
+async function udpMatrix(values: ReturnType<typeof parse>["values"]): Promise<number> {
+  if (values.html || values.junit) {
+    process.stderr.write(
+      "matrix: --html and --junit do not cover --transport udp yet (its grid is its own): use --json\n",
+    );
+    return 2;
+  }
+  const human = values.json === "-" ? process.stderr : process.stdout;
+  installExitHandlers();
+  const started = performance.now();
+  try {
+    const cells = await runUdpMatrix(
+      { servers: list(values.server), clients: list(values.client), cases: list(values.case) },
+      (cell) => human.write(`${cell.server} x ${cell.client}: ${cellLabel(cell)}\n`),
+    );
+    const ok = cells.length > 0 && cells.every((cell) => cell.cases.every(asExpected));
+    human.write(
+      `\ntcp-echo UDP matrix (${formatDuration(performance.now() - started)})\n\n${renderUdpTable(cells, values.markdown === true)}\n${ok ? "OK: every cell as expected" : "FAILED"}\n`,
+    );
+    if (values.json === "-") process.stdout.write(`${JSON.stringify(cells, null, 2)}\n`);
+    else if (values.json) writeFileSync(values.json, `${JSON.stringify(cells, null, 2)}\n`);
+    return ok ? 0 : 1;
+  } catch (error) {
+    process.stderr.write(`matrix: ${(error as Error).message}\n`);
+    return 2;
+  } finally {
+    await killAllAndWait();
+  }
 }
 
 function parse() {

@@ -4,6 +4,8 @@
  * and exits with the code `runCli` returns: 0 ok, 1 failure, 2 usage error.
  */
 
+import { DATAGRAM_DEFAULTS } from "./_datagram.ts";
+import { DATAGRAM_FLAGS, datagramOnlyFlag, runDatagram } from "./_datagram_cli.ts";
 import { EchoError, formatEndpoint, isEchoError } from "./_errors.ts";
 import { DEFAULTS, normalizeHostname, parsePort } from "./_options.ts";
 import { concat } from "./_protocol.ts";
@@ -95,6 +97,18 @@ commands:
         --size 1 to ${LIMITS.size} bytes (64 MiB, default 56), --timeout 1 ms up (default 2000) per echo
 every MS value is at most ${LIMITS.ms} (2^31-1, the longest timer); a value out of range exits 2
 
+UDP (RFC 862's datagram echo), with --udp:
+  serve --udp [--host H] [--port P] [--allow-privileged-source-ports] [--source-rate N] [--source-byte-rate B]
+              [--rate N] [--byte-rate B] [--json] [--stats SECONDS]
+        each datagram echoed whole; source ports below 1024 dropped; per source address at most
+        --source-rate ${DATAGRAM_DEFAULTS.sourceRateLimit.datagramsPerSecond} datagrams and --source-byte-rate ${DATAGRAM_DEFAULTS.sourceRateLimit.bytesPerSecond} bytes a second, in all --rate ${DATAGRAM_DEFAULTS.rateLimit.datagramsPerSecond}
+        and --byte-rate ${DATAGRAM_DEFAULTS.rateLimit.bytesPerSecond} (0: no limit); what is over is dropped and counted
+  send --udp [--host H] [--port P] [--timeout MS] [--retries N] [--size B] [MESSAGE... | -]
+        the message as one datagram, retried --retries times (default 2) after --timeout ms (default 1000)
+        without an answer; "-" sends stdin in datagrams of at most --size bytes (default 1472)
+  ping --udp [--host H] [--port P] [--count N] [--size B] [--interval MS] [--timeout MS]
+        sequence-numbered probes (--size 4 to 65527), loss, RTT and out-of-order replies
+
 ADDRESS, one of:
   [--host H] [--port P]          TCP (IPv4 or IPv6: --host ::1)
   [--host H] [--port P] TLS...   TLS over TCP
@@ -131,9 +145,10 @@ const SPECS: Record<string, Spec> = {
     "proxy-header-timeout": "string",
     "reuse-port": "boolean",
     workers: "string",
+    ...DATAGRAM_FLAGS.serve,
   },
-  send: CLIENT,
-  ping: { ...CLIENT, count: "string", size: "string", interval: "string" },
+  send: { ...CLIENT, ...DATAGRAM_FLAGS.send },
+  ping: { ...CLIENT, count: "string", size: "string", interval: "string", ...DATAGRAM_FLAGS.ping },
 };
 
 interface Parsed {
@@ -280,6 +295,15 @@ export async function runCli(host: CliHost): Promise<number> {
       await host.stdout(`${usage}\n`);
       return EXIT.ok;
     }
+    if (parsed.values.udp === true)
+      return await runDatagram(
+        { host, usage: (message) => new UsageError(message), count, address },
+        command,
+        parsed.values,
+        parsed.positionals,
+      );
+    const udpOnly = datagramOnlyFlag(command, parsed.values);
+    if (udpOnly) throw new UsageError(`--${udpOnly} applies to UDP only: add --udp`);
     if (command === "serve") return await serve(host, parsed);
     if (command === "send") return await send(host, parsed);
     return await ping(host, parsed);

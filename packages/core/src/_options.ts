@@ -120,7 +120,7 @@ export type ConnectConfig = TcpConnectConfig | UnixConnectConfig;
  */
 export const UNIX_PATH_MAX = 107;
 
-function invalid(option: string, expected: string, value: unknown): EchoError {
+export function invalid(option: string, expected: string, value: unknown): EchoError {
   return new EchoError("EINVAL", `invalid option ${option}: expected ${expected}, got ${describe(value)}`);
 }
 
@@ -131,7 +131,7 @@ function describe(value: unknown): string {
   return typeof value;
 }
 
-function integer(option: string, value: unknown, fallback: number, min: number, max: number): number {
+export function integer(option: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
@@ -140,18 +140,18 @@ function integer(option: string, value: unknown, fallback: number, min: number, 
   return value;
 }
 
-function boolean(option: string, value: unknown, fallback: boolean): boolean {
+export function boolean(option: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== "boolean") throw invalid(option, "true or false", value);
   return value;
 }
 
-function hook<T>(option: string, value: T | undefined): T | undefined {
+export function hook<T>(option: string, value: T | undefined): T | undefined {
   if (value !== undefined && typeof value !== "function") throw invalid(option, "a function", value);
   return value;
 }
 
-function signal(value: unknown): AbortSignal | undefined {
+export function signal(value: unknown): AbortSignal | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "object" || value === null || typeof (value as AbortSignal).aborted !== "boolean")
     throw invalid("signal", "an AbortSignal", value);

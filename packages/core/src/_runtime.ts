@@ -6,6 +6,7 @@
  */
 
 import { type Dialer, openConnection } from "./_client.ts";
+import { type DatagramTable, openDatagramClient, startDatagramServer } from "./_datagram_io.ts";
 import { resolveConnectOptions } from "./_options.ts";
 import { NO_EVENTS } from "./_protocol.ts";
 import { type Binder, startServer } from "./_server.ts";
@@ -13,7 +14,11 @@ import type { UnixFs, UnixProbe } from "./_unix.ts";
 import type {
   Address,
   ConnectOptions,
+  DatagramConnectOptions,
+  DatagramListenOptions,
   EchoConnection,
+  EchoDatagramClient,
+  EchoDatagramServer,
   EchoRuntime,
   EchoServer,
   ListenOptions,
@@ -33,6 +38,8 @@ export interface RuntimeTable {
   readonly dial: Dialer;
   /** Looks at and removes a Unix socket's file, for the stale-file check before a bind. */
   readonly unixFs: UnixFs;
+  /** Binds a UDP socket (`transport: "udp"`); without it, asking for UDP is `EINVAL`. */
+  readonly datagram?: DatagramTable;
 }
 
 /**
@@ -40,16 +47,24 @@ export interface RuntimeTable {
  * validate every option before the table is called, so a bad option never
  * opens a socket.
  */
-export function defineRuntime({ runtime, bind, dial, unixFs }: RuntimeTable): EchoRuntime {
+export function defineRuntime({ runtime, bind, dial, unixFs, datagram }: RuntimeTable): EchoRuntime {
   const probe = unixProbe(dial);
   function listen(options: UnixListenOptions): Promise<EchoServer<UnixAddress>>;
+  function listen(options: DatagramListenOptions): Promise<EchoDatagramServer>;
   function listen(options?: ListenOptions): Promise<EchoServer>;
-  function listen(options?: ListenOptions | UnixListenOptions): Promise<EchoServer<Address>> {
+  function listen(
+    options?: ListenOptions | UnixListenOptions | DatagramListenOptions,
+  ): Promise<EchoServer<Address> | EchoDatagramServer> {
+    if (options?.transport === "udp") return startDatagramServer(runtime, options, datagram);
     return startServer(runtime, options, bind, unixFs, probe);
   }
   function connect(options: UnixConnectOptions): Promise<EchoConnection<UnixAddress>>;
+  function connect(options: DatagramConnectOptions): Promise<EchoDatagramClient>;
   function connect(options?: ConnectOptions): Promise<EchoConnection>;
-  function connect(options?: ConnectOptions | UnixConnectOptions): Promise<EchoConnection<Address>> {
+  function connect(
+    options?: ConnectOptions | UnixConnectOptions | DatagramConnectOptions,
+  ): Promise<EchoConnection<Address> | EchoDatagramClient> {
+    if (options?.transport === "udp") return openDatagramClient(runtime, options, datagram);
     return openConnection(runtime, options, dial);
   }
   return { runtime, listen, connect };

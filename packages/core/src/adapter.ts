@@ -7,6 +7,8 @@
  */
 
 export type { Dialed, Dialer } from "./_client.ts";
+export type { DatagramBindConfig, DatagramEvents, DatagramIO, DatagramTable } from "./_datagram_io.ts";
+export { datagramAddress } from "./_datagram_io.ts";
 export { echoError } from "./_errors.ts";
 export type {
   ConnectConfig,

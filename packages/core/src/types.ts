@@ -444,12 +444,216 @@ export interface EchoConnection<A extends Address = SocketAddress> extends Async
 
 /**
  * What every runtime package exports. The overloads give a TCP server or
- * connection (`address.port`) unless `transport: "unix"` is asked for.
+ * connection (`address.port`) unless `transport: "unix"` or `"udp"` is asked for.
  */
 export interface EchoRuntime {
   readonly runtime: Runtime;
   listen(options: UnixListenOptions): Promise<EchoServer<UnixAddress>>;
+  listen(options: DatagramListenOptions): Promise<EchoDatagramServer>;
   listen(options?: ListenOptions): Promise<EchoServer>;
   connect(options: UnixConnectOptions): Promise<EchoConnection<UnixAddress>>;
+  connect(options: DatagramConnectOptions): Promise<EchoDatagramClient>;
   connect(options?: ConnectOptions): Promise<EchoConnection>;
+}
+
+// --- UDP ------------------------------------------------------------------
+//
+// RFC 862's other half: "when a datagram is received, the data from it is sent
+// back in an answering datagram". Each datagram is echoed whole, as one
+// datagram, to the address and port it came from: 0 bytes up to 65,507 over
+// IPv4 and 65,527 over IPv6, never truncated.
+//
+// An echo service on UDP is a reflector (a spoofed source makes it send to a
+// victim; two echo services can be made to answer each other forever,
+// CVE-1999-0103), so a server is safe to expose by default: datagrams from
+// source ports below 1024 are dropped, every source address has a token
+// bucket and so does the server as a whole, and what is over a limit is
+// dropped and counted, never queued.
+
+/** A UDP endpoint. `family` is what the socket really is. */
+export interface DatagramAddress {
+  readonly transport: "udp";
+  /** Numeric address without brackets: `127.0.0.1`, `::1`. */
+  readonly hostname: string;
+  readonly port: number;
+  readonly family: "IPv4" | "IPv6";
+}
+
+/**
+ * A token bucket in datagrams and in payload bytes. Each bucket holds one
+ * second's worth and starts full, so after a quiet second this many may
+ * arrive at once. A datagram passes only if both buckets have room for it
+ * (a datagram larger than the byte bucket is charged a full bucket).
+ */
+export interface DatagramRateLimit {
+  /** Datagrams a second; 0: no limit on the count. */
+  datagramsPerSecond: number;
+  /** Payload bytes a second; 0: no limit on bytes. */
+  bytesPerSecond: number;
+}
+
+/** Why a datagram was not echoed. Each has a counter in `stats.dropped`. */
+export type DatagramDropReason =
+  /** From a source port below 1024 (the reflector guard; `allowPrivilegedSourcePorts` lifts it). */
+  | "sourcePort"
+  /** Its source address was over `sourceRateLimit`. */
+  | "sourceRate"
+  /** The server as a whole was over `rateLimit`. */
+  | "rate"
+  /** The runtime's socket could not take the echo now (`sendQueue` echoes were waiting already). */
+  | "sendQueue"
+  /** It came in cut short by the runtime (echoing part of it would be wrong). */
+  | "truncated";
+
+/** A UDP echo server: `listen({ transport: "udp" })`. */
+export interface DatagramListenOptions {
+  transport: "udp";
+  /**
+   * Address to bind: loopback only by default. `::1` and `[::1]` are both accepted.
+   * @default "127.0.0.1"
+   */
+  hostname?: string;
+  /**
+   * Port to bind, 0 asks the OS for a free one.
+   * @default 12345
+   */
+  port?: number;
+  /**
+   * Echo datagrams from source ports below 1024 too. Off by default: those are
+   * other services (echo, chargen...), the classic reflection loop.
+   * @default false
+   */
+  allowPrivilegedSourcePorts?: boolean;
+  /**
+   * The token bucket of each source address (IP, whatever its port). `false` turns it off.
+   * @default { datagramsPerSecond: 1000, bytesPerSecond: 1048576 } (1 MiB/s)
+   */
+  sourceRateLimit?: DatagramRateLimit | false;
+  /**
+   * The token bucket of the whole server, whatever the sources. `false` turns it off.
+   * @default { datagramsPerSecond: 20000, bytesPerSecond: 33554432 } (32 MiB/s)
+   */
+  rateLimit?: DatagramRateLimit | false;
+  /**
+   * Echoes the runtime's socket may hold unsent; one more is dropped (`dropped.sendQueue`).
+   * @default 1024
+   */
+  sendQueue?: number;
+  /**
+   * Aborting the signal closes the server, as `close()` does.
+   * @default undefined
+   */
+  signal?: AbortSignal;
+  /**
+   * A datagram was dropped (see `DatagramDropReason`).
+   * @default undefined
+   */
+  onDrop?: (drop: DroppedDatagram) => void | Promise<void>;
+  /**
+   * Something went wrong in the server, including a hook that threw (`EHOOK`). Never stops the server.
+   * @default undefined
+   */
+  onError?: (error: EchoError) => void | Promise<void>;
+}
+
+export interface DroppedDatagram {
+  readonly remoteAddress: DatagramAddress;
+  readonly bytes: number;
+  readonly reason: DatagramDropReason;
+}
+
+/** Counters since the server started. */
+export interface DatagramServerStats {
+  readonly datagramsIn: number;
+  readonly datagramsOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Datagrams not echoed, by reason; `datagramsIn` is `datagramsOut` plus these (plus send errors). */
+  readonly dropped: Readonly<Record<DatagramDropReason, number>>;
+  /** Errors seen, by code. */
+  readonly errors: Readonly<Record<string, number>>;
+}
+
+/** A running UDP echo server. */
+export interface EchoDatagramServer extends AsyncDisposable {
+  readonly runtime: Runtime;
+  /** The bound address, with the real port when 0 was asked for. */
+  readonly address: DatagramAddress;
+  readonly stats: DatagramServerStats;
+  /** Closes the socket (UDP has no connections to drain). Idempotent. */
+  close(): Promise<void>;
+  /** Resolves once the server is closed, however that happened. Never rejects. */
+  readonly closed: Promise<void>;
+}
+
+/** A UDP echo client: `connect({ transport: "udp" })`. No packet is sent until `echo()`. */
+export interface DatagramConnectOptions {
+  transport: "udp";
+  /**
+   * Server to send to. `::1` and `[::1]` are both accepted.
+   * @default "127.0.0.1"
+   */
+  hostname?: string;
+  /** @default 12345 */
+  port?: number;
+  /**
+   * Aborting closes the client.
+   * @default undefined
+   */
+  signal?: AbortSignal;
+}
+
+export interface DatagramEchoOptions {
+  /**
+   * How long each attempt waits for the answering datagram, in ms.
+   * @default 1000
+   */
+  timeout?: number;
+  /**
+   * Attempts after the first: a lost datagram (or a lost answer) is normal on
+   * UDP, so the same datagram is sent again up to this many times, then `ETIMEDOUT`.
+   * @default 2
+   */
+  retries?: number;
+  /**
+   * Aborting rejects this echo with `EABORTED`; the client stays usable.
+   * @default undefined
+   */
+  signal?: AbortSignal;
+}
+
+/** Counters of a UDP client. */
+export interface DatagramClientStats {
+  readonly sent: number;
+  readonly received: number;
+  /** Datagrams sent again because no answer came in time. */
+  readonly retransmitted: number;
+  /** Second copies of answers we were due (after a retransmission or a timeout), ignored. */
+  readonly late: number;
+  /** Datagrams from an address other than the server's, ignored. */
+  readonly strays: number;
+  /** Answers that equal no echo, when none was in flight to blame; ignored. */
+  readonly unexpected: number;
+}
+
+/**
+ * A UDP client. Each `echo()` is one datagram and resolves with the answering
+ * datagram; calls may overlap. The payload is sent as it is (no sequence
+ * number), so an answer is matched to the echo whose bytes it equals. An answer
+ * that equals no echo in flight (different bytes, another request's answer,
+ * or one the server repeated unasked) rejects the oldest echo in flight with
+ * `EPROTO`; unlike TCP, a failed echo does not fail the client.
+ */
+export interface EchoDatagramClient extends AsyncDisposable {
+  readonly runtime: Runtime;
+  readonly localAddress: DatagramAddress;
+  readonly remoteAddress: DatagramAddress;
+  readonly stats: DatagramClientStats;
+  /** Largest payload `echo()` takes: 65,507 over IPv4, 65,527 over IPv6 (`EINVAL` above). */
+  readonly maxDatagram: number;
+  echo(payload: Uint8Array | string, options?: DatagramEchoOptions): Promise<Uint8Array>;
+  /** Echoes in flight reject with `ECLOSED`; the socket is released. Idempotent. */
+  close(): Promise<void>;
+  /** Resolves once the client is closed. Never rejects. */
+  readonly closed: Promise<void>;
 }

@@ -1,14 +1,18 @@
 /**
  * tcp-echo over Deno's native sockets (`Deno.listen`, `Deno.connect`,
- * `Deno.listenTls`, `Deno.startTls`, `Deno.Conn`; TCP, TLS and Unix sockets),
- * not over Deno's `node:net` layer. The protocol, limits and bookkeeping are
+ * `Deno.listenTls`, `Deno.startTls`, `Deno.Conn`; TCP, TLS and Unix sockets;
+ * `Deno.listenDatagram`: UDP), not over Deno's `node:net` or `node:dgram` layer. The protocol, limits and bookkeeping are
  * core's; this file is only the table of how a Deno connection carries them out.
  */
 
 import { type Address, EchoError, type SocketAddress, type SocketInfo } from "@tcp-echo/core";
 import {
   type ConnectConfig,
+  type DatagramBindConfig,
+  type DatagramEvents,
+  type DatagramIO,
   type Dialed,
+  datagramAddress,
   defineRuntime,
   type ListenConfig,
   type Listener,
@@ -46,6 +50,7 @@ export const { runtime, listen, connect } = defineRuntime({
   bind,
   dial,
   unixFs: { stat: (path) => Deno.stat(path).then(fileKind), unlink: (path) => Deno.remove(path) },
+  datagram: { bind: bindDatagram, lookup },
 });
 
 // --- listen ---
@@ -404,7 +409,72 @@ class DenoSocketIO implements SocketIO {
   }
 }
 
+// --- datagram ---
+
+function bindDatagram(config: DatagramBindConfig, events: DatagramEvents): Promise<DatagramIO> {
+  // Deno 2.9 has `Deno.listenDatagram` only with --unstable-net (or "unstable":
+  // ["net"] in deno.json); without it the function is not there at all, and the
+  // call would be a bare TypeError. https://docs.deno.com/runtime/reference/cli/unstable_flags/#--unstable-net
+  if (typeof Deno.listenDatagram !== "function")
+    throw new EchoError(
+      "EINVAL",
+      'UDP on Deno needs the --unstable-net flag: Deno.listenDatagram is unstable in Deno 2.9 and missing without it; run deno run --unstable-net --allow-net ... (or add "unstable": ["net"] to deno.json)',
+    );
+  // Throws synchronously (AddrInUse, NotCapable): startDatagramServer maps it.
+  const conn = Deno.listenDatagram({ transport: "udp", hostname: config.hostname, port: config.port });
+  let closed = false;
+  // Without a buffer, `receive()` allocates a new 64 KiB one per datagram: a
+  // burst of 20,000 small datagrams reached the server as 1,004 (the kernel
+  // dropped the rest while it allocated). One buffer, reused, and each datagram
+  // copied out at its own size (its echo is sent while the next one is read).
+  const buffer = new Uint8Array(READ_SIZE);
+  void (async () => {
+    while (!closed) {
+      try {
+        const [data, from] = await conn.receive(buffer);
+        const { hostname, port } = from as Deno.NetAddr;
+        events.onDatagram(data.slice(), hostname, port, false);
+      } catch (error) {
+        if (closed) return;
+        events.onError(error);
+        // A receive that fails once fails again at once when the socket is gone: yield before retrying.
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    }
+  })();
+  // `send` is a promise per datagram; the ones not settled yet are this socket's send queue, bounded here.
+  let inFlight = 0;
+  const settled = () => void inFlight--;
+  const failed = (error: unknown) => {
+    inFlight--;
+    if (!closed) events.onError(error);
+  };
+  const bound = conn.addr as Deno.NetAddr;
+  return Promise.resolve({
+    address: datagramAddress(bound.hostname, bound.port),
+    send(data, hostname, port) {
+      if (inFlight >= config.sendQueue) return false;
+      inFlight++;
+      conn.send(data, { transport: "udp", hostname, port }).then(settled, failed);
+      return true;
+    },
+    close() {
+      closed = true;
+      conn.close();
+    },
+  });
+}
+
 // --- utils ---
+
+/** Deno's resolver asks DNS only (no /etc/hosts); core maps `localhost` itself. */
+async function lookup(hostname: string): Promise<string> {
+  const [v4] = await Deno.resolveDns(hostname, "A").catch(() => []);
+  if (v4) return v4;
+  const [v6] = await Deno.resolveDns(hostname, "AAAA");
+  if (!v6) throw new EchoError("ENOTFOUND", `the host name ${JSON.stringify(hostname)} could not be resolved`);
+  return v6;
+}
 
 /**
  * Deno sets up its signal handling lazily, about half a second after start, and

@@ -1,17 +1,25 @@
 /**
- * tcp-echo over `node:net` (TCP and Unix sockets) and `node:tls`. The protocol,
+ * tcp-echo over `node:net` (TCP and Unix sockets), `node:tls` and `node:dgram` (UDP). The protocol,
  * limits and bookkeeping are core's; this file is only the table of how a Node
  * socket carries them out.
  */
 
+import * as dgram from "node:dgram";
+import { lookup } from "node:dns/promises";
 import { stat, unlink } from "node:fs/promises";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { type Address, EchoError, type SocketAddress, type SocketInfo } from "@tcp-echo/core";
 import {
   type ConnectConfig,
+  type DatagramBindConfig,
+  type DatagramEvents,
+  type DatagramIO,
   type Dialed,
+  datagramAddress,
   defineRuntime,
+  isIPv4,
+  isIPv6,
   type ListenConfig,
   type Listener,
   NO_EVENTS,
@@ -30,7 +38,13 @@ type AdaptedSocket = net.Socket & { [ADAPTER]: NodeSocketIO };
 
 // --- adapter ---
 
-export const { runtime, listen, connect } = defineRuntime({ runtime: "node", bind, dial, unixFs: { stat, unlink } });
+export const { runtime, listen, connect } = defineRuntime({
+  runtime: "node",
+  bind,
+  dial,
+  unixFs: { stat, unlink },
+  datagram: { bind: bindDatagram, lookup: numeric },
+});
 
 // --- listen ---
 
@@ -232,7 +246,45 @@ function onClose(this: AdaptedSocket): void {
   this[ADAPTER].events.onClose();
 }
 
+// --- datagram ---
+
+async function bindDatagram(config: DatagramBindConfig, events: DatagramEvents): Promise<DatagramIO> {
+  const hostname = await numeric(config.hostname);
+  const socket = dgram.createSocket(isIPv6(hostname) ? "udp6" : "udp4");
+  // An 'error' with no listener crashes Node: one is there from the start.
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.bind({ address: hostname, port: config.port }, () => {
+      socket.off("error", reject);
+      resolve();
+    });
+  });
+  socket.on("error", (error) => events.onError(error));
+  // libuv reads into 64 KiB buffers, so every datagram up to 65,527 bytes comes whole, in a Buffer of its own.
+  socket.on("message", (data, remote) => events.onDatagram(data, remote.address, remote.port, false));
+  const sent = (error: Error | null) => {
+    if (error) events.onError(error);
+  };
+  const bound = socket.address();
+  return {
+    address: datagramAddress(bound.address, bound.port),
+    // Node queues every send in memory (libuv's send queue) and never refuses
+    // one: the queue is bounded here instead.
+    send(data, address, port) {
+      if (socket.getSendQueueCount() >= config.sendQueue) return false;
+      socket.send(data, port, address, sent);
+      return true;
+    },
+    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+  };
+}
+
 // --- utils ---
+
+async function numeric(hostname: string): Promise<string> {
+  if (isIPv4(hostname) || isIPv6(hostname)) return hostname;
+  return (await lookup(hostname)).address;
+}
 
 /** `local` reads the local address; a server passes its listener's address when it is bound to one. */
 function infoOf(

@@ -53,7 +53,7 @@ function parse(argv: readonly string[]): Launch {
   return { runtime, pkg, args };
 }
 
-/** Deno's permissions for what the arguments name (a Unix socket's directory, the TLS files), and --unstable-net for SO_REUSEPORT. */
+/** Deno's permissions for what the arguments name (a Unix socket's directory, the TLS files), and --unstable-net for UDP and SO_REUSEPORT. */
 function accessFor(args: readonly string[]): Access {
   const read: string[] = [];
   const write: string[] = [];
@@ -67,7 +67,9 @@ function accessFor(args: readonly string[]): Access {
     }
     if (arg === "--tls-cert" || arg === "--tls-key" || arg === "--tls-ca") read.push(resolve(value));
   });
-  const unstableNet = args.some((arg) => arg === "--reuse-port" || arg === "--workers" || arg.startsWith("--workers="));
+  const unstableNet = args.some(
+    (arg) => arg === "--udp" || arg === "--reuse-port" || arg === "--workers" || arg.startsWith("--workers="),
+  );
   // Deno's `--workers` are Web Workers, whose module Deno loads under --allow-read.
   if (args.some((arg) => arg === "--workers" || arg.startsWith("--workers="))) read.push(join(ROOT, "packages"));
   return { read, write, ...(unstableNet ? { unstableNet } : {}) };

@@ -42,7 +42,10 @@ export interface Access {
    * and a real leak ends in an out-of-memory crash: growth means a leak.
    */
   readonly heapMiB?: number;
-  /** Deno's `--unstable-net`, which `listen({ reusePort })` (`serve --workers`, `--reuse-port`) needs. */
+  /**
+   * Deno's `--unstable-net`: Deno 2.9 has `Deno.listenDatagram` (UDP) and `listen({ reusePort })` (`serve
+   * --workers`, `--reuse-port`) only with it. The others need nothing.
+   */
   readonly unstableNet?: boolean;
 }
 

@@ -21,6 +21,7 @@ import { lifecycleCases } from "./lifecycle.ts";
 import { limitCases } from "./limits.ts";
 import { peerCases } from "./peers.ts";
 import { tlsCases } from "./tls.ts";
+import { udpCases } from "./udp.ts";
 import { unixCases } from "./unix.ts";
 
 export { type Certs, makeCerts, type RuntimePackage, type TestApi, tempDir } from "./kit.ts";
@@ -42,4 +43,5 @@ export function addTests(runtime: RuntimePackage, api: TestApi): void {
   ipv6Cases(add);
   unixCases(add);
   tlsCases(add, certs);
+  udpCases(add);
 }
