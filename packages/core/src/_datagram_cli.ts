@@ -49,6 +49,11 @@ const TCP_ONLY = [
   "max-connections-per-address",
   "idle-timeout",
   "drain-timeout",
+  "proxy-protocol",
+  "proxy-from",
+  "proxy-header-timeout",
+  "reuse-port",
+  "workers",
 ];
 
 /** The UDP-only flag given without `--udp`, if any (ping's `--size` is shared). */

@@ -442,6 +442,8 @@ describe("udp: CLI flags are checked before any socket opens", () => {
     [["serve", "--udp", "--unix", "/tmp/x"], "--unix cannot go with --udp"],
     [["serve", "--udp", "--tls-cert", "a"], "--tls-cert cannot go with --udp"],
     [["serve", "--udp", "--max-connections", "3"], "--max-connections cannot go with --udp"],
+    [["serve", "--udp", "--workers", "2"], "--workers cannot go with --udp"],
+    [["serve", "--udp", "--proxy-protocol"], "--proxy-protocol cannot go with --udp"],
     [["serve", "--rate", "5"], "--rate applies to UDP only: add --udp"],
     [["send", "--retries", "1"], "--retries applies to UDP only"],
     [["serve", "--udp", "--source-rate", "x"], "--source-rate must be"],
