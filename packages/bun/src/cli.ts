@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 /** The tcp-echo command line on Bun: `serve`, `send`, `ping` (see `--help`). */
 import { spawn } from "node:child_process";
-import { childWorkers, processSignals, runCli, supervisedSignals, WORKER_ENV } from "@tcp-echo/core/tools";
+import { childWorkers, processSignals, runCli, startedAsWorker, supervisedSignals } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
 
 // FileSinks buffer: flush() settles once the descriptor has taken everything,
@@ -26,7 +26,7 @@ const code = await runCli({
   stdin: () => Bun.stdin.stream(),
   readFile: (path) => Bun.file(path).bytes(),
   // A `serve --workers` worker takes its signals from the supervisor, on stdin.
-  onSignal: process.env[WORKER_ENV]
+  onSignal: startedAsWorker(process)
     ? supervisedSignals(process.stdin, processSignals(process))
     : processSignals(process),
   startWorker: childWorkers(spawn, process),

@@ -95,8 +95,9 @@ describe("--server-cmd", () => {
       { servers: ["ncat-exec"], clients: ["nc"], cases: ["half-close"] },
     );
     expect(cell(result, "ncat-exec", "nc").status).toBe("fail");
+    // ncat either closes after what it echoed or holds the connection open until nc gives up: short either way.
     expect(failures(cell(result, "ncat-exec", "nc")).join()).toMatch(
-      /half-close: .* of \d+ bytes came back before EOF/,
+      /half-close: .*\b\d+ of \d+ bytes came back/,
     );
     expect(result.ok).toBe(false);
   });

@@ -74,7 +74,20 @@ type Spawn = (
 };
 
 /** The environment variable that tells a CLI it is a supervised worker. */
-export const WORKER_ENV = "TCP_ECHO_WORKER";
+const WORKER_ENV = "TCP_ECHO_WORKER";
+
+/**
+ * Whether this process is a `serve --workers` worker (its supervisor set `WORKER_ENV`). Reading the environment
+ * can throw: Deno runs the Node package (`node@deno`) without `--allow-env`, and its `process.env` then throws
+ * `NotCapable` on every read. A process that cannot read its environment was not started by a supervisor.
+ */
+export function startedAsWorker(self: { readonly env: Record<string, string | undefined> }): boolean {
+  try {
+    return self.env[WORKER_ENV] === "1";
+  } catch {
+    return false;
+  }
+}
 
 /** `CliHost.startWorker` for a runtime with `node:child_process`: this same script, run again with `args`. */
 export function childWorkers(

@@ -11,4 +11,4 @@ export { concat } from "./_protocol.ts";
 export type { Summary } from "./_stats.ts";
 export { median, percentile, summarize } from "./_stats.ts";
 export type { CliWorker } from "./_workers.ts";
-export { childWorkers, supervisedSignals, WORKER_ENV } from "./_workers.ts";
+export { childWorkers, startedAsWorker, supervisedSignals } from "./_workers.ts";

@@ -2,7 +2,7 @@
 /** The tcp-echo command line on Node: `serve`, `send`, `ping` (see `--help`). */
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { childWorkers, processSignals, runCli, supervisedSignals, WORKER_ENV } from "@tcp-echo/core/tools";
+import { childWorkers, processSignals, runCli, startedAsWorker, supervisedSignals } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
 
 const code = await runCli({
@@ -20,7 +20,7 @@ const code = await runCli({
   stdin: () => process.stdin,
   readFile: (path) => readFile(path),
   // A `serve --workers` worker takes its signals from the supervisor, on stdin.
-  onSignal: process.env[WORKER_ENV]
+  onSignal: startedAsWorker(process)
     ? supervisedSignals(process.stdin, processSignals(process))
     : processSignals(process),
   startWorker: childWorkers(spawn, process),
