@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-/** The tcp-echo command line on Bun: `serve`, `send`, `ping` (see `--help`). */
+/** The tcp-echo command line on Bun: `serve`, `send`, `ping`, `load` (see `--help`). */
 import { processSignals, runCli } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
 
@@ -24,6 +24,7 @@ const code = await runCli({
   },
   stdin: () => Bun.stdin.stream(),
   readFile: (path) => Bun.file(path).bytes(),
+  stderrIsTerminal: process.stderr.isTTY === true,
   onSignal: processSignals(process),
 });
 await out.end();

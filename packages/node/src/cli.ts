@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The tcp-echo command line on Node: `serve`, `send`, `ping` (see `--help`). */
+/** The tcp-echo command line on Node: `serve`, `send`, `ping`, `load` (see `--help`). */
 import { readFile } from "node:fs/promises";
 import { processSignals, runCli } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
@@ -18,6 +18,7 @@ const code = await runCli({
   stderr: (text) => void process.stderr.write(text),
   stdin: () => process.stdin,
   readFile: (path) => readFile(path),
+  stderrIsTerminal: process.stderr.isTTY === true,
   onSignal: processSignals(process),
 });
 process.exit(code);
