@@ -6,10 +6,9 @@
 
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runManaged } from "@tcp-echo/testkit";
+import { corruptingServer, runManaged } from "@tcp-echo/testkit";
 import { afterAll, describe, expect, test } from "vitest";
 import { buildNative, parseLoadgen } from "../src/native.ts";
 import { PACKAGE_DIR, ROOT } from "../src/paths.ts";
@@ -51,22 +50,11 @@ describe("bench", () => {
 
   test("load generator: a server that changes one byte is caught, and the run fails", async () => {
     const { loadgen } = buildNative();
-    let flipped = false;
-    const corrupting = net.createServer((socket) => {
-      socket.on("error", () => {});
-      socket.on("data", (chunk: Buffer) => {
-        if (!flipped && chunk.length > 0) {
-          flipped = true;
-          chunk[0] = (chunk[0] as number) ^ 0xff;
-        }
-        socket.write(chunk);
-      });
-    });
-    await new Promise<void>((resolve) => corrupting.listen(0, "127.0.0.1", resolve));
-    const { port } = corrupting.address() as net.AddressInfo;
+    const corrupting = await corruptingServer("flip");
+    const { port } = corrupting;
     const args = ["--port", String(port), "--conns", "2", "--depth", "4", "--duration", "0.3", "--warmup", "0"];
     const finished = await runManaged(loadgen, args, { cwd: ROOT, timeoutMs: 30_000 });
-    corrupting.close();
+    await corrupting.close();
     const result = parseLoadgen(finished.stdout.toString()) as { wrong_bytes: number };
     expect(finished.code).toBe(1);
     expect(result.wrong_bytes).toBe(1);

@@ -5,8 +5,8 @@
  */
 
 import { EchoError, formatEndpoint, isEchoError } from "./_errors.ts";
-import { DEFAULTS, normalizeHostname, parsePort } from "./_options.ts";
 import { formatLoadReport, LOAD_MODES, type LoadMode, runLoad } from "./_load.ts";
+import { DEFAULTS, normalizeHostname, parsePort } from "./_options.ts";
 import { concat } from "./_protocol.ts";
 import { summarize } from "./_stats.ts";
 import type {
