@@ -1,6 +1,7 @@
 /**
  * Keeps the bench from rotting: its smoke mode builds the C programs, runs our
- * Node server and the C server under the load generator, and must see every
+ * Node server and the C server under the load generator, and the Node `load`
+ * command beside the load generator against the C server, and must see every
  * byte echoed correctly. No timing is asserted, only that traffic flowed.
  */
 
@@ -17,7 +18,7 @@ const scratch = mkdtempSync(join(tmpdir(), "tcp-echo-bench-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("bench", () => {
-  test("smoke: the load generator sees no wrong byte and a nonzero rate from each server", async () => {
+  test("smoke: no wrong byte and a nonzero rate from each server, and from the Node client's load command", async () => {
     const json = join(scratch, "smoke.json");
     const result = spawnSync(
       process.execPath,
@@ -37,8 +38,8 @@ describe("bench", () => {
     const report = JSON.parse(readFileSync(json, "utf8")) as {
       measurements: { target: string; value: number; wrongBytes: number; errors: number; failure?: string }[];
     };
-    const targets = report.measurements.map((m) => m.target).sort();
-    expect(targets).toEqual(["c", "node"]);
+    const targets = report.measurements.map((m) => `${m.group} ${m.target}`).sort();
+    expect(targets).toEqual(["b c", "b node", "client-b c-loadgen", "client-b node-client"]);
     for (const measurement of report.measurements) {
       expect(measurement.failure).toBeUndefined();
       expect(measurement.wrongBytes).toBe(0);

@@ -89,7 +89,8 @@ export class LatencyHistogram {
 
   record(ms: number): void {
     const us = Math.min(2 ** 31 - 1, Math.max(0, Math.round(ms * 1000)));
-    this.counts[LatencyHistogram.index(us)]++;
+    const index = LatencyHistogram.index(us);
+    this.counts[index] = (this.counts[index] as number) + 1;
     this.count++;
     if (ms > this.max) this.max = ms;
   }
