@@ -375,7 +375,8 @@ async function main(): Promise<number> {
     : [];
   const context: Context = { settings, loadgen: native.loadgen, measurements: [], log };
 
-  await preflight(context, native.echoServer, servers, clients);
+  // Only what this run measures is probed: a client-only run starts no server peers.
+  await preflight(context, native.echoServer, scenarios.length ? servers : [], clients);
   const present = servers.filter((s) => !s.missing);
   const presentClients = clients.filter((c) => !c.missing);
   log(

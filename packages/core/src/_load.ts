@@ -76,6 +76,8 @@ export interface LoadReport {
 
 /** Seconds between progress lines. */
 const PROGRESS_SECONDS = 1;
+/** Distinct messages, each at its own offset in the pattern (1,031: prime, so no in-flight depth lines up with it). */
+const PAYLOADS = 1031;
 
 /**
  * Latency histogram, log-linear over microseconds (HdrHistogram's layout, made
@@ -212,10 +214,16 @@ export async function runLoad(host: LoadHost, plan: LoadPlan): Promise<LoadRepor
   };
   const paced = plan.rate > 0;
 
+  // The messages, made once: a view per message would be one more allocation per echo.
+  const payloads: Uint8Array[] = [];
+  for (let i = 0; i < PAYLOADS; i++) {
+    const offset = (i * (plan.size + 1)) % span;
+    payloads.push(pattern.subarray(offset, offset + plan.size));
+  }
   let cursor = 0;
-  const nextOffset = () => {
-    cursor = (cursor + plan.size + 1) % span;
-    return cursor;
+  const nextPayload = () => {
+    cursor = (cursor + 1) % PAYLOADS;
+    return payloads[cursor] as Uint8Array;
   };
 
   const echoLane = async (connection: EchoConnection<Address>) => {
@@ -224,9 +232,9 @@ export async function runLoad(host: LoadHost, plan: LoadPlan): Promise<LoadRepor
         await pace();
         if (stopping) break;
       }
-      const offset = nextOffset();
+      const payload = nextPayload();
       const begin = performance.now();
-      await connection.echo(pattern.subarray(offset, offset + plan.size));
+      await connection.echo(payload);
       if (measuring && !stopping) {
         histogram.record(performance.now() - begin);
         messages++;
@@ -259,8 +267,7 @@ export async function runLoad(host: LoadHost, plan: LoadPlan): Promise<LoadRepor
         await pace();
         if (stopping) break;
       }
-      const offset = nextOffset();
-      await connection.write(pattern.subarray(offset, offset + plan.size));
+      await connection.write(nextPayload());
       sent += plan.size;
     }
     // Wrapped: an async function returning a promise would wait for it (the reader ends only at EOF).
@@ -313,8 +320,7 @@ export async function runLoad(host: LoadHost, plan: LoadPlan): Promise<LoadRepor
       try {
         connection = await host.connect();
         opened++;
-        const offset = nextOffset();
-        await connection.echo(pattern.subarray(offset, offset + plan.size));
+        await connection.echo(nextPayload());
         await finish(connection);
         if (measuring && !stopping) {
           histogram.record(performance.now() - begin);
