@@ -110,7 +110,7 @@ describe("load on node: every mode, and every way an echo can be wrong", () => {
   });
 
   test.each([
-    ["extra", "EPROTO", /more bytes than were sent|differs from what was sent at byte 64/],
+    ["extra", "EPROTO", /more bytes than were sent|differs from what was sent at byte \d+/],
     ["short", "ETIMEDOUT", /of the \d+ bytes sent have not come back/],
   ] as const)("a server that %s-echoes: exit 1, %s", async (kind, code, message) => {
     const corrupting = await corruptingServer(kind, kind === "extra" ? 63 : 640);
