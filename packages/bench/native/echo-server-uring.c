@@ -24,6 +24,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "listen.h"
+
 #define BUFFER_SIZE (64 * 1024)
 #define QUEUE_DEPTH 4096
 
@@ -107,24 +109,6 @@ static void complete(connection *c, int result) {
   }
 }
 
-static int listen_on(const char *host, int port) {
-  struct sockaddr_in address = {0};
-  address.sin_family = AF_INET;
-  address.sin_port = htons((unsigned short)port);
-  if (inet_pton(AF_INET, host, &address.sin_addr) != 1) {
-    fprintf(stderr, "echo-server-uring: invalid IPv4 host %s\n", host);
-    exit(2);
-  }
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0 || listen(fd, 4096) < 0) {
-    perror("echo-server-uring: bind");
-    exit(1);
-  }
-  return fd;
-}
-
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1";
   int port = 0;
@@ -141,7 +125,7 @@ int main(int argc, char **argv) {
            failed == -EPERM ? " (kernel.io_uring_disabled or a seccomp filter)" : "");
     return 3;
   }
-  int listener = listen_on(host, port);
+  int listener = listen_on("echo-server-uring", host, port, 0);
   struct sockaddr_in bound;
   socklen_t length = sizeof bound;
   getsockname(listener, (struct sockaddr *)&bound, &length);

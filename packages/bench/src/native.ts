@@ -17,13 +17,14 @@ export interface NativeBinaries {
   readonly uringServer: { readonly binary: string } | { readonly missing: string };
 }
 
-/** Compiles each C file unless its binary is newer than the source. */
+/** Compiles each C file unless its binary is newer than the source and the header the servers share. */
 export function buildNative(): NativeBinaries {
   mkdirSync(BUILD_DIR, { recursive: true });
+  const header = statSync(join(NATIVE_DIR, "listen.h")).mtimeMs;
   const compile = (name: string, libraries: string[] = [], hint = "a C compiler is needed: apt-get install gcc") => {
     const source = join(NATIVE_DIR, `${name}.c`);
     const binary = join(BUILD_DIR, name);
-    if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(source).mtimeMs) {
+    if (!existsSync(binary) || statSync(binary).mtimeMs < Math.max(statSync(source).mtimeMs, header)) {
       try {
         execFileSync("cc", ["-O2", "-Wall", "-o", binary, source, ...libraries], { stdio: ["ignore", "pipe", "pipe"] });
       } catch (error) {
