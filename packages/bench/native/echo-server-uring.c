@@ -110,12 +110,6 @@ static void complete(connection *c, int result) {
 }
 
 int main(int argc, char **argv) {
-  const char *host = "127.0.0.1";
-  int port = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--host")) host = argv[i + 1];
-    else if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
-  }
   signal(SIGPIPE, SIG_IGN);
   struct io_uring_params params = {0};
   params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
@@ -125,7 +119,7 @@ int main(int argc, char **argv) {
            failed == -EPERM ? " (kernel.io_uring_disabled or a seccomp filter)" : "");
     return 3;
   }
-  int listener = listen_on("echo-server-uring", host, port, 0);
+  int listener = listen_on("echo-server-uring", argc, argv, 0);
   struct sockaddr_in bound;
   socklen_t length = sizeof bound;
   getsockname(listener, (struct sockaddr *)&bound, &length);

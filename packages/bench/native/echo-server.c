@@ -97,14 +97,8 @@ static void service(connection *c, unsigned events) {
 }
 
 int main(int argc, char **argv) {
-  const char *host = "127.0.0.1";
-  int port = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--host")) host = argv[i + 1];
-    else if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
-  }
   signal(SIGPIPE, SIG_IGN);
-  int listener = listen_on("echo-server", host, port, SOCK_NONBLOCK);
+  int listener = listen_on("echo-server", argc, argv, SOCK_NONBLOCK);
   struct sockaddr_in bound;
   socklen_t length = sizeof bound;
   getsockname(listener, (struct sockaddr *)&bound, &length);

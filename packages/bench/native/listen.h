@@ -1,7 +1,8 @@
 /*
- * The listening socket both C echo servers open: IPv4, SO_REUSEADDR, a backlog
- * of 4096. `flags` is added to the socket type (SOCK_NONBLOCK for epoll).
- * Exits 2 on a host that is not an IPv4 address, 1 when the bind fails.
+ * The listening socket both C echo servers open, from their `--host H --port P`
+ * arguments (default 127.0.0.1, port 0): IPv4, SO_REUSEADDR, a backlog of 4096.
+ * `flags` is added to the socket type (SOCK_NONBLOCK for epoll). Exits 2 on a
+ * host that is not an IPv4 address, 1 when the bind fails.
  */
 #ifndef ECHO_LISTEN_H
 #define ECHO_LISTEN_H
@@ -13,7 +14,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static int listen_on(const char *program, const char *host, int port, int flags) {
+static int listen_on(const char *program, int argc, char **argv, int flags) {
+  const char *host = "127.0.0.1";
+  int port = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--host")) host = argv[i + 1];
+    else if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
+  }
   struct sockaddr_in address = {0};
   address.sin_family = AF_INET;
   address.sin_port = htons((unsigned short)port);

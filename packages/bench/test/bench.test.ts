@@ -36,7 +36,14 @@ describe("bench", () => {
     );
     expect(result.status, result.stderr + result.stdout).toBe(0);
     const report = JSON.parse(readFileSync(json, "utf8")) as {
-      measurements: { target: string; value: number; wrongBytes: number; errors: number; failure?: string }[];
+      measurements: {
+        group: string;
+        target: string;
+        value: number;
+        wrongBytes: number;
+        errors: number;
+        failure?: string;
+      }[];
     };
     const targets = report.measurements.map((m) => `${m.group} ${m.target}`).sort();
     expect(targets).toEqual(["b c", "b node", "client-b c-loadgen", "client-b node-client"]);
