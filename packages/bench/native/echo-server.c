@@ -22,6 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "listen.h"
+
 #define BUFFER_SIZE (64 * 1024)
 
 typedef struct {
@@ -94,33 +96,9 @@ static void service(connection *c, unsigned events) {
   watch(c, EPOLL_CTL_MOD);
 }
 
-static int listen_on(const char *host, int port) {
-  struct sockaddr_in address = {0};
-  address.sin_family = AF_INET;
-  address.sin_port = htons((unsigned short)port);
-  if (inet_pton(AF_INET, host, &address.sin_addr) != 1) {
-    fprintf(stderr, "echo-server: invalid IPv4 host %s\n", host);
-    exit(2);
-  }
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd, (struct sockaddr *)&address, sizeof address) < 0 || listen(fd, 4096) < 0) {
-    perror("echo-server: bind");
-    exit(1);
-  }
-  return fd;
-}
-
 int main(int argc, char **argv) {
-  const char *host = "127.0.0.1";
-  int port = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--host")) host = argv[i + 1];
-    else if (!strcmp(argv[i], "--port")) port = atoi(argv[i + 1]);
-  }
   signal(SIGPIPE, SIG_IGN);
-  int listener = listen_on(host, port);
+  int listener = listen_on("echo-server", argc, argv, SOCK_NONBLOCK);
   struct sockaddr_in bound;
   socklen_t length = sizeof bound;
   getsockname(listener, (struct sockaddr *)&bound, &length);

@@ -1,7 +1,8 @@
 /**
  * `pnpm bench`: each server in turn (A B C A B C ...) under the C load
  * generator, scenario by scenario, over several repetitions, pinned and
- * unpinned; then each runtime's client against the C server. Prints a table,
+ * unpinned; then each runtime's client (its `tcp-echo load` command) against
+ * the C server, beside the C load generator doing the same. Prints a table,
  * writes JSON and an SVG chart under .bench/results (or where asked).
  * Exit codes: 0 ok, 1 a wrong byte or a failed run, 2 usage.
  */
@@ -26,8 +27,9 @@ import {
   table,
 } from "./report.ts";
 import {
-  CLIENT_SHAPE,
+  CLIENT_SCENARIOS,
   type Client,
+  type ClientScenario,
   detectRuntimes,
   listClients,
   listScenarios,
@@ -40,20 +42,23 @@ const USAGE = `usage: bench [options]
   --duration S     measured seconds per run (default 3)
   --warmup S       unmeasured seconds before each run (default 1)
   --reps N         repetitions; every server runs once per repetition (default 3)
-  --scenarios L    comma list of a,b,c,d,e,f,client (default all)
-  --servers L      comma list of server ids (default all): c,node,node-net,bun,bun-net,deno,deno-net,deno-pipeto
+  --scenarios L    comma list of a,b,c,d,e,f,client (default all); client runs the client scenarios
+  --clients L      client scenarios, comma list of a,b,c,d (default all): ping-pong, 50x16, bulk, churn
+  --servers L      comma list of server ids (default all): c,c-uring,node,node-native,node-net,bun,
+                   bun-native,bun-net,deno,deno-native,deno-net,deno-pipeto (a runtime's name also picks its client)
   --pin L          pinned,unpinned (default both; memory scenarios run once, unpinned when listed)
   --flood-mb N     bytes written in scenario (e), in MB (default 200)
   --idle-conns N   connections held in scenario (f) (default 10000)
   --json FILE      write every measurement, summary and goal as JSON
   --svg FILE       write the chart there (default .bench/results/bench.svg)
-  --smoke          about a second: scenario (b), C and Node servers, one short run`;
+  --smoke          a few seconds: scenario (b), C and Node servers, and the Node client, one short run`;
 
 interface Settings {
   duration: number;
   warmup: number;
   reps: number;
   scenarios: string[];
+  clients: string[];
   servers: string[] | undefined;
   pins: Pin[];
   floodBytes: number;
@@ -71,6 +76,7 @@ function parseSettings(argv: string[]): Settings {
       warmup: { type: "string" },
       reps: { type: "string" },
       scenarios: { type: "string" },
+      clients: { type: "string" },
       servers: { type: "string" },
       pin: { type: "string" },
       "flood-mb": { type: "string" },
@@ -99,14 +105,18 @@ function parseSettings(argv: string[]): Settings {
   const smoke = values.smoke === true;
   const pins = (list(values.pin) ?? (smoke ? ["unpinned"] : ["pinned", "unpinned"])) as Pin[];
   for (const pin of pins) if (pin !== "pinned" && pin !== "unpinned") throw new Error(`--pin: unknown mode ${pin}`);
-  const scenarios = list(values.scenarios) ?? (smoke ? ["b"] : ["a", "b", "c", "d", "e", "f", "client"]);
+  const scenarios = list(values.scenarios) ?? (smoke ? ["b", "client"] : ["a", "b", "c", "d", "e", "f", "client"]);
   for (const id of scenarios)
     if (!["a", "b", "c", "d", "e", "f", "client"].includes(id)) throw new Error(`--scenarios: unknown scenario ${id}`);
+  const clients = list(values.clients) ?? (smoke ? ["b"] : ["a", "b", "c", "d"]);
+  for (const id of clients)
+    if (!["a", "b", "c", "d"].includes(id)) throw new Error(`--clients: unknown client scenario ${id}`);
   return {
     duration: number("duration", values.duration, smoke ? 0.6 : 3, 0.1),
     warmup: number("warmup", values.warmup, smoke ? 0.2 : 1, 0),
     reps: Math.floor(number("reps", values.reps, smoke ? 1 : 3, 1)),
     scenarios,
+    clients,
     servers: list(values.servers) ?? (smoke ? ["c", "node"] : undefined),
     pins,
     floodBytes: number("flood-mb", values["flood-mb"], 200, 1) * 1e6,
@@ -152,11 +162,15 @@ async function start(argv: readonly string[], lifetimeMs: number): Promise<Start
   const server = spawnWithLines(file, args, { cwd: ROOT, timeoutMs: lifetimeMs, stdin: "pipe" });
   try {
     const first = await server.line(() => true, SERVER_START_MS);
+    let hello: Record<string, unknown>;
     try {
-      return { process: server, hello: JSON.parse(first) as Record<string, unknown> };
+      hello = JSON.parse(first) as Record<string, unknown>;
     } catch {
       throw new Error(`${server.label}: first line is not JSON: ${first}`);
     }
+    // A server that cannot run here says why (the io_uring one, where the kernel forbids io_uring).
+    if (typeof hello.error === "string") throw new Error(hello.error);
+    return { process: server, hello };
   } catch (error) {
     await server.kill();
     throw error;
@@ -237,55 +251,93 @@ async function measureServer(context: Context, server: Server, scenario: Scenari
   );
 }
 
-/** Our client (or the C load generator, `client` undefined) against a fresh C server. */
-async function measureClient(context: Context, echoServer: string, client: Client | undefined, pin: Pin, rep: number) {
+/** Churn leaves TIME_WAIT behind; each client run dials its own loopback address (127.0.0.10-209) so no run inherits another's. */
+let clientRuns = 0;
+
+/** Our client's `load` command (or the C load generator, `client` undefined) against a fresh C server. */
+async function measureClient(
+  context: Context,
+  echoServer: string,
+  scenario: ClientScenario,
+  client: Client | undefined,
+  pin: Pin,
+  rep: number,
+) {
   const { settings } = context;
   const target = client?.id ?? "c-loadgen";
+  const host = `127.0.0.${10 + (clientRuns++ % 200)}`;
   let failure: string | undefined;
-  let result: Record<string, unknown> | undefined;
+  let value = Number.NaN;
+  let errors = 0;
+  let wrongBytes = 0;
+  let firstError: string | undefined;
+  let rttP50us: number | undefined;
+  let rttP99us: number | undefined;
   let server: Started | undefined;
   try {
-    server = await start([...pinTo(pin, 1), echoServer], hardTimeout(settings) + 3 * SERVER_START_MS);
-    const port = String(server.hello.port);
-    const shape = ["--conns", String(CLIENT_SHAPE.conns), "--size", String(CLIENT_SHAPE.size)];
+    server = await start([...pinTo(pin, 1), echoServer, "--host", host], hardTimeout(settings) + 3 * SERVER_START_MS);
+    const where = ["--host", host, "--port", String(server.hello.port)];
     const timing = ["--duration", String(settings.duration), "--warmup", String(settings.warmup)];
     const command = client
-      ? [
-          ...pinTo(pin, 0),
-          ...client.command,
-          "--port",
-          port,
-          ...shape,
-          "--depth",
-          String(CLIENT_SHAPE.depth),
-          ...timing,
-        ]
-      : [...pinTo(pin, 0), context.loadgen, "--mode", "pipelined", "--port", port, ...shape];
-    if (!client) command.push("--depth", String(CLIENT_SHAPE.depth), ...timing);
+      ? [...pinTo(pin, 0), ...client.command, ...where, ...scenario.load, ...timing, "--json"]
+      : [...pinTo(pin, 0), context.loadgen, ...where, ...scenario.loadgen, ...timing];
     const finished = await run(command, hardTimeout(settings) + SERVER_START_MS);
-    result = parseLoadgen(finished.stdout);
+    const result = parseLoadgen(finished.stdout);
     if (finished.timedOut) failure = "hard timeout";
     else if (!result)
       failure = `client failed (${finished.code}): ${finished.stderr.trim().split("\n").slice(-3).join(" | ")}`;
+    else if (client) {
+      // The `load` command's summary (see LoadReport in core's _load.ts).
+      const report = result as {
+        messagesPerSecond: number;
+        megabytesPerSecond: number;
+        latencyMs: { p50: number; p99: number } | null;
+        connectionsFailed: number;
+        errors: Record<string, number>;
+        firstError?: string;
+      };
+      value = scenario.unit === "MB/s" ? report.megabytesPerSecond : report.messagesPerSecond;
+      errors = report.connectionsFailed;
+      wrongBytes = report.errors.EPROTO ?? 0;
+      firstError = report.firstError;
+      if (report.latencyMs && scenario.id !== "c") {
+        rttP50us = report.latencyMs.p50 * 1000;
+        rttP99us = report.latencyMs.p99 * 1000;
+      }
+      if (finished.code !== 0) failure = `load exited ${finished.code}: ${firstError ?? finished.stderr.trim()}`;
+    } else {
+      const r = result as Record<string, number> & { rtt_us?: { count: number; p50: number; p99: number } };
+      value = (scenario.unit === "MB/s" ? r.mb_per_s : r.msgs_per_s) as number;
+      errors = r.errors ?? 0;
+      wrongBytes = r.wrong_bytes ?? 0;
+      if (r.rtt_us?.count && scenario.id !== "c") {
+        rttP50us = r.rtt_us.p50;
+        rttP99us = r.rtt_us.p99;
+      }
+      if ("error" in r) failure = String(r.error);
+      else if (wrongBytes) failure = `${wrongBytes} wrong bytes echoed`;
+    }
   } catch (error) {
     failure = (error as Error).message;
   } finally {
     await server?.process.kill();
   }
   const measurement: Measurement = {
-    group: "client",
+    group: `client-${scenario.id}`,
     pin,
     rep,
     target,
-    value: result && !failure ? (result.msgs_per_s as number) : Number.NaN,
-    errors: (result?.errors as number) ?? 0,
-    wrongBytes: (result?.wrong_bytes as number) ?? 0,
+    value: failure ? Number.NaN : value,
+    ...(rttP50us !== undefined ? { rttP50us, rttP99us } : {}),
+    errors,
+    wrongBytes,
     ...(failure ? { failure } : {}),
   };
   context.measurements.push(measurement);
   context.log(
-    `  client ${pin.padEnd(8)} rep ${rep} ${target.padEnd(12)} ${fmt(measurement.value)} msg/s` +
-      (measurement.errors ? ` errors ${measurement.errors} (${result?.first_error})` : "") +
+    `  client-${scenario.id} ${pin.padEnd(8)} rep ${rep} ${target.padEnd(12)} ${fmt(measurement.value)} ${scenario.unit}` +
+      (rttP50us !== undefined ? ` p50 ${fmt(rttP50us, 1)} us` : "") +
+      (errors ? ` errors ${errors}${firstError ? ` (${firstError})` : ""}` : "") +
       (failure ? ` FAILED: ${failure.split("\n")[0]}` : ""),
   );
 }
@@ -308,9 +360,7 @@ async function main(): Promise<number> {
   const pins = settings.pins.filter((pin) => pin === "unpinned" || pinning);
   if (pins.length < settings.pins.length) log("note: taskset cannot pin to two cores here; pinned runs are skipped");
 
-  const servers = listServers(runtimes, native.echoServer).filter(
-    (s) => !settings.servers || settings.servers.includes(s.id),
-  );
+  const servers = listServers(runtimes, native).filter((s) => !settings.servers || settings.servers.includes(s.id));
   const clients = settings.scenarios.includes("client")
     ? listClients(runtimes).filter(
         (c) => !settings.servers || settings.servers.includes(c.runtime) || settings.servers.includes(c.id),
@@ -320,9 +370,13 @@ async function main(): Promise<number> {
     floodBytes: settings.floodBytes,
     idleConnections: settings.idleConnections,
   }).filter((s) => settings.scenarios.includes(s.id));
+  const clientScenarios = settings.scenarios.includes("client")
+    ? CLIENT_SCENARIOS.filter((s) => settings.clients.includes(s.id))
+    : [];
   const context: Context = { settings, loadgen: native.loadgen, measurements: [], log };
 
-  await preflight(context, native.echoServer, servers, clients);
+  // Only what this run measures is probed: a client-only run starts no server peers.
+  await preflight(context, native.echoServer, scenarios.length ? servers : [], clients);
   const present = servers.filter((s) => !s.missing);
   const presentClients = clients.filter((c) => !c.missing);
   log(
@@ -346,14 +400,12 @@ async function main(): Promise<number> {
       for (let rep = 1; rep <= settings.reps; rep++)
         for (const server of rotate(present, rep - 1)) await measureServer(context, server, scenario, pin, rep);
     }
-    if (settings.scenarios.includes("client") && presentClients.length) {
-      log(
-        `(client) connect().echo() against the C server, ${CLIENT_SHAPE.conns} conns x ${CLIENT_SHAPE.depth} in flight, ${pin}`,
-      );
-      for (let rep = 1; rep <= settings.reps; rep++) {
-        await measureClient(context, native.echoServer, undefined, pin, rep);
-        for (const client of presentClients) await measureClient(context, native.echoServer, client, pin, rep);
-      }
+    for (const scenario of clientScenarios) {
+      log(`(client-${scenario.id}) tcp-echo load against the C server: ${scenario.title}, ${pin}`);
+      const runners = [undefined, ...presentClients];
+      for (let rep = 1; rep <= settings.reps; rep++)
+        for (const client of rotate(runners, rep - 1))
+          await measureClient(context, native.echoServer, scenario, client, pin, rep);
     }
   }
 
@@ -380,15 +432,19 @@ async function main(): Promise<number> {
       rows.push(...summary);
       blocks.push(table(`(${scenario.id}) ${scenario.title} [${pin}]`, scenario.unit, summary));
     }
-    const summary = summarize(context.measurements, clientSubjects, "client", pin, "c-loadgen", "higher", true);
-    if (summary.length) {
+    for (const scenario of clientScenarios) {
+      const group = `client-${scenario.id}`;
+      const summary = summarize(context.measurements, clientSubjects, group, pin, "c-loadgen", "higher", true);
+      if (!summary.length) continue;
       rows.push(...summary);
-      blocks.push(table(`(client) connect().echo() pipelined vs the C server [${pin}]`, "msg/s", summary));
+      blocks.push(
+        table(`(${group}) ${scenario.title}, tcp-echo load vs the C load generator [${pin}]`, scenario.unit, summary),
+      );
     }
   }
   const goals = evaluateGoals(rows, scenarios);
   log(`\nratios are medians of per-repetition ratios; >1 is better in every ratio column\n\n${blocks.join("\n\n")}`);
-  if (goals.length) log(`\ngoals (issue 6):\n${goalLines(goals)}`);
+  if (goals.length) log(`\ngoals (issue 16):\n${goalLines(goals)}`);
 
   const missing = [...servers, ...clients].filter((s) => s.missing).map((s) => ({ id: s.id, reason: s.missing }));
   const versions = { node: runtimes.node.version, bun: runtimes.bun.version, deno: runtimes.deno.version };
@@ -427,8 +483,9 @@ async function preflight(context: Context, echoServer: string, servers: Server[]
     const outcome = quiet.measurements.pop();
     if (outcome?.failure || !outcome?.value) server.missing = `does not run: ${outcome?.failure ?? "no echo"}`;
   }
+  const shape = CLIENT_SCENARIOS.find((s) => s.id === "b") as ClientScenario;
   for (const client of clients.filter((c) => !c.missing)) {
-    await measureClient(quiet, echoServer, client, "unpinned", 0);
+    await measureClient(quiet, echoServer, shape, client, "unpinned", 0);
     const outcome = quiet.measurements.pop();
     if (outcome?.failure || !outcome?.value) client.missing = `does not run: ${outcome?.failure ?? "no echo"}`;
   }
@@ -438,7 +495,7 @@ function goalLines(goals: Goal[]): string {
   return goals
     .map(
       (g) =>
-        `  ${g.met ? "met    " : "MISSED "} ${g.target.padEnd(5)} ${g.pin.padEnd(8)} ${g.goal.padEnd(38)} measured ${g.measured}`,
+        `  ${g.met ? "met    " : "MISSED "} ${g.target.padEnd(11)} ${g.pin.padEnd(8)} ${g.goal.padEnd(44)} measured ${g.measured}`,
     )
     .join("\n");
 }

@@ -10,11 +10,15 @@ import type { Scenario } from "./targets.ts";
 
 const COLORS: Record<string, string> = {
   c: "#616161",
+  "c-uring": "#9e9e9e",
   node: "#2e7d32",
+  "node-native": "#66bb6a",
   "node-net": "#a5d6a7",
   bun: "#ef6c00",
+  "bun-native": "#ffa726",
   "bun-net": "#ffcc80",
   deno: "#1565c0",
+  "deno-native": "#42a5f5",
   "deno-net": "#90caf9",
   "deno-pipeto": "#4fc3f7",
 };
@@ -53,7 +57,7 @@ export function chart(rows: Row[], scenarios: Scenario[], subjects: Subject[], m
 
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="11">`,
-    "<title>tcp-echo benchmarks: each server against its runtime's idiomatic server and a C epoll server</title>",
+    "<title>tcp-echo benchmarks: each server against its runtime's hand-written and idiomatic servers and C epoll and io_uring servers</title>",
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
   );
   text(20, 24, "tcp-echo benchmarks: each server under the same C load generator", 'font-size="15" font-weight="bold"');

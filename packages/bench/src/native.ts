@@ -1,6 +1,7 @@
 /**
- * The native half of the bench: compiling the C load generator and C echo
- * server with the machine's `cc`, and describing the machine the run was on.
+ * The native half of the bench: compiling the C load generator and the C echo
+ * servers (epoll, and io_uring where liburing is installed) with the machine's
+ * `cc`, and describing the machine the run was on.
  */
 
 import { execFileSync } from "node:child_process";
@@ -12,25 +13,36 @@ import { BUILD_DIR, NATIVE_DIR } from "./paths.ts";
 export interface NativeBinaries {
   readonly loadgen: string;
   readonly echoServer: string;
+  /** The io_uring server, or why it could not be built (liburing-dev missing). */
+  readonly uringServer: { readonly binary: string } | { readonly missing: string };
 }
 
-/** Compiles each C file unless its binary is newer than the source. */
+/** Compiles each C file unless its binary is newer than the source and the header the servers share. */
 export function buildNative(): NativeBinaries {
   mkdirSync(BUILD_DIR, { recursive: true });
-  const compile = (name: string): string => {
+  const header = statSync(join(NATIVE_DIR, "listen.h")).mtimeMs;
+  const compile = (name: string, libraries: string[] = [], hint = "a C compiler is needed: apt-get install gcc") => {
     const source = join(NATIVE_DIR, `${name}.c`);
     const binary = join(BUILD_DIR, name);
-    if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(source).mtimeMs) {
+    if (!existsSync(binary) || statSync(binary).mtimeMs < Math.max(statSync(source).mtimeMs, header)) {
       try {
-        execFileSync("cc", ["-O2", "-Wall", "-o", binary, source], { stdio: ["ignore", "pipe", "pipe"] });
+        execFileSync("cc", ["-O2", "-Wall", "-o", binary, source, ...libraries], { stdio: ["ignore", "pipe", "pipe"] });
       } catch (error) {
         const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? "";
-        throw new Error(`cc -O2 ${source} failed (a C compiler is needed: apt-get install gcc)\n${stderr}`);
+        throw new Error(`cc -O2 ${source} failed (${hint})\n${stderr}`);
       }
     }
     return binary;
   };
-  return { loadgen: compile("loadgen"), echoServer: compile("echo-server") };
+  let uringServer: NativeBinaries["uringServer"];
+  try {
+    uringServer = {
+      binary: compile("echo-server-uring", ["-luring"], "liburing is needed: apt-get install liburing-dev"),
+    };
+  } catch (error) {
+    uringServer = { missing: (error as Error).message.split("\n")[0] as string };
+  }
+  return { loadgen: compile("loadgen"), echoServer: compile("echo-server"), uringServer };
 }
 
 export interface Machine {

@@ -1,11 +1,14 @@
 /**
- * What the bench compares: the servers (ours, the idiomatic alternative on each
- * runtime, the C limit), the clients, and the scenarios (a)-(f) of issue 6.
+ * What the bench compares: the servers (ours, the best hand-written native
+ * server and the idiomatic alternative on each runtime, the C limits on epoll
+ * and io_uring), the clients (each runtime's `load` command), and the
+ * scenarios (a)-(f) of issue 6.
  */
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { command, label, missing, pinned, ROOT, RUNTIME_NAMES, type RuntimeName } from "@tcp-echo/testkit";
+import { cliOf, command, label, missing, pinned, ROOT, RUNTIME_NAMES, type RuntimeName } from "@tcp-echo/testkit";
+import type { NativeBinaries } from "./native.ts";
 import { PEERS_DIR } from "./paths.ts";
 
 export type { RuntimeName };
@@ -19,6 +22,8 @@ export interface Runtime {
   readonly version: string;
   /** Where our package for this runtime lives; missing until its helper has built it. */
   readonly packageEntry: string;
+  /** The command that runs our `tcp-echo` CLI on this runtime. */
+  readonly cli: string[];
 }
 
 /** The pinned runtimes (root package.json), from @tcp-echo/testkit's runtime table. */
@@ -34,13 +39,15 @@ export function detectRuntimes(): Record<RuntimeName, Runtime> {
         missing: why && `${label(runtime)}: ${why}`,
         version: runtime.version,
         packageEntry: join(ROOT, `packages/${name}/src/index.ts`),
+        cli: command(runtime, cliOf(name)),
       },
     ];
   });
   return Object.fromEntries(entries) as Record<RuntimeName, Runtime>;
 }
 
-export type ServerKind = "ours" | "idiomatic" | "limit";
+/** `native`: the best a user who knows the runtime writes by hand; `idiomatic`: the everyday one-liner. */
+export type ServerKind = "ours" | "native" | "idiomatic" | "limit";
 
 export interface Server {
   readonly id: string;
@@ -67,10 +74,26 @@ function unavailable(runtime: Runtime, needsPackage: boolean): string | undefine
   return undefined;
 }
 
-export function listServers(runtimes: Record<RuntimeName, Runtime>, echoServer: string): Server[] {
+/** The hand-written best per runtime (`src/peers/<file>`). */
+const NATIVE_PEERS: Record<RuntimeName, { file: string; label: string }> = {
+  node: { file: "node-onread.ts", label: "node: net onread, pause/drain" },
+  bun: { file: "bun-native.ts", label: "bun: Bun.listen, write queue" },
+  deno: { file: "deno-native.ts", label: "deno: read loop, 64 KiB buffer" },
+};
+
+export function listServers(runtimes: Record<RuntimeName, Runtime>, native: NativeBinaries): Server[] {
   const peer = (name: string) => join(PEERS_DIR, name);
+  const uring = native.uringServer;
   const servers: Server[] = [
-    { id: "c", label: "C epoll", runtime: "c", kind: "limit", command: [echoServer], missing: undefined },
+    { id: "c", label: "C epoll", runtime: "c", kind: "limit", command: [native.echoServer], missing: undefined },
+    {
+      id: "c-uring",
+      label: "C io_uring",
+      runtime: "c",
+      kind: "limit",
+      command: "binary" in uring ? [uring.binary] : [],
+      missing: "missing" in uring ? uring.missing : undefined,
+    },
   ];
   for (const runtime of Object.values(runtimes)) {
     const name = runtime.name;
@@ -81,6 +104,14 @@ export function listServers(runtimes: Record<RuntimeName, Runtime>, echoServer: 
       kind: "ours",
       command: [...runtime.command(peer(`${name}.ts`)), "serve"],
       missing: unavailable(runtime, true),
+    });
+    servers.push({
+      id: `${name}-native`,
+      label: NATIVE_PEERS[name].label,
+      runtime: name,
+      kind: "native",
+      command: runtime.command(peer(NATIVE_PEERS[name].file)),
+      missing: unavailable(runtime, false),
     });
     servers.push({
       id: `${name}-net`,
@@ -102,15 +133,59 @@ export function listServers(runtimes: Record<RuntimeName, Runtime>, echoServer: 
   return servers;
 }
 
+/** Each runtime's `tcp-echo load` command: the client figure is the command a user can run. */
 export function listClients(runtimes: Record<RuntimeName, Runtime>): Client[] {
   return Object.values(runtimes).map((runtime) => ({
     id: `${runtime.name}-client`,
-    label: `${runtime.name}: connect().echo()`,
+    label: `${runtime.name}: tcp-echo load`,
     runtime: runtime.name,
-    command: [...runtime.command(join(PEERS_DIR, `${runtime.name}.ts`)), "client"],
+    command: [...runtime.cli, "load"],
     missing: unavailable(runtime, true),
   }));
 }
+
+/**
+ * A client scenario: the `load` command's flags and the C load generator's for
+ * the same traffic, against a fresh C epoll server.
+ */
+export interface ClientScenario {
+  readonly id: "a" | "b" | "c" | "d";
+  readonly title: string;
+  readonly load: string[];
+  readonly loadgen: string[];
+  readonly unit: string;
+}
+
+export const CLIENT_SCENARIOS: readonly ClientScenario[] = [
+  {
+    id: "a",
+    title: "ping-pong: 1 conn, 64 B, 1 in flight",
+    load: ["--mode", "pingpong", "--connections", "1", "--size", "64"],
+    loadgen: ["--mode", "pipelined", "--conns", "1", "--size", "64", "--depth", "1"],
+    unit: "msg/s",
+  },
+  {
+    id: "b",
+    title: "50 conns, 64 B, 16 echo() in flight",
+    load: ["--mode", "pipeline", "--connections", "50", "--in-flight", "16", "--size", "64"],
+    loadgen: ["--mode", "pipelined", "--conns", "50", "--size", "64", "--depth", "16"],
+    unit: "msg/s",
+  },
+  {
+    id: "c",
+    title: "bulk: 4 conns, write()/read() of 64 KiB (16 ahead)",
+    load: ["--mode", "stream", "--connections", "4", "--in-flight", "16", "--size", "65536"],
+    loadgen: ["--mode", "bulk", "--conns", "4", "--size", "65536"],
+    unit: "MB/s",
+  },
+  {
+    id: "d",
+    title: "churn: connect, echo 64 B, half-close, close (16 at a time)",
+    load: ["--mode", "churn", "--connections", "16", "--size", "64"],
+    loadgen: ["--mode", "churn", "--conns", "16", "--size", "64"],
+    unit: "conn/s",
+  },
+];
 
 export interface Scenario {
   readonly id: "a" | "b" | "c" | "d" | "e" | "f";
@@ -190,6 +265,3 @@ export function listScenarios(sizes: ScenarioSizes): Scenario[] {
     },
   ];
 }
-
-/** Our client's shape: scenario (b), pipelined `echo()` calls against the C server. */
-export const CLIENT_SHAPE = { conns: 50, size: 64, depth: 16 } as const;

@@ -1,15 +1,15 @@
 /**
  * Keeps the bench from rotting: its smoke mode builds the C programs, runs our
- * Node server and the C server under the load generator, and must see every
+ * Node server and the C server under the load generator, and the Node `load`
+ * command beside the load generator against the C server, and must see every
  * byte echoed correctly. No timing is asserted, only that traffic flowed.
  */
 
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runManaged } from "@tcp-echo/testkit";
+import { corruptingServer, runManaged } from "@tcp-echo/testkit";
 import { afterAll, describe, expect, test } from "vitest";
 import { buildNative, parseLoadgen } from "../src/native.ts";
 import { PACKAGE_DIR, ROOT } from "../src/paths.ts";
@@ -18,7 +18,7 @@ const scratch = mkdtempSync(join(tmpdir(), "tcp-echo-bench-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("bench", () => {
-  test("smoke: the load generator sees no wrong byte and a nonzero rate from each server", async () => {
+  test("smoke: no wrong byte and a nonzero rate from each server, and from the Node client's load command", async () => {
     const json = join(scratch, "smoke.json");
     const result = spawnSync(
       process.execPath,
@@ -36,10 +36,17 @@ describe("bench", () => {
     );
     expect(result.status, result.stderr + result.stdout).toBe(0);
     const report = JSON.parse(readFileSync(json, "utf8")) as {
-      measurements: { target: string; value: number; wrongBytes: number; errors: number; failure?: string }[];
+      measurements: {
+        group: string;
+        target: string;
+        value: number;
+        wrongBytes: number;
+        errors: number;
+        failure?: string;
+      }[];
     };
-    const targets = report.measurements.map((m) => m.target).sort();
-    expect(targets).toEqual(["c", "node"]);
+    const targets = report.measurements.map((m) => `${m.group} ${m.target}`).sort();
+    expect(targets).toEqual(["b c", "b node", "client-b c-loadgen", "client-b node-client"]);
     for (const measurement of report.measurements) {
       expect(measurement.failure).toBeUndefined();
       expect(measurement.wrongBytes).toBe(0);
@@ -51,22 +58,11 @@ describe("bench", () => {
 
   test("load generator: a server that changes one byte is caught, and the run fails", async () => {
     const { loadgen } = buildNative();
-    let flipped = false;
-    const corrupting = net.createServer((socket) => {
-      socket.on("error", () => {});
-      socket.on("data", (chunk: Buffer) => {
-        if (!flipped && chunk.length > 0) {
-          flipped = true;
-          chunk[0] = (chunk[0] as number) ^ 0xff;
-        }
-        socket.write(chunk);
-      });
-    });
-    await new Promise<void>((resolve) => corrupting.listen(0, "127.0.0.1", resolve));
-    const { port } = corrupting.address() as net.AddressInfo;
+    const corrupting = await corruptingServer("flip");
+    const { port } = corrupting;
     const args = ["--port", String(port), "--conns", "2", "--depth", "4", "--duration", "0.3", "--warmup", "0"];
     const finished = await runManaged(loadgen, args, { cwd: ROOT, timeoutMs: 30_000 });
-    corrupting.close();
+    await corrupting.close();
     const result = parseLoadgen(finished.stdout.toString()) as { wrong_bytes: number };
     expect(finished.code).toBe(1);
     expect(result.wrong_bytes).toBe(1);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-/** The tcp-echo command line on Bun: `serve`, `send`, `ping` (see `--help`). */
+/** The tcp-echo command line on Bun: `serve`, `send`, `ping`, `load` (see `--help`). */
 import { spawn } from "node:child_process";
 import { childWorkers, processSignals, runCli, startedAsWorker, supervisedSignals } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
@@ -25,6 +25,7 @@ const code = await runCli({
   },
   stdin: () => Bun.stdin.stream(),
   readFile: (path) => Bun.file(path).bytes(),
+  stderrIsTerminal: process.stderr.isTTY === true,
   // A `serve --workers` worker takes its signals from the supervisor, on stdin.
   onSignal: startedAsWorker(process)
     ? supervisedSignals(process.stdin, processSignals(process))

@@ -96,9 +96,7 @@ describe("--server-cmd", () => {
     );
     expect(cell(result, "ncat-exec", "nc").status).toBe("fail");
     // ncat either closes after what it echoed or holds the connection open until nc gives up: short either way.
-    expect(failures(cell(result, "ncat-exec", "nc")).join()).toMatch(
-      /half-close: .*\b\d+ of \d+ bytes came back/,
-    );
+    expect(failures(cell(result, "ncat-exec", "nc")).join()).toMatch(/half-close: .*\b\d+ of \d+ bytes came back/);
     expect(result.ok).toBe(false);
   });
 

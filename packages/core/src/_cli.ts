@@ -1,5 +1,5 @@
 /**
- * The command line, shared by every runtime: `serve`, `send` and `ping`. Each
+ * The command line, shared by every runtime: `serve`, `send`, `ping` and `load`. Each
  * runtime's `cli.ts` supplies a `CliHost` (its listen/connect, stdio, signals)
  * and exits with the code `runCli` returns: 0 ok, 1 failure, 2 usage error.
  */
@@ -7,6 +7,7 @@
 import { DATAGRAM_DEFAULTS } from "./_datagram.ts";
 import { DATAGRAM_FLAGS, datagramOnlyFlag, runDatagram } from "./_datagram_cli.ts";
 import { EchoError, formatEndpoint, isEchoError } from "./_errors.ts";
+import { formatLoadReport, LOAD_MODES, type LoadMode, runLoad } from "./_load.ts";
 import { DEFAULTS, normalizeHostname, parsePort } from "./_options.ts";
 import { concat } from "./_protocol.ts";
 import { parseTrustList } from "./_proxy.ts";
@@ -42,6 +43,8 @@ export interface CliHost extends EchoRuntime {
   readFile?(path: string): Promise<Uint8Array>;
   /** `serve --workers`: runs this CLI again with `args` as a supervised worker (see _workers.ts). */
   startWorker?(args: readonly string[]): CliWorker;
+  /** Whether standard error is a terminal: `load` then rewrites its progress line in place. */
+  readonly stderrIsTerminal?: boolean;
 }
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -74,6 +77,10 @@ const LIMITS = {
   ms: MAX_MS,
   /** `serve --stats` is in seconds. */
   statsSeconds: Math.floor(MAX_MS / 1000),
+  /** `load --connections`: each is a socket and a descriptor. */
+  connections: 100_000,
+  /** `load --in-flight`: each echo in flight holds a promise and a ledger entry. */
+  inFlight: 10_000,
 } as const;
 
 const USAGE = `usage: PROGRAM <command> [options]
@@ -95,6 +102,17 @@ commands:
   ping  [ADDRESS] [--count N] [--size B] [--interval MS] [--timeout MS]
         measure round-trip time with echoes, like ping; --count 1 to ${LIMITS.count} (default 4),
         --size 1 to ${LIMITS.size} bytes (64 MiB, default 56), --timeout 1 ms up (default 2000) per echo
+  load  [ADDRESS] [--connections N] [--in-flight D] [--size B] [--duration S] [--warmup S] [--rate R] [--mode M] [--json] [--timeout MS]
+        load-test an echo server, checking every echoed byte (exit 1 on a wrong, missing or extra byte, or any error);
+        progress on stderr each second, then messages/s, MB/s, latency p50/p90/p99/p99.9/max, errors by code
+        --mode pingpong (1 echo at a time per connection), pipeline (D echoes in flight, the default),
+               stream (write/read, D chunks of B bytes ahead of their echo), churn (N at a time: connect,
+               echo B bytes, half-close, EOF, close)
+        --connections 1 to ${LIMITS.connections} (default 10), --in-flight 1 to ${LIMITS.inFlight} (default 16; pipeline and
+        stream only), --size 1 to ${LIMITS.size} (default 64, stream 65536), --duration seconds (default 10),
+        --warmup unmeasured seconds first (default 0), --rate messages (churn: connections) per second over
+        all connections (default 0, no limit), --timeout (default 2000, 1 ms up) for each connect and each
+        wait on the server; --json prints the summary as one JSON line
 every MS value is at most ${LIMITS.ms} (2^31-1, the longest timer); a value out of range exits 2
 
 UDP (RFC 862's datagram echo), with --udp:
@@ -115,7 +133,7 @@ ADDRESS, one of:
   --unix PATH                    a Unix domain socket (at most 107 bytes)
 TLS options (PEM files):
   serve:      --tls-cert FILE --tls-key FILE [--tls-ca FILE: require client certificates signed by it]
-  send, ping: [--tls-ca FILE] [--tls-servername NAME] [--tls-cert FILE --tls-key FILE: a client certificate]
+  send, ping, load: [--tls-ca FILE] [--tls-servername NAME] [--tls-cert FILE --tls-key FILE: a client certificate]
 
 defaults: --host ${DEFAULTS.hostname} --port ${DEFAULTS.port}`;
 
@@ -149,6 +167,17 @@ const SPECS: Record<string, Spec> = {
   },
   send: { ...CLIENT, ...DATAGRAM_FLAGS.send },
   ping: { ...CLIENT, count: "string", size: "string", interval: "string", ...DATAGRAM_FLAGS.ping },
+  load: {
+    ...CLIENT,
+    connections: "string",
+    "in-flight": "string",
+    size: "string",
+    duration: "string",
+    warmup: "string",
+    rate: "string",
+    mode: "string",
+    json: "boolean",
+  },
 };
 
 interface Parsed {
@@ -306,6 +335,7 @@ export async function runCli(host: CliHost): Promise<number> {
     if (udpOnly) throw new UsageError(`--${udpOnly} applies to UDP only: add --udp`);
     if (command === "serve") return await serve(host, parsed);
     if (command === "send") return await send(host, parsed);
+    if (command === "load") return await load(host, parsed);
     return await ping(host, parsed);
   } catch (error) {
     if (error instanceof UsageError) {
@@ -630,4 +660,59 @@ async function ping(host: CliHost, { values, positionals }: Parsed): Promise<num
   }
   await host.stdout(report);
   return received === sent ? EXIT.ok : EXIT.failure;
+}
+
+// --- load ---
+
+/** A decimal flag (`--duration 0.5`), from `min` (exclusive when `open`) to `max`. */
+function decimal(values: Parsed["values"], name: string, fallback: number, min: number, max: number, open = false) {
+  const text = values[name];
+  if (text === undefined) return fallback;
+  const value = typeof text === "string" && /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!(open ? value > min : value >= min) || !(value <= max))
+    throw new UsageError(
+      `--${name} must be a number ${open ? "above" : "from"} ${min}${open ? " and at most" : " to"} ${max}, got ${JSON.stringify(text)}`,
+    );
+  return value;
+}
+
+/** Every flag is checked before the first connection. */
+async function load(host: CliHost, { values, positionals }: Parsed): Promise<number> {
+  if (positionals.length) throw new UsageError(`load takes no arguments, got ${JSON.stringify(positionals[0])}`);
+  const mode = (values.mode ?? "pipeline") as LoadMode;
+  if (!LOAD_MODES.includes(mode))
+    throw new UsageError(`--mode must be one of ${LOAD_MODES.join(", ")}, got ${JSON.stringify(values.mode)}`);
+  if (values["in-flight"] !== undefined && (mode === "pingpong" || mode === "churn"))
+    throw new UsageError(
+      `--in-flight goes with --mode pipeline or stream; ${mode} has one echo at a time on each connection`,
+    );
+  const plan = {
+    mode,
+    connections: count(values, "connections", 10, 1, LIMITS.connections),
+    inFlight: mode === "pingpong" || mode === "churn" ? 1 : count(values, "in-flight", 16, 1, LIMITS.inFlight),
+    size: count(values, "size", mode === "stream" ? 65_536 : 64, 1, LIMITS.size),
+    duration: decimal(values, "duration", 10, 0, LIMITS.statsSeconds, true),
+    warmup: decimal(values, "warmup", 0, 0, LIMITS.statsSeconds),
+    rate: decimal(values, "rate", 0, 0, 1e9),
+  };
+  const timeout = count(values, "timeout", 2000, 1, MAX_MS);
+  const to = await target(host, values);
+  const json = values.json === true;
+  const terminal = host.stderrIsTerminal === true;
+  let line = false;
+  const report = await runLoad(
+    {
+      runtime: host.runtime,
+      connect: () => dial(host, { ...to, timeout, replyTimeout: timeout, drainTimeout: timeout }),
+      progress: (text) => {
+        line = terminal;
+        host.stderr(terminal ? `\r\x1b[K${text}` : `${text}\n`);
+      },
+      onSignal: host.onSignal,
+    },
+    { ...plan, where: formatEndpoint(to) },
+  );
+  if (line) host.stderr("\n");
+  await host.stdout(json ? `${JSON.stringify(report)}\n` : formatLoadReport(report));
+  return report.connectionsFailed > 0 || report.connectionsOpened === 0 ? EXIT.failure : EXIT.ok;
 }

@@ -96,6 +96,8 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private batchBytes = 0;
   private batchScheduled = false;
   private readonly rawChunks: Uint8Array[] = [];
+  /** `onData`'s scratch list of `write()` data in one chunk, reused: onData runs for every chunk. */
+  private readonly received: Uint8Array[] = [];
   private rawBytes = 0;
   private readonly readWaiters: Array<{ resolve: (chunk: Uint8Array | null) => void; reject: (e: EchoError) => void }> =
     [];
@@ -330,10 +332,11 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
       this.releaseIfDrained();
       return;
     }
-    const raw: Uint8Array[] = [];
+    const raw = this.received;
     try {
       this.ledger.receive(chunk, raw);
     } catch (error) {
+      raw.length = 0;
       this.fail(error as EchoError);
       return;
     }
@@ -345,6 +348,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
         this.rawBytes += piece.byteLength;
       }
     }
+    raw.length = 0;
     if (!this.readPaused && this.rawBytes > this.config.highWaterMark) {
       this.readPaused = true;
       this.io?.pause();

@@ -194,10 +194,16 @@ export interface Segment {
   readonly bytes: Uint8Array;
   /** How many of `bytes` have come back. */
   received: number;
-  /** For `echo()` segments: the pieces received, joined on completion. `undefined` for `write()` data. */
-  readonly pieces: Uint8Array[] | undefined;
-  complete?(echoed: Uint8Array): void;
-  fail?(error: EchoError): void;
+  /**
+   * For `echo()` segments, what came back: the first piece, and only when the
+   * echo arrives in several pieces, all of them (joined on completion). One
+   * piece is the common case, and it allocates no array.
+   */
+  first: Uint8Array | undefined;
+  pieces: Uint8Array[] | undefined;
+  /** Set for `echo()` segments; `write()` data goes to `read()` instead. */
+  readonly complete: ((echoed: Uint8Array) => void) | undefined;
+  readonly fail: ((error: EchoError) => void) | undefined;
 }
 
 /**
@@ -222,9 +228,15 @@ export class EchoLedger {
    * error that ends it; without them the bytes are for `read()`.
    */
   expect(bytes: Uint8Array, onEcho?: (echoed: Uint8Array) => void, onFail?: (error: EchoError) => void): Segment {
-    const segment: Segment = { bytes, received: 0, pieces: onEcho ? [] : undefined };
-    if (onEcho) segment.complete = onEcho;
-    if (onFail) segment.fail = onFail;
+    // Every field in the literal: one object shape for every segment keeps `receive` monomorphic.
+    const segment: Segment = {
+      bytes,
+      received: 0,
+      first: undefined,
+      pieces: undefined,
+      complete: onEcho,
+      fail: onFail,
+    };
     this.segments.push(segment);
     this.outstanding += bytes.byteLength;
     return segment;
@@ -254,16 +266,23 @@ export class EchoLedger {
           `the echo differs from what was sent at byte ${this.matched + mismatch}: sent 0x${hex(segment.bytes[segment.received + mismatch])}, got 0x${hex(piece[mismatch])}${this.matched + mismatch === 0 && looksLikeTls(piece) ? TLS_HINT : ""}`,
         );
       }
+      if (!segment.complete) raw.push(piece);
+      else if (segment.received === 0) segment.first = piece;
+      else {
+        segment.pieces ??= [segment.first as Uint8Array];
+        segment.pieces.push(piece);
+      }
       segment.received += take;
       offset += take;
       this.matched += take;
       this.outstanding -= take;
-      if (segment.pieces) segment.pieces.push(piece);
-      else raw.push(piece);
       if (segment.received === segment.bytes.byteLength) {
         this.segments[this.head] = undefined as unknown as Segment;
         this.head++;
-        segment.complete?.(concat(segment.pieces ?? [], segment.bytes.byteLength));
+        if (segment.complete)
+          segment.complete(
+            segment.pieces ? concat(segment.pieces, segment.bytes.byteLength) : (segment.first as Uint8Array),
+          );
       }
     }
     this.compact();

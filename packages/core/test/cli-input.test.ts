@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { type CliHost, runCli } from "../src/_cli.ts";
 import { echoError } from "../src/_errors.ts";
+import { LatencyHistogram } from "../src/_load.ts";
 
 /** A host that records every socket the CLI asks for; `connect` fails as told. */
 function host(args: string[], connectError?: Error) {
@@ -85,4 +86,66 @@ test("send: a connect ETIMEDOUT exits 1 saying what to check and how to wait lon
   const { stderr } = output();
   expect(stderr).toMatch(/^tcp-echo-test: connect ETIMEDOUT 127\.0\.0\.1:9: .*check that the host is up/);
   expect(stderr).toContain("raise --timeout (now 500 ms)");
+});
+
+describe("load: every flag is checked before any connection", () => {
+  test.each([
+    [["--mode", "flood"], "--mode must be one of pingpong, pipeline, stream, churn"],
+    [["--mode", "pingpong", "--in-flight", "4"], "--in-flight goes with --mode pipeline or stream"],
+    [["--mode", "churn", "--in-flight", "4"], "--in-flight goes with --mode pipeline or stream"],
+    [["--connections", "0"], "--connections must be an integer from 1 to 100000"],
+    [["--in-flight", "10001"], "--in-flight must be an integer from 1 to 10000"],
+    [["--size", "67108865"], "--size must be an integer from 1 to 67108864"],
+    [["--duration", "0"], "--duration must be a number above 0"],
+    [["--duration", "-1"], "--duration must be a number above 0"],
+    [["--warmup", "x"], "--warmup must be a number from 0"],
+    [["--rate", "1e3"], "--rate must be a number from 0"],
+    [["--timeout", "0"], "--timeout must be an integer from 1"],
+    [["--unix", "/tmp/x", "--port", "7"], "--unix cannot go with --port"],
+    [["extra"], "load takes no arguments"],
+  ])("load %j: exit 2 naming the flag, no connect", async (args, message) => {
+    const { fake, sockets, output } = host(["load", ...args]);
+    expect(await runCli(fake)).toBe(2);
+    expect(sockets).toEqual([]);
+    expect(output().stderr).toContain(message);
+  });
+
+  test("valid flags reach connect (which fails here: exit 1, the error counted)", async () => {
+    const { fake, sockets } = host(["load", "--duration", "0.1", "--connections", "3", "--mode", "stream"]);
+    expect(await runCli(fake)).toBe(1);
+    expect(sockets).toEqual(["connect", "connect", "connect"]);
+  });
+});
+
+describe("load: latency histogram", () => {
+  test("percentiles within 0.2% of the exact nearest-rank value, never above the maximum", () => {
+    const histogram = new LatencyHistogram();
+    const values: number[] = [];
+    for (let i = 1; i <= 10_000; i++) {
+      const ms = (i * i) / 1e4; // 0.0001 ms to 10 s: both the linear and the logarithmic range
+      values.push(ms);
+      histogram.record(ms);
+    }
+    for (const fraction of [0.5, 0.9, 0.99, 0.999]) {
+      const exact = values[Math.ceil(fraction * values.length) - 1] as number;
+      const got = histogram.percentile(fraction);
+      expect(Math.abs(got - exact)).toBeLessThanOrEqual(Math.max(0.001, exact * 0.002));
+    }
+    expect(histogram.percentile(1)).toBe(10_000);
+    expect(histogram.max).toBe(10_000);
+    expect(histogram.count).toBe(10_000);
+  });
+
+  test("bucket edges: every microsecond maps to a bucket whose upper edge is at or above it", () => {
+    for (const us of [0, 1, 1023, 1024, 1025, 2047, 2048, 1e6, 2 ** 31 - 1]) {
+      const index = LatencyHistogram.index(us);
+      expect(LatencyHistogram.upper(index)).toBeGreaterThanOrEqual(us);
+      expect(LatencyHistogram.upper(index) - us).toBeLessThanOrEqual(Math.max(0, us / 512));
+      if (index > 0) expect(LatencyHistogram.upper(index - 1)).toBeLessThan(us);
+    }
+  });
+
+  test("empty: NaN", () => {
+    expect(new LatencyHistogram().percentile(0.5)).toBeNaN();
+  });
 });

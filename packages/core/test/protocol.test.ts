@@ -167,6 +167,15 @@ describe("EchoLedger (client side matching, no sockets)", () => {
     expect(ledger.isEmpty).toBe(true);
   });
 
+  test("pieces: an echo that arrives in one piece, or in three, completes with exactly its bytes", () => {
+    const ledger = new EchoLedger();
+    const results: string[] = [];
+    ledger.expect(new TextEncoder().encode("xy"), (e) => results.push(new TextDecoder().decode(e)));
+    ledger.expect(new TextEncoder().encode("abcd"), (e) => results.push(new TextDecoder().decode(e)));
+    for (const piece of ["xy", "a", "b", "cd"]) ledger.receive(new TextEncoder().encode(piece), []);
+    expect(results).toEqual(["xy", "abcd"]);
+  });
+
   test("streaming: write() bytes come back through the raw list, interleaved with echo() in send order", () => {
     const ledger = new EchoLedger();
     const echoed: Uint8Array[] = [];

@@ -1,5 +1,5 @@
 #!/usr/bin/env -S deno run --allow-net
-/** The tcp-echo command line on Deno: `serve`, `send`, `ping` (see `--help`). */
+/** The tcp-echo command line on Deno: `serve`, `send`, `ping`, `load` (see `--help`). */
 import { runCli } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
 import { startWorker } from "./workers.ts";
@@ -18,6 +18,7 @@ const code = await runCli({
   stderr: (text) => void output(Deno.stderr, encoder.encode(text)),
   stdin: () => Deno.stdin.readable,
   readFile: (path) => Deno.readFile(path),
+  stderrIsTerminal: Deno.stderr.isTerminal(),
   onSignal: (handler) => {
     const onInterrupt = () => handler("SIGINT");
     const onTerminate = () => handler("SIGTERM");

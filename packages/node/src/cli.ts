@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The tcp-echo command line on Node: `serve`, `send`, `ping` (see `--help`). */
+/** The tcp-echo command line on Node: `serve`, `send`, `ping`, `load` (see `--help`). */
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { childWorkers, processSignals, runCli, startedAsWorker, supervisedSignals } from "@tcp-echo/core/tools";
@@ -19,6 +19,7 @@ const code = await runCli({
   stderr: (text) => void process.stderr.write(text),
   stdin: () => process.stdin,
   readFile: (path) => readFile(path),
+  stderrIsTerminal: process.stderr.isTTY === true,
   // A `serve --workers` worker takes its signals from the supervisor, on stdin.
   onSignal: startedAsWorker(process)
     ? supervisedSignals(process.stdin, processSignals(process))

@@ -30,3 +30,47 @@ export async function stallingServer(kind: "silent" | "never-closes") {
     },
   };
 }
+
+/**
+ * An echo server that gets the bytes wrong, for proving a client or load
+ * generator checks them, on its first connection only (the others echo
+ * faithfully): `flip` inverts the byte at stream offset `at`, `extra` sends one
+ * byte more after offset `at`, `short` stops echoing at offset `at` (it still
+ * reads, and closes after the client's EOF).
+ */
+export async function corruptingServer(kind: "flip" | "extra" | "short", at = 0) {
+  const sockets = new Set<net.Socket>();
+  let accepted = 0;
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    const faulty = accepted++ === 0;
+    let offset = 0;
+    sockets.add(socket);
+    socket.on("error", () => {});
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("end", () => socket.end());
+    socket.on("data", (chunk: Buffer) => {
+      if (!faulty) {
+        socket.write(chunk);
+        return;
+      }
+      const start = offset;
+      offset += chunk.length;
+      const inside = at >= start && at < offset;
+      if (kind === "short") {
+        if (start < at) socket.write(chunk.subarray(0, Math.min(chunk.length, at - start)));
+        return;
+      }
+      if (kind === "flip" && inside) chunk[at - start] = (chunk[at - start] as number) ^ 0xff;
+      socket.write(chunk);
+      if (kind === "extra" && inside) socket.write(Buffer.from([0x2a]));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen({ host: "127.0.0.1", port: 0 }, resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
