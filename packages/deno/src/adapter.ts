@@ -136,11 +136,14 @@ function bind(config: ListenConfig, server: ServerCore): Listener {
 
 /** Binds the listener for any transport. Mutual TLS is refused: `Deno.listenTls` cannot ask for a client certificate. */
 function createListener(config: ListenConfig): Deno.Listener {
-  try {
-    return bindListener(config);
-  } catch (error) {
-    return unstableNet(error);
-  }
+  // Deno 2.9 marks `reusePort` unstable, and without `--unstable-net` a listen with it does not throw: Deno ends
+  // the whole process with exit code 70. So refuse it first. https://docs.deno.com/runtime/reference/cli/unstable_flags/#--unstable-net
+  if (config.transport !== "unix" && config.reusePort && !unstableNet())
+    throw new EchoError(
+      "EINVAL",
+      "invalid option reusePort: Deno marks it unstable; run deno with --unstable-net (./tcp-echo adds it for --workers and --reuse-port)",
+    );
+  return bindListener(config);
 }
 
 function bindListener(config: ListenConfig): Deno.Listener {
@@ -157,17 +160,11 @@ function bindListener(config: ListenConfig): Deno.Listener {
 }
 
 /**
- * Deno 2 marks `reusePort` unstable: without `--unstable-net` its listen throws
- * "Unstable API 'Deno.listen({ reusePort: true })'"; say what to do instead.
+ * Whether Deno runs with `--unstable-net` (or `"unstable": ["net"]`): `Deno.listenDatagram` exists only then, which
+ * is the one probe that neither throws nor ends the process.
  */
-function unstableNet(error: unknown): never {
-  if (error instanceof Error && error.message.includes("--unstable-net"))
-    throw new EchoError(
-      "EINVAL",
-      "invalid option reusePort: Deno marks it unstable; run deno with --unstable-net (./tcp-echo adds it for --workers and --reuse-port)",
-      { cause: error },
-    );
-  throw error;
+function unstableNet(): boolean {
+  return typeof Deno.listenDatagram === "function";
 }
 
 // --- connect ---
@@ -415,7 +412,7 @@ function bindDatagram(config: DatagramBindConfig, events: DatagramEvents): Promi
   // Deno 2.9 has `Deno.listenDatagram` only with --unstable-net (or "unstable":
   // ["net"] in deno.json); without it the function is not there at all, and the
   // call would be a bare TypeError. https://docs.deno.com/runtime/reference/cli/unstable_flags/#--unstable-net
-  if (typeof Deno.listenDatagram !== "function")
+  if (!unstableNet())
     throw new EchoError(
       "EINVAL",
       'UDP on Deno needs the --unstable-net flag: Deno.listenDatagram is unstable in Deno 2.9 and missing without it; run deno run --unstable-net --allow-net ... (or add "unstable": ["net"] to deno.json)',
