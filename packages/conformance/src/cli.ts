@@ -229,7 +229,7 @@ async function report(
 
 /** `--transport udp`: its own grid (`udp.ts`: servers, clients and cases), reported as the others are. */
 async function udpMatrix(values: ReturnType<typeof parse>["values"]): Promise<number> {
-  const tcpOnly = ["faults", "runtimes", "server-at", "server-cmd", "client-cmd", "config"].filter(
+  const tcpOnly = ["profile", "jobs", "faults", "runtimes", "server-at", "server-cmd", "client-cmd", "config"].filter(
     (flag) => values[flag as keyof typeof values] !== undefined,
   );
   if (tcpOnly.length > 0) {
