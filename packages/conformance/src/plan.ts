@@ -378,7 +378,7 @@ export const KNOWN_GAPS: readonly KnownGap[] = [
     transport: "udp",
     case: "burst",
     fails: /another source got [0-4]\/5 after the burst/,
-    // A race with socat's forks: in 3 runs here the other source got 5/5 once, 1/5 and 0/5 the others.
+    // A race with socat's forks: in 4 runs here the other source got 0/5, 1/5, 5/5 and 5/5.
     intermittent: true,
     why: "socat forks a process per datagram (91 to 98 answers to the 10,000 in 2 to 5 s here), so after a burst another source waits behind it on most runs",
   },
