@@ -20,14 +20,22 @@ const CHROMIUM = "/usr/bin/chromium";
 // CI installs chromium (.ci/run): there a missing browser is a failure; on a laptop without it, a named skip.
 const skip = !existsSync(CHROMIUM) && !process.env.CI ? `${CHROMIUM} is not installed (apt-get install chromium)` : "";
 
-/** `result`'s page open in headless chromium, with every request it made and every dialog it opened. */
+const profile = mkdtempSync(join(tmpdir(), "tcp-echo-html-profile-"));
+let browser: Promise<BrowserContext> | undefined;
+
+afterAll(async () => {
+  await (await browser)?.close();
+  rmSync(profile, { recursive: true, force: true });
+});
+
+/** `result`'s page in a new tab of the one headless chromium, with every request it made and every dialog it opened. */
 async function openPage(work: string, result: MatrixResult) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is not installed: .ci/run installs the chromium package`);
   const file = join(work, "report.html");
   const requests: string[] = [];
   const dialogs: string[] = [];
   writeFileSync(file, renderHtml(result, { commandLine: "pnpm matrix --html report.html", generator: "test" }));
-  const context = await chromium.launchPersistentContext(join(work, "profile"), {
+  browser ??= chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     timeout: 30_000,
@@ -43,30 +51,30 @@ async function openPage(work: string, result: MatrixResult) {
       "--disable-sync",
     ],
   });
-  context.on("request", (request) => requests.push(request.url()));
-  const page = context.pages()[0] ?? (await context.newPage());
+  const context = await browser;
+  const page = context.pages().find((open) => open.url() === "about:blank") ?? (await context.newPage());
+  page.on("request", (request) => requests.push(request.url()));
   page.on("dialog", (dialog) => {
     dialogs.push(dialog.message());
     void dialog.dismiss();
   });
   await page.goto(pathToFileURL(file).href);
-  return { context, page, file, requests, dialogs };
+  return { page, file, requests, dialogs };
 }
 
 describe.skipIf(skip)(`--html in headless chromium${skip ? ` (skipped: ${skip})` : ""}`, () => {
   const work = mkdtempSync(join(tmpdir(), "tcp-echo-html-"));
-  let context: BrowserContext;
   let page: Page;
   let page_: string;
   let requests: string[];
   let dialogs: string[];
 
   beforeAll(async () => {
-    ({ context, page, file: page_, requests, dialogs } = await openPage(work, FIXTURE));
+    ({ page, file: page_, requests, dialogs } = await openPage(work, FIXTURE));
   }, 60_000);
 
   afterAll(async () => {
-    await context?.close();
+    await page?.close();
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -141,15 +149,14 @@ describe.skipIf(skip)(`--html in headless chromium${skip ? ` (skipped: ${skip})`
 
 describe.skipIf(skip)(`--html of a udp grid in headless chromium${skip ? ` (skipped: ${skip})` : ""}`, () => {
   const work = mkdtempSync(join(tmpdir(), "tcp-echo-html-udp-"));
-  let context: BrowserContext;
   let page: Page;
 
   beforeAll(async () => {
-    ({ context, page } = await openPage(work, UDP_FIXTURE));
+    ({ page } = await openPage(work, UDP_FIXTURE));
   }, 60_000);
 
   afterAll(async () => {
-    await context?.close();
+    await page?.close();
     rmSync(work, { recursive: true, force: true });
   });
 
