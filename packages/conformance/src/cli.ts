@@ -5,12 +5,11 @@
  *
  *   pnpm matrix [--server NAME]... [--client NAME]... [--case NAME]...
  *               [--json FILE|-] [--html FILE] [--junit FILE] [--markdown] [--profile full|quick] [--require-all]
- *               [--transport tcp4|tcp6|unix|tls|all]... [--faults] [--runtimes LIST|supported]
+ *               [--transport tcp4|tcp6|unix|tls|all|udp]... [--faults] [--runtimes LIST|supported]
  *               [--server-at NAME=URL]... [--server-cmd NAME=COMMAND]... [--client-cmd NAME=COMMAND]...
  *               [--config FILE]
  */
 
-import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
   installExitHandlers,
@@ -23,10 +22,18 @@ import {
 } from "@tcp-echo/testkit";
 import { outsideOf, outsideParticipants, UsageError } from "./external.ts";
 import { runMatrix } from "./matrix.ts";
-import { checkOutputs, commandLine, generator, writeOutputs } from "./outputs.ts";
+import { checkOutputs, commandLine, generator, type Outputs, writeOutputs } from "./outputs.ts";
 import { HARNESS, participants } from "./participants.ts";
 import { CASE_NAMES, PROFILES } from "./plan.ts";
-import { type CellResult, casePassed, cellKey, checked, clientsOf, type MatrixEvent } from "./planning.ts";
+import {
+  type CellResult,
+  casePassed,
+  cellKey,
+  checked,
+  clientsOf,
+  type MatrixEvent,
+  type MatrixResult,
+} from "./planning.ts";
 import {
   cellText,
   formatDuration,
@@ -37,7 +44,7 @@ import {
   type TableInput,
 } from "./report.ts";
 import { TRANSPORTS, type Transport } from "./transports.ts";
-import { asExpected, cellLabel, renderUdpTable, runUdpMatrix } from "./udp.ts";
+import { runUdpMatrix } from "./udp.ts";
 
 const USAGE = `usage: pnpm matrix [options]
 
@@ -54,7 +61,8 @@ const USAGE = `usage: pnpm matrix [options]
   --require-all   fail when a server or client is not installed or not available
   --jobs N        rows (servers) run at once (default 2)
   --transport T   tcp4 (default), tcp6, unix, tls, or all: one grid per transport;
-                  udp: the datagram grid alone (src/udp.ts: its own servers, clients and cases)
+                  udp: the datagram grid, on its own (src/udp.ts: its own servers, clients
+                  and cases; every report flag works)
   --faults        our clients x our servers through each fault of @tcp-echo/faults' FAULTS
                   (a proxy per fault; --case then names faults), instead of the cases
   --runtimes LIST runtime versions, each a row and a column of its own: node@22 (the newest
@@ -103,7 +111,11 @@ async function main(): Promise<number> {
     return 2;
   }
   const transports = list(values.transport) ?? ["tcp4"];
-  if (transports.includes("udp")) return udpMatrix(values);
+  if (transports.includes("udp")) {
+    if (transports.length === 1) return udpMatrix(values);
+    process.stderr.write("matrix: --transport udp runs on its own (its servers, clients and cases are its own)\n");
+    return 2;
+  }
   const chosen = transports.includes("all") ? TRANSPORTS : (transports as Transport[]);
   const unknown = chosen.find((transport) => !TRANSPORTS.includes(transport));
   if (unknown) {
@@ -175,6 +187,16 @@ async function main(): Promise<number> {
     await killAllAndWait();
   }
   progress.done();
+  return report(result, values, outputs, human);
+}
+
+/** The run's table, legend, details and verdict for people, and its files; the exit code. */
+async function report(
+  result: MatrixResult,
+  values: ReturnType<typeof parse>["values"],
+  outputs: Outputs,
+  human: NodeJS.WriteStream,
+): Promise<number> {
   const format = values.markdown ? "markdown" : "text";
   const lines = [
     "",
@@ -184,7 +206,7 @@ async function main(): Promise<number> {
     "",
     renderTable(result, format),
     "",
-    renderLegend(result.mode),
+    renderLegend(result.mode, result.transports),
   ];
   const details = renderDetails(result);
   if (details) lines.push("", details);
@@ -205,35 +227,44 @@ async function main(): Promise<number> {
   return result.ok ? 0 : 1;
 }
 
-/** `--transport udp`: its own grid (`udp.ts`), with the same filters and output flags. */
+/** `--transport udp`: its own grid (`udp.ts`: servers, clients and cases), reported as the others are. */
 async function udpMatrix(values: ReturnType<typeof parse>["values"]): Promise<number> {
-  if (values.html || values.junit) {
-    process.stderr.write(
-      "matrix: --html and --junit do not cover --transport udp yet (its grid is its own): use --json\n",
-    );
+  const tcpOnly = ["profile", "jobs", "faults", "runtimes", "server-at", "server-cmd", "client-cmd", "config"].filter(
+    (flag) => values[flag as keyof typeof values] !== undefined,
+  );
+  if (tcpOnly.length > 0) {
+    process.stderr.write(`matrix: --${tcpOnly.join(", --")}: not for --transport udp (its grid is its own)\n`);
+    return 2;
+  }
+  const outputs = { json: values.json, html: values.html, junit: values.junit };
+  const unwritable = checkOutputs(outputs);
+  if (unwritable) {
+    process.stderr.write(`matrix: ${unwritable}\n`);
     return 2;
   }
   const human = values.json === "-" ? process.stderr : process.stdout;
   installExitHandlers();
-  const started = performance.now();
+  let result: MatrixResult;
   try {
-    const cells = await runUdpMatrix(
-      { servers: list(values.server), clients: list(values.client), cases: list(values.case) },
-      (cell) => human.write(`${cell.server} x ${cell.client}: ${cellLabel(cell)}\n`),
+    result = await runUdpMatrix(
+      {
+        servers: list(values.server),
+        clients: list(values.client),
+        cases: list(values.case),
+        requireAll: values["require-all"] === true,
+      },
+      (cell) =>
+        human.write(
+          `${cell.server} server x ${cell.client} client over udp: ${cellSummary(cell)} (${formatDuration(cell.ms)})\n`,
+        ),
     );
-    const ok = cells.length > 0 && cells.every((cell) => cell.cases.every(asExpected));
-    human.write(
-      `\ntcp-echo UDP matrix (${formatDuration(performance.now() - started)})\n\n${renderUdpTable(cells, values.markdown === true)}\n${ok ? "OK: every cell as expected" : "FAILED"}\n`,
-    );
-    if (values.json === "-") process.stdout.write(`${JSON.stringify(cells, null, 2)}\n`);
-    else if (values.json) writeFileSync(values.json, `${JSON.stringify(cells, null, 2)}\n`);
-    return ok ? 0 : 1;
   } catch (error) {
     process.stderr.write(`matrix: ${(error as Error).message}\n`);
     return 2;
   } finally {
     await killAllAndWait();
   }
+  return report(result, values, outputs, human);
 }
 
 function parse() {

@@ -14,7 +14,7 @@ import { escapeMarkup } from "./markup.ts";
 import { type CaseOutcome, classifyCase, controlServers, OUTCOME_WORDS, STATUS_WORDS } from "./outcomes.ts";
 import type { CellResult, MatrixResult, Participant } from "./planning.ts";
 import { cellText, formatDuration, renderLegend } from "./report.ts";
-import type { Transport } from "./transports.ts";
+import type { GridTransport } from "./transports.ts";
 
 export interface HtmlMeta {
   /** The command that made the run, as typed. */
@@ -131,7 +131,7 @@ if (location.hash.startsWith("#cell-")) open(location.hash.slice(1));
 
 function participantsOf(
   result: MatrixResult,
-  transport: Transport,
+  transport: GridTransport,
   list: readonly Participant[],
   role: "server" | "client",
 ) {
@@ -140,7 +140,7 @@ function participantsOf(
   );
 }
 
-function renderGrid(result: MatrixResult, transport: Transport, ids: ReadonlyMap<CellResult, string>): string {
+function renderGrid(result: MatrixResult, transport: GridTransport, ids: ReadonlyMap<CellResult, string>): string {
   const servers = participantsOf(result, transport, result.servers, "server");
   const clients = participantsOf(result, transport, result.clients, "client");
   const head = clients.map(
@@ -256,7 +256,7 @@ ${result.cells.map((cell) => renderDetail(result, cell, ids.get(cell)!, control.
 </section>
 <section id="cases-legend"><h2>Cases</h2>
 <dl class="meta">${result.cases.map((c) => `<dt>${text(c.name)}</dt><dd>${text(c.proves)}</dd>`).join("")}</dl>
-<pre>${text(renderLegend(result.mode))}</pre></section>
+<pre>${text(renderLegend(result.mode, result.transports))}</pre></section>
 <script>${SCRIPT}</script>
 </body>
 </html>

@@ -44,7 +44,7 @@ import {
   runPassed,
   transportsOf,
 } from "./planning.ts";
-import { freePort, prepareTransports, type Transport, type TransportSetup } from "./transports.ts";
+import { freePort, type GridTransport, prepareTransports, type Transport, type TransportSetup } from "./transports.ts";
 
 /** One row's server: started on first use, restarted if it died. */
 class ServerSlot {
@@ -385,9 +385,10 @@ async function runDriver(
   }
 }
 
-function finish(
-  server: ServerSpec,
-  base: { transport: Transport; server: string; client: string },
+/** A cell's status from its cases (the udp grid's too, `udp.ts`): the negative control's must have caught it. */
+export function finish(
+  server: Pick<ServerSpec, "kind" | "noProcess">,
+  base: { transport: GridTransport; server: string; client: string },
   results: CaseResult[],
   started: number,
   filtered: boolean,

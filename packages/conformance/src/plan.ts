@@ -371,6 +371,24 @@ export const KNOWN_GAPS: readonly KnownGap[] = [
       fails: LOST_AFTER_HALF_CLOSE,
     },
   ]),
+  // The udp grid (src/udp.ts): socat 1.7.4.4's UDP4-RECVFROM,fork, reproduced with
+  // three Python sockets and no code of ours.
+  {
+    server: "socat",
+    transport: "udp",
+    case: "burst",
+    fails: /another source got [0-4]\/5 after the burst/,
+    // A race with socat's forks: in 4 runs here the other source got 0/5, 1/5, 5/5 and 5/5.
+    intermittent: true,
+    why: "socat forks a process per datagram (91 to 98 answers to the 10,000 in 2 to 5 s here), so after a burst another source waits behind it on most runs",
+  },
+  {
+    server: "socat",
+    transport: "udp",
+    case: "empty",
+    fails: /^send --udp of 0 bytes: exit [1-9]|^a 0-byte datagram: \{"answered":false/,
+    why: "socat's UDP4-RECVFROM,fork takes an empty datagram for EOF: no answer, and after a few it answers no source at all (its forked children hang)",
+  },
   ...["reset-client", "reset-server"].map((name) => ({
     client: "node@deno",
     case: name,

@@ -10,7 +10,7 @@ import { FAULT_CASES } from "./fault-cells.ts";
 import type { RunningServer } from "./launchers.ts";
 import { CLIENTS, type ClientSpec, HARNESS, participants, SERVERS, type ServerSpec } from "./participants.ts";
 import { CASES, type CaseName, type CaseParams, type CaseSpec, type DriverResult, type Profile } from "./plan.ts";
-import type { Transport } from "./transports.ts";
+import type { GridTransport, Transport } from "./transports.ts";
 
 /** One case's outcome: what the driver (or the runner) reported, and its known gap if the cell has one. */
 export interface CaseResult extends DriverResult {
@@ -41,7 +41,7 @@ export function casePassed(result: CaseResult): boolean {
 export type CellStatus = "pass" | "fail" | "expected-fail" | "unexpected-pass" | "not-available";
 
 export interface CellResult {
-  readonly transport: Transport;
+  readonly transport: GridTransport;
   readonly server: string;
   readonly client: string;
   readonly status: CellStatus;
@@ -68,7 +68,7 @@ export interface MatrixResult {
   readonly clients: readonly Participant[];
   /** `faults`: `pnpm matrix --faults`, whose cases are the faults. */
   readonly mode: "conformance" | "faults";
-  readonly transports: readonly Transport[];
+  readonly transports: readonly GridTransport[];
   readonly cases: readonly { name: string; proves: string }[];
   readonly cells: readonly CellResult[];
   /** Every expected cell passed (and, with `requireAll`, nothing was unavailable). */
@@ -138,7 +138,7 @@ function rowMatches(spec: CaseSpec, server: ServerSpec): boolean {
 }
 
 /** The key of one cell, for lookups. */
-export function cellKey(transport: Transport, server: string, client: string): string {
+export function cellKey(transport: GridTransport, server: string, client: string): string {
   return `${transport}|${server}|${client}`;
 }
 

@@ -11,7 +11,8 @@ import {
   type MatrixResult,
   type Participant,
 } from "./planning.ts";
-import type { Transport } from "./transports.ts";
+import type { GridTransport } from "./transports.ts";
+import { renderUdpLegend } from "./udp.ts";
 
 /** A cell still to run (`done` undefined) or running, for the live table. */
 export interface LiveCell {
@@ -52,7 +53,7 @@ export function cellText(cell: CellResult | undefined, live?: LiveCell): string 
 }
 
 export interface TableInput {
-  readonly transports: readonly Transport[];
+  readonly transports: readonly GridTransport[];
   readonly servers: readonly Participant[];
   readonly clients: readonly Participant[];
   readonly cells: readonly CellResult[];
@@ -83,7 +84,7 @@ export function renderTable(
 }
 
 function renderGrid(
-  transport: Transport,
+  transport: GridTransport,
   servers: readonly Participant[],
   clients: readonly Participant[],
   cells: readonly CellResult[],
@@ -167,7 +168,11 @@ function over(result: MatrixResult, cell: CellResult): string {
 }
 
 /** Which cases run in which kind of cell, so a reader knows why a count is 4 and not 12. */
-export function renderLegend(mode: MatrixResult["mode"] = "conformance"): string {
+export function renderLegend(
+  mode: MatrixResult["mode"] = "conformance",
+  transports: MatrixResult["transports"] = ["tcp4"],
+): string {
+  if (transports.includes("udp")) return renderUdpLegend();
   if (mode === "faults") {
     return [
       "each cell: 4 MiB with half-close through a fault-injecting proxy per fault, all at once (@tcp-echo/faults)",

@@ -17,6 +17,8 @@ export { freePort };
 
 export type Transport = "tcp4" | "tcp6" | "unix" | "tls";
 export const TRANSPORTS: readonly Transport[] = ["tcp4", "tcp6", "unix", "tls"];
+/** A grid of a report: one of the stream transports above, or `udp`, the datagram grid (`udp.ts`: its own servers, clients and cases). */
+export type GridTransport = Transport | "udp";
 
 /** The certificate's name; the leaf also carries 127.0.0.1 and ::1. */
 export const TLS_SERVER_NAME = "localhost";

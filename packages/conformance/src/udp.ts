@@ -1,13 +1,16 @@
 /**
- * `pnpm matrix --transport udp`: RFC 862's datagram echo, its own grid. Rows
- * are servers (ours on each runtime, and peers nobody here wrote: socat, xinetd's
- * built-in echo, a Python SOCK_DGRAM server), columns are clients (ours, `nc -u`,
- * and the Python probe `harness` for what only an outside client can check).
- * Every cell starts its own server, so one cell's flood never spends the next
- * cell's rate limit. xinetd truncates datagrams at 2,048 B: its sizes case is
- * expected to fail (the UDP negative control), and passing would fail the run.
+ * `pnpm matrix --transport udp`: RFC 862's datagram echo, a grid of its own
+ * servers, clients and cases, reported as the stream transports' grids are (a
+ * `MatrixResult` whose cells are over `udp`). Rows are servers (ours on each
+ * runtime, and peers nobody here wrote: socat, xinetd's built-in echo, a Python
+ * SOCK_DGRAM server), columns are clients (ours, `nc -u`, and the Python probe
+ * `harness` for what only an outside client can check). Every cell starts its
+ * own server, so one cell's flood never spends the next cell's rate limit.
+ * xinetd truncates datagrams at 2,048 B: it is the UDP negative control, which
+ * every column must catch (its sizes case), as the TCP control is caught; socat's
+ * failures are known gaps (`KNOWN_GAPS` in plan.ts, over `udp`).
  *
- *   pnpm matrix --transport udp [--server NAME]... [--client NAME]... [--case NAME]... [--markdown] [--json FILE]
+ *   pnpm matrix --transport udp [--server NAME]... [--client NAME]... [--case NAME]... [--markdown] [--json FILE|-] [--html FILE] [--junit FILE]
  */
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -25,6 +28,10 @@ import {
   UDP_PROBE,
   udpCli,
 } from "@tcp-echo/testkit";
+import { finish } from "./matrix.ts";
+import { type Kind, CLIENTS as TCP_CLIENTS, SERVERS as TCP_SERVERS } from "./participants.ts";
+import { gapBroken, knownGap } from "./plan.ts";
+import { type CaseResult, type CellResult, type MatrixResult, type Participant, runPassed } from "./planning.ts";
 
 const HOST = "127.0.0.1";
 const PYTHON_SERVER = join(ROOT, "packages/conformance/peers/udp_echo_server.py");
@@ -37,6 +44,25 @@ const BURST = 10_000;
 export const UDP_CASES = ["tutorial", "sizes", "ping", "burst", "source-port", "rate-limit", "empty"] as const;
 type CaseName = (typeof UDP_CASES)[number];
 
+/** What each case proves, for the reports (`MatrixResult.cases`). */
+const PROVES: Record<CaseName, string> = {
+  tutorial: '"Hello, server!" comes back in one datagram',
+  sizes: "datagrams of 1, 1,472, 8,192 and 65,507 B come back whole and byte-exact",
+  ping: "ping --udp: at least 4 of 5 probes answered, and its exit code says whether all were",
+  burst: "after 10,000 datagrams from one source, another source still gets 5 of 5 answers",
+  "source-port": "a datagram from source port 1023 gets no answer and is counted in dropped.sourcePort",
+  "rate-limit":
+    "a flood from one source is answered at most at the limit (1,000 + 1,000 a second) while another source is answered",
+  empty: "a 0-byte datagram is answered with a 0-byte datagram",
+};
+
+/** A case's outcome in one cell: what was verified, or why it failed. */
+interface Outcome {
+  readonly checks: readonly string[];
+  readonly failure?: string;
+  readonly ms: number;
+}
+
 interface Started {
   readonly port: number;
   /** Stops the server; ours report their counters (the `closed` line of `serve --udp --json`). */
@@ -45,31 +71,23 @@ interface Started {
 
 interface UdpServer {
   readonly name: string;
-  readonly ours: boolean;
-  /** Cases this server is expected to fail, and why. */
-  readonly expectedFailures?: Partial<Record<CaseName, string>>;
+  /** `control`: the negative control, whose every cell must fail a case by its own check. */
+  readonly kind: Extract<Kind, "ours" | "peer" | "control">;
+  readonly description: string;
+  /** The TCP grid's participant of the same program: what runs it, its version, whether it is installed. */
+  readonly sameProgramAs: string;
   start(): Promise<Started>;
 }
 
 interface UdpClient {
   readonly name: string;
-  /** The cases it plays against a server (`ours`: whether the server is one of ours). */
-  cases(ours: boolean): readonly CaseName[];
-  run(server: Started, cases: readonly CaseName[]): Promise<Map<CaseName, string | undefined>>;
-}
-
-export interface UdpCaseResult {
-  readonly case: CaseName;
-  /** Why it failed; undefined when it passed. */
-  readonly failure: string | undefined;
-  /** Set when the failure was expected (a known gap or the negative control). */
-  readonly expected: string | undefined;
-}
-
-export interface UdpCell {
-  readonly server: string;
-  readonly client: string;
-  readonly cases: readonly UdpCaseResult[];
+  readonly kind: Extract<Kind, "ours" | "peer" | "harness">;
+  readonly description: string;
+  readonly sameProgramAs: string;
+  /** The cases it plays against a server. */
+  cases(server: UdpServer): readonly CaseName[];
+  /** Each case's outcome; throws when something kept it from checking the server at all. */
+  run(server: Started, cases: readonly CaseName[]): Promise<Map<CaseName, Outcome>>;
 }
 
 // --- servers ---
@@ -77,7 +95,9 @@ export interface UdpCell {
 function ourServer(runtime: RuntimeName): UdpServer {
   return {
     name: runtime,
-    ours: true,
+    kind: "ours",
+    description: `packages/${runtime} CLI (serve --udp --port 0 --json)`,
+    sameProgramAs: runtime,
     async start() {
       const [binary, ...prefix] = udpCli(runtime);
       const server = spawnWithLines(binary, [...prefix, "serve", "--udp", "--port", "0", "--json"], {
@@ -140,13 +160,9 @@ const SERVERS: readonly UdpServer[] = [
   ...RUNTIME_NAMES.map(ourServer),
   {
     name: "socat",
-    ours: false,
-    expectedFailures: {
-      burst:
-        "socat forks a process per datagram (96 answers to the 10,000 in 4 s here), so after a burst another source waits behind it",
-      empty:
-        "socat's UDP4-RECVFROM,fork takes an empty datagram for EOF: no answer, and after a few it answers no source at all (its forked children hang)",
-    },
+    kind: "peer",
+    description: "socat -b 65536 UDP4-RECVFROM:P,fork EXEC:cat (its burst and empty cases are known gaps)",
+    sameProgramAs: "socat",
     // -b: socat's 8,192-byte default buffer would cut a larger datagram in pieces.
     start: async () => {
       const port = await freeUdpPort();
@@ -155,8 +171,10 @@ const SERVERS: readonly UdpServer[] = [
   },
   {
     name: "xinetd",
-    ours: false,
-    expectedFailures: { sizes: "xinetd's built-in dgram echo truncates at 2,048 B: the UDP negative control" },
+    kind: "control",
+    description:
+      "negative control: xinetd's built-in echo with socket_type = dgram, which truncates datagrams at 2,048 B (sizes must fail)",
+    sameProgramAs: "xinetd",
     async start() {
       const port = await freeUdpPort();
       const dir = mkdtempSync(join(tmpdir(), "tcp-echo-xinetd-udp-"));
@@ -196,7 +214,9 @@ const SERVERS: readonly UdpServer[] = [
   },
   {
     name: "python",
-    ours: false,
+    kind: "peer",
+    description: "peers/udp_echo_server.py: Python's socket.SOCK_DGRAM, recvfrom and sendto",
+    sameProgramAs: "python",
     async start() {
       const managed = spawnWithLines("python3", [PYTHON_SERVER, HOST, "0"], {
         label: "python udp",
@@ -229,6 +249,7 @@ function ourClient(runtime: RuntimeName): UdpClient {
     const result = await runManaged(binary, [...prefix, ...args], { timeoutMs: 30_000 });
     return { code: result.code, stdout: result.stdout.toString(), stderr: result.stderr };
   };
+  /** Why `send --udp` of `message` did not print it back, if it did not. */
   const send = async (port: number, message: string) => {
     const result = await run(["send", "--udp", "--port", String(port), "--timeout", "500", message]);
     if (result.code === 0 && result.stdout === `Received response from server: ${message}\n`) return undefined;
@@ -236,28 +257,48 @@ function ourClient(runtime: RuntimeName): UdpClient {
   };
   return {
     name: runtime,
+    kind: "ours",
+    description: `packages/${runtime} CLI (send --udp, ping --udp)`,
+    sameProgramAs: runtime,
     cases: () => ["tutorial", "sizes", "ping", "empty"],
     async run(server, cases) {
-      const results = new Map<CaseName, string | undefined>();
-      if (cases.includes("tutorial")) results.set("tutorial", await send(server.port, "Hello, server!"));
+      const results = new Map<CaseName, Outcome>();
+      const timed = async (name: CaseName, check: () => Promise<Omit<Outcome, "ms">>) => {
+        const started = performance.now();
+        const outcome = await check();
+        results.set(name, { ...outcome, ms: Math.round(performance.now() - started) });
+      };
+      const sent = async (message: string) => {
+        const failure = await send(server.port, message);
+        return failure ? { checks: [], failure } : { checks: [`send --udp: ${message.length} B came back byte-exact`] };
+      };
+      if (cases.includes("tutorial")) await timed("tutorial", () => sent("Hello, server!"));
       if (cases.includes("sizes")) {
-        let failure: string | undefined;
-        for (const size of SIZES) failure ??= await send(server.port, text(size, size));
-        results.set("sizes", failure);
+        await timed("sizes", async () => {
+          const checks: string[] = [];
+          for (const size of SIZES) {
+            const failure = await send(server.port, text(size, size));
+            if (failure) return { checks, failure };
+            checks.push(`send --udp: ${size} B came back byte-exact`);
+          }
+          return { checks };
+        });
       }
       if (cases.includes("ping")) {
-        const args = ["ping", "--udp", "--port", String(server.port), "--count", "5", "--interval", "10"];
-        const pinged = await run([...args, "--timeout", "1000"]);
-        // Loss happens on UDP, even on loopback (xinetd lost 1 in 5 once): up to one probe of the five may go.
-        const received = Number(/5 sent, (\d) received/.exec(pinged.stdout)?.[1] ?? 0);
-        results.set(
-          "ping",
-          received >= 4 && pinged.code === (received === 5 ? 0 : 1)
-            ? undefined
-            : `ping --udp: exit ${pinged.code}: ${pinged.stdout.split("\n").slice(-3).join(" ").trim() || pinged.stderr}`,
-        );
+        await timed("ping", async () => {
+          const args = ["ping", "--udp", "--port", String(server.port), "--count", "5", "--interval", "10"];
+          const pinged = await run([...args, "--timeout", "1000"]);
+          // Loss happens on UDP, even on loopback (xinetd lost 1 in 5 once): up to one probe of the five may go.
+          const received = Number(/5 sent, (\d) received/.exec(pinged.stdout)?.[1] ?? 0);
+          return received >= 4 && pinged.code === (received === 5 ? 0 : 1)
+            ? { checks: [`ping --udp: ${received} of 5 answered, exit ${pinged.code}`] }
+            : {
+                checks: [],
+                failure: `ping --udp: exit ${pinged.code}: ${pinged.stdout.split("\n").slice(-3).join(" ").trim() || pinged.stderr}`,
+              };
+        });
       }
-      if (cases.includes("empty")) results.set("empty", await send(server.port, ""));
+      if (cases.includes("empty")) await timed("empty", () => sent(""));
       return results;
     },
   };
@@ -265,16 +306,27 @@ function ourClient(runtime: RuntimeName): UdpClient {
 
 const NC: UdpClient = {
   name: "nc",
-  cases: () => ["tutorial"],
+  kind: "peer",
+  description: "nc.openbsd -u -w 1 (the tutorial message from stdin)",
+  sameProgramAs: "nc",
+  // Its one message is far below xinetd's 2,048 B: it cannot catch the control, and every control cell must.
+  cases: (server) => (server.kind === "control" ? [] : ["tutorial"]),
   async run(server) {
+    const started = performance.now();
     // -w 1: nc -u has no end to wait for; it leaves a second after stdin's EOF.
     const result = await runManaged("nc.openbsd", ["-u", "-w", "1", HOST, String(server.port)], {
       timeoutMs: 10_000,
       input: "Hello, server!",
     });
     const got = result.stdout.toString();
+    const ms = Math.round(performance.now() - started);
     return new Map([
-      ["tutorial", got === "Hello, server!" ? undefined : `nc -u: exit ${result.code}, got ${JSON.stringify(got)}`],
+      [
+        "tutorial",
+        got === "Hello, server!"
+          ? { checks: ["nc -u: Hello, server! came back"], ms }
+          : { checks: [], failure: `nc -u: exit ${result.code}, got ${JSON.stringify(got)}`, ms },
+      ],
     ]);
   },
 };
@@ -282,49 +334,67 @@ const NC: UdpClient = {
 /** The Python probe: random bytes at each size, port 1023 (root), and a burst from one source while another asks. */
 const HARNESS: UdpClient = {
   name: "harness",
-  cases: (ours) => (ours ? ["sizes", "burst", "source-port", "rate-limit", "empty"] : ["sizes", "burst", "empty"]),
+  kind: "harness",
+  description: "packages/testkit/src/udp-probe.py: random bytes at each size, a burst from one source, port 1023",
+  sameProgramAs: "python",
+  cases: (server) =>
+    server.kind === "ours" ? ["sizes", "burst", "source-port", "rate-limit", "empty"] : ["sizes", "burst", "empty"],
   async run(server, cases) {
+    const started = performance.now();
     const probe = await runManaged("python3", [UDP_PROBE, HOST, String(server.port), "--burst", String(BURST)], {
       timeoutMs: 60_000,
     });
-    const results = new Map<CaseName, string | undefined>();
-    if (probe.code !== 0) {
-      for (const name of cases) results.set(name, `udp-probe.py exit ${probe.code}: ${probe.stderr}`);
-      return results;
-    }
+    if (probe.code !== 0) throw new Error(`udp-probe.py exit ${probe.code}: ${probe.stderr}`);
+    // One probe checks every case at once: each carries its time.
+    const ms = Math.round(performance.now() - started);
+    const outcome = (failure: string | undefined, checks: readonly string[]): Outcome =>
+      failure === undefined ? { checks, ms } : { checks: [], failure, ms };
     const report = JSON.parse(probe.stdout.toString());
     const stats = await server.stop();
+    const results = new Map<CaseName, Outcome>();
     const bad = SIZES.filter((size) => !report.sizes[String(size)].exact || !report.sizes[String(size)].fromServer);
     results.set(
       "sizes",
-      bad.length === 0
-        ? undefined
-        : `not byte-exact: ${bad.map((size) => `${size} B (got ${report.sizes[String(size)].length ?? "nothing"})`).join(", ")}`,
+      outcome(
+        bad.length === 0
+          ? undefined
+          : `not byte-exact: ${bad.map((size) => `${size} B (got ${report.sizes[String(size)].length ?? "nothing"})`).join(", ")}`,
+        SIZES.map((size) => `${size} B of random bytes came back byte-exact, from the server's address`),
+      ),
     );
     const { empty } = report;
     results.set(
       "empty",
-      empty.answered && empty.exact && empty.fromServer ? undefined : `a 0-byte datagram: ${JSON.stringify(empty)}`,
+      outcome(
+        empty.answered && empty.exact && empty.fromServer ? undefined : `a 0-byte datagram: ${JSON.stringify(empty)}`,
+        ["a 0-byte datagram was answered with a 0-byte datagram"],
+      ),
     );
     const { burst } = report;
     const summary = `${burst.sent} sent, the flooder got ${burst.flooderReplies} answers in ${burst.seconds} s`;
     results.set(
       "burst",
-      burst.otherAnswered === 5
-        ? undefined
-        : `another source got ${burst.otherAnswered}/5 after the burst (${summary})`,
+      outcome(
+        burst.otherAnswered === 5
+          ? undefined
+          : `another source got ${burst.otherAnswered}/5 after the burst (${summary})`,
+        [summary, "another source got 5/5 answers after the burst"],
+      ),
     );
     if (cases.includes("source-port")) {
       const dropped = (stats?.dropped as Record<string, number> | undefined)?.sourcePort;
       results.set(
         "source-port",
-        !report.port1023.bound
-          ? `could not bind port 1023 (needs root): ${report.port1023.error}`
-          : report.port1023.answered
-            ? "a datagram from port 1023 was answered"
-            : dropped === 1
-              ? undefined
-              : `dropped.sourcePort is ${dropped}, expected 1`,
+        outcome(
+          !report.port1023.bound
+            ? `could not bind port 1023 (needs root): ${report.port1023.error}`
+            : report.port1023.answered
+              ? "a datagram from port 1023 was answered"
+              : dropped === 1
+                ? undefined
+                : `dropped.sourcePort is ${dropped}, expected 1`,
+          ["a datagram from port 1023 got no answer", "the server's final counters: dropped.sourcePort 1"],
+        ),
       );
     }
     if (cases.includes("rate-limit")) {
@@ -332,9 +402,12 @@ const HARNESS: UdpClient = {
       const bound = 1000 + Math.ceil(1000 * burst.seconds) + 5;
       results.set(
         "rate-limit",
-        burst.flooderReplies > 0 && burst.flooderReplies <= bound && burst.otherAnswered === 5
-          ? undefined
-          : `${summary}: expected 1 to ${bound}, and the other source 5/5 (got ${burst.otherAnswered})`,
+        outcome(
+          burst.flooderReplies > 0 && burst.flooderReplies <= bound && burst.otherAnswered === 5
+            ? undefined
+            : `${summary}: expected 1 to ${bound}, and the other source 5/5 (got ${burst.otherAnswered})`,
+          [`${summary}: within 1 to ${bound}`, "the other source got 5/5 answers"],
+        ),
       );
     }
     return results;
@@ -349,6 +422,8 @@ export interface UdpMatrixOptions {
   readonly servers?: readonly string[];
   readonly clients?: readonly string[];
   readonly cases?: readonly string[];
+  /** Count an unavailable server or client as a failure (CI, where everything is installed). */
+  readonly requireAll?: boolean;
 }
 
 function pick<T extends { name: string }>(all: readonly T[], names: readonly string[] | undefined, what: string): T[] {
@@ -358,78 +433,109 @@ function pick<T extends { name: string }>(all: readonly T[], names: readonly str
   return all.filter((one) => names.includes(one.name));
 }
 
+/** A participant as the reports list it: its own kind and description, the TCP grid's program facts. */
+function participant(udp: UdpServer | UdpClient): Participant {
+  const same = [...TCP_SERVERS, ...TCP_CLIENTS].find((spec) => spec.name === udp.sameProgramAs);
+  const missing = same?.missing();
+  const version = missing ? undefined : same?.installedVersion?.();
+  return {
+    name: udp.name,
+    kind: udp.kind,
+    ...(same?.runtime ? { runtime: same.runtime } : {}),
+    ...(version ? { version } : {}),
+    description: udp.description,
+    ...(missing ? { missing } : {}),
+  };
+}
+
+/** One cell: a server of its own, the client's cases, each failure checked against `KNOWN_GAPS`; never throws. */
+async function runCell(server: UdpServer, client: UdpClient, cases: readonly CaseName[], filtered: boolean) {
+  const started = Date.now();
+  const base = { transport: "udp" as const, server: server.name, client: client.name };
+  const missing = participant(server).missing ?? participant(client).missing;
+  if (missing) return { ...base, status: "not-available" as const, cases: [], ms: 0, note: missing };
+  let outcomes: Map<CaseName, Outcome> | undefined;
+  let error: string | undefined;
+  try {
+    const running = await server.start().catch((cause: Error) => {
+      throw new Error(`the server did not start: ${cause.message}`);
+    });
+    try {
+      outcomes = await client.run(running, cases);
+    } finally {
+      await running.stop();
+    }
+  } catch (cause) {
+    error = (cause as Error).message;
+  }
+  const results = cases.map((name): CaseResult => {
+    const outcome = outcomes?.get(name);
+    // A failure a case found by its own check is a verdict; one that kept it from checking (a server that did
+    // not start, a probe that crashed) is not, and cannot count as catching the negative control.
+    const plain: CaseResult = outcome
+      ? {
+          case: name,
+          ok: outcome.failure === undefined,
+          ms: outcome.ms,
+          checks: outcome.checks,
+          ...(outcome.failure === undefined ? {} : { failure: outcome.failure, verdict: true }),
+        }
+      : { case: name, ok: false, ms: 0, checks: [], failure: error ?? "the client reported nothing", verdict: false };
+    // On the negative control a failure is the point (a catch), not a gap.
+    const gap = server.kind === "control" ? undefined : knownGap(server.name, client.name, name, "udp");
+    const broken = gap && gapBroken(gap, plain);
+    return gap ? { ...plain, knownGap: gap.why, ...(broken ? { gapBroken: broken } : {}) } : plain;
+  });
+  return finish({ kind: server.kind }, base, results, started, filtered);
+}
+
+/** The udp grid, one cell at a time (each on its own server), as a `MatrixResult` like the stream transports'. */
 export async function runUdpMatrix(
   options: UdpMatrixOptions,
-  onCell: (cell: UdpCell) => void = () => {},
-): Promise<UdpCell[]> {
+  onCell: (cell: CellResult) => void = () => {},
+): Promise<MatrixResult> {
+  const started = Date.now();
   const servers = pick(SERVERS, options.servers, "server");
   const clients = pick(CLIENTS, options.clients, "client");
   const unknownCase = options.cases?.find((name) => !(UDP_CASES as readonly string[]).includes(name));
   if (unknownCase) throw new Error(`--case ${unknownCase}: the udp cases are ${UDP_CASES.join(", ")}`);
-  const cells: UdpCell[] = [];
+  const cells: CellResult[] = [];
   for (const server of servers)
     for (const client of clients) {
-      const cases = client.cases(server.ours).filter((name) => !options.cases || options.cases.includes(name));
+      const cases = client.cases(server).filter((name) => !options.cases || options.cases.includes(name));
       if (cases.length === 0) continue;
-      const started = await server.start();
-      let results: Map<CaseName, string | undefined>;
-      try {
-        results = await client.run(started, cases);
-      } catch (error) {
-        results = new Map(cases.map((name) => [name, (error as Error).message]));
-      } finally {
-        await started.stop();
-      }
-      const cell: UdpCell = {
-        server: server.name,
-        client: client.name,
-        cases: cases.map((name) => ({
-          case: name,
-          failure: results.get(name),
-          expected: server.expectedFailures?.[name],
-        })),
-      };
+      const cell = await runCell(server, client, cases, options.cases !== undefined);
       cells.push(cell);
       onCell(cell);
     }
-  return cells;
+  const ran = (role: "server" | "client") => (one: { name: string }) => cells.some((cell) => cell[role] === one.name);
+  return {
+    // UDP has one set of sizes: every run is the full one.
+    profile: "full",
+    mode: "conformance",
+    transports: ["udp"],
+    startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    servers: servers.filter(ran("server")).map(participant),
+    clients: clients.filter(ran("client")).map(participant),
+    cases: UDP_CASES.map((name) => ({ name, proves: PROVES[name] })),
+    cells,
+    ok: runPassed(cells, options.requireAll === true),
+  };
 }
 
-/** Whether a case came out as expected: passed, or failed where a failure is expected (and not the reverse). */
-export const asExpected = (result: UdpCaseResult) => (result.expected === undefined) === (result.failure === undefined);
-
-export function cellLabel(cell: UdpCell | undefined): string {
-  if (!cell) return "-";
-  const passed = cell.cases.filter((result) => result.failure === undefined).length;
-  const known = cell.cases.some((result) => result.expected !== undefined && result.failure !== undefined);
-  const ok = cell.cases.every(asExpected);
-  return `${ok ? "" : "FAIL "}${passed}/${cell.cases.length}${known ? " (expected fail)" : ""}`;
-}
-
-export function renderUdpTable(cells: readonly UdpCell[], markdown: boolean): string {
-  const servers = [...new Set(cells.map((cell) => cell.server))];
-  const clients = [...new Set(cells.map((cell) => cell.client))];
-  const rows = [
-    ["server \\ client", ...clients],
-    ...servers.map((server) => [
-      server,
-      ...clients.map((client) => cellLabel(cells.find((cell) => cell.server === server && cell.client === client))),
-    ]),
-  ];
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length))) ?? [];
-  const line = (row: string[]) =>
-    markdown
-      ? `| ${row.map((value, i) => value.padEnd(widths[i] ?? 0)).join(" | ")} |`
-      : row.map((value, i) => value.padEnd(widths[i] ?? 0)).join("  ");
-  const [head, ...body] = rows as [string[], ...string[][]];
-  const rule = markdown ? [`| ${widths.map((width) => "-".repeat(width)).join(" | ")} |`] : [];
-  const details = cells.flatMap((cell) =>
-    cell.cases
-      .filter((result) => result.failure !== undefined || !asExpected(result))
-      .map(
-        (result) =>
-          `${cell.server} x ${cell.client}, ${result.case}: ${result.failure ?? "passed, but a failure was expected"}${result.expected ? ` [expected: ${result.expected}]` : ""}`,
-      ),
-  );
-  return [line(head), ...rule, ...body.map(line), "", ...details].join("\n");
+/** Which cases run in which kind of cell, under the udp grid. */
+export function renderUdpLegend(): string {
+  const ours = SERVERS.find((server) => server.kind === "ours")!;
+  const peer = SERVERS.find((server) => server.kind === "peer")!;
+  const control = SERVERS.find((server) => server.kind === "control")!;
+  const playing = (client: UdpClient, server: UdpServer) => client.cases(server).join(", ") || "none";
+  const [our] = CLIENTS;
+  return [
+    `our clients (send --udp, ping --udp): ${playing(our!, ours)}; nc -u: ${playing(NC, ours)} (not on the control: it cannot catch it)`,
+    `harness column (udp-probe.py): ${playing(HARNESS, peer)}; on our servers also ${HARNESS.cases(ours)
+      .filter((name) => !HARNESS.cases(peer).includes(name))
+      .join(", ")}`,
+    `control row (${control.name}, truncates at 2,048 B): must fail in every column ("✓ caught N/M": N cases caught it)`,
+  ].join("\n");
 }

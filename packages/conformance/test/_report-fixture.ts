@@ -10,6 +10,9 @@ export const HOSTILE = `evil<script>window.pwned=1</script>"'&`;
 export const FAILURE = `half-close: got 0 of 1048576 bytes <b>&"'</b>\nthen \u001b[31mEOF\u001b[0m`;
 /** `FAILURE` as a report shows it: the escape character, which XML cannot hold, written out. */
 export const FAILURE_SHOWN = `half-close: got 0 of 1048576 bytes <b>&"'</b>\nthen \\u001b[31mEOF\\u001b[0m`;
+/** What our client says of xinetd's truncated answer (the UDP negative control). */
+export const UDP_TRUNCATED =
+  "send --udp of 8192 bytes: exit 1, EPROTO: a 2048-byte answer equals no datagram in flight";
 export const NOT_APPLICABLE = "reads the server's /proc: a server reached by URL has no process here";
 
 const ok = (name: string, checks: string[] = [`${name}: ok`]): CaseResult => ({ case: name, ok: true, ms: 12, checks });
@@ -110,4 +113,64 @@ export const FIXTURE: MatrixResult = {
     { transport: "tls", server: "node", client: "node", status: "pass", ms: 300, cases: [ok("tutorial")] },
   ],
   ok: false,
+};
+
+/** A udp grid (`--transport udp`): ours passing, socat with its known gap, xinetd the negative control caught. */
+export const UDP_FIXTURE: MatrixResult = {
+  ...FIXTURE,
+  transports: ["udp"],
+  servers: [
+    { name: "node", kind: "ours", runtime: "node", version: "24.21.0", description: "packages/node CLI" },
+    { name: "socat", kind: "peer", runtime: "socat", version: "1.7.4.4", description: "socat UDP4-RECVFROM" },
+    { name: "xinetd", kind: "control", runtime: "xinetd", version: "2.3.15", description: "truncates at 2,048 B" },
+  ],
+  clients: [{ name: "node", kind: "ours", runtime: "node", version: "24.21.0", description: "packages/node CLI" }],
+  cases: [
+    { name: "tutorial", proves: '"Hello, server!" comes back in one datagram' },
+    { name: "sizes", proves: "datagrams of 1 to 65,507 B come back whole" },
+    { name: "empty", proves: "a 0-byte datagram is answered with a 0-byte datagram" },
+  ],
+  cells: [
+    {
+      transport: "udp",
+      server: "node",
+      client: "node",
+      status: "pass",
+      ms: 2000,
+      cases: [ok("tutorial"), ok("sizes"), ok("empty")],
+    },
+    {
+      transport: "udp",
+      server: "socat",
+      client: "node",
+      status: "pass",
+      ms: 4000,
+      cases: [
+        ok("tutorial"),
+        ok("sizes"),
+        {
+          case: "empty",
+          ok: false,
+          ms: 1600,
+          checks: [],
+          failure: "send --udp of 0 bytes: exit 1, ETIMEDOUT",
+          verdict: true,
+          knownGap: "socat takes an empty datagram for EOF",
+        },
+      ],
+    },
+    {
+      transport: "udp",
+      server: "xinetd",
+      client: "node",
+      status: "expected-fail",
+      ms: 4000,
+      cases: [
+        ok("tutorial"),
+        { case: "sizes", ok: false, ms: 900, checks: [], failure: UDP_TRUNCATED, verdict: true },
+        ok("empty"),
+      ],
+    },
+  ],
+  ok: true,
 };

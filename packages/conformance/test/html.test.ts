@@ -12,51 +12,69 @@ import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { renderHtml } from "../src/html.ts";
+import type { MatrixResult } from "../src/planning.ts";
 import { cellText } from "../src/report.ts";
-import { FAILURE_SHOWN, FIXTURE, HOSTILE } from "./_report-fixture.ts";
+import { FAILURE_SHOWN, FIXTURE, HOSTILE, UDP_FIXTURE, UDP_TRUNCATED } from "./_report-fixture.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 // CI installs chromium (.ci/run): there a missing browser is a failure; on a laptop without it, a named skip.
 const skip = !existsSync(CHROMIUM) && !process.env.CI ? `${CHROMIUM} is not installed (apt-get install chromium)` : "";
 
-describe.skipIf(skip)(`--html in headless chromium${skip ? ` (skipped: ${skip})` : ""}`, () => {
-  const work = mkdtempSync(join(tmpdir(), "tcp-echo-html-"));
-  const page_ = join(work, "report.html");
+const profile = mkdtempSync(join(tmpdir(), "tcp-echo-html-profile-"));
+let browser: Promise<BrowserContext> | undefined;
+
+afterAll(async () => {
+  await (await browser)?.close();
+  rmSync(profile, { recursive: true, force: true });
+});
+
+/** `result`'s page in a new tab of the one headless chromium, with every request it made and every dialog it opened. */
+async function openPage(work: string, result: MatrixResult) {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is not installed: .ci/run installs the chromium package`);
+  const file = join(work, "report.html");
   const requests: string[] = [];
   const dialogs: string[] = [];
-  let context: BrowserContext;
+  writeFileSync(file, renderHtml(result, { commandLine: "pnpm matrix --html report.html", generator: "test" }));
+  browser ??= chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 30_000,
+    viewport: { width: 1280, height: 900 },
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const context = await browser;
+  const page = context.pages().find((open) => open.url() === "about:blank") ?? (await context.newPage());
+  page.on("request", (request) => requests.push(request.url()));
+  page.on("dialog", (dialog) => {
+    dialogs.push(dialog.message());
+    void dialog.dismiss();
+  });
+  await page.goto(pathToFileURL(file).href);
+  return { page, file, requests, dialogs };
+}
+
+describe.skipIf(skip)(`--html in headless chromium${skip ? ` (skipped: ${skip})` : ""}`, () => {
+  const work = mkdtempSync(join(tmpdir(), "tcp-echo-html-"));
   let page: Page;
+  let page_: string;
+  let requests: string[];
+  let dialogs: string[];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is not installed: .ci/run installs the chromium package`);
-    writeFileSync(page_, renderHtml(FIXTURE, { commandLine: "pnpm matrix --html report.html", generator: "test" }));
-    context = await chromium.launchPersistentContext(join(work, "profile"), {
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 30_000,
-      viewport: { width: 1280, height: 900 },
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
-    context.on("request", (request) => requests.push(request.url()));
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on("dialog", (dialog) => {
-      dialogs.push(dialog.message());
-      void dialog.dismiss();
-    });
-    await page.goto(pathToFileURL(page_).href);
+    ({ page, file: page_, requests, dialogs } = await openPage(work, FIXTURE));
   }, 60_000);
 
   afterAll(async () => {
-    await context?.close();
+    await page?.close();
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -126,5 +144,56 @@ describe.skipIf(skip)(`--html in headless chromium${skip ? ` (skipped: ${skip})`
 
   test("the page made no request but for itself", () => {
     expect(requests).toEqual([pathToFileURL(page_).href]);
+  });
+});
+
+describe.skipIf(skip)(`--html of a udp grid in headless chromium${skip ? ` (skipped: ${skip})` : ""}`, () => {
+  const work = mkdtempSync(join(tmpdir(), "tcp-echo-html-udp-"));
+  let page: Page;
+
+  beforeAll(async () => {
+    ({ page } = await openPage(work, UDP_FIXTURE));
+  }, 60_000);
+
+  afterAll(async () => {
+    await page?.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test("the udp grid shows the terminal's cell texts, the known gap and the control caught", async () => {
+    const grid = page.locator('section[data-transport="udp"]');
+    expect(await grid.locator("h2").textContent()).toBe("udp");
+    const shown = await grid
+      .locator("td.cell button")
+      .evaluateAll((buttons) =>
+        buttons.map((button) => `${button.firstChild?.textContent} (${button.querySelector(".word")?.textContent})`),
+      );
+    expect(shown).toEqual([
+      "✓ 3/3 (passed)",
+      "✓ 2/3 (known gap: empty) (passed)",
+      "✓ caught 1/3 (negative control caught)",
+    ]);
+    expect(shown.map((text) => text.replace(/ \([^()]*\)$/, ""))).toEqual(
+      UDP_FIXTURE.cells.map((cell) => cellText(cell)),
+    );
+  });
+
+  test("a click on the control's cell shows its sizes case caught with our client's message, its others not catching", async () => {
+    await page.locator('td.cell[data-server="xinetd"][data-client="node"] button').click();
+    const detail = page.locator("article.cell-detail:visible");
+    expect(await detail.locator("h3").textContent()).toBe("xinetd server x node client over udp");
+    const outcomes = await detail
+      .locator("tr[data-case]")
+      .evaluateAll((rows) =>
+        rows.map((row) => `${(row as HTMLElement).dataset.case}: ${row.querySelector("td.outcome")?.textContent}`),
+      );
+    expect(outcomes).toEqual(["tutorial: · did not catch", "sizes: ✓ caught", "empty: · did not catch"]);
+    expect(await detail.locator('tr[data-case="sizes"] pre.message').textContent()).toBe(UDP_TRUNCATED);
+  });
+
+  test("the page's legend is the udp grid's", async () => {
+    const legend = await page.locator("#cases-legend pre").textContent();
+    expect(legend).toContain("our clients (send --udp, ping --udp)");
+    expect(legend).not.toContain("EchoConnection");
   });
 });
