@@ -12,6 +12,7 @@ import { CaseFailure, deadline, fail, sleep } from "./deadline.ts";
 import { describeExit, type RunningServer, type StartOptions } from "./launchers.ts";
 import { type CaseName, formatSize } from "./plan.ts";
 import { accepts, connectTo, dial, type Endpoint, resetSocket, type TransportSetup } from "./transports.ts";
+import { BALANCER_RSS_LIMIT } from "./via.ts";
 
 type Checks = string[];
 
@@ -36,8 +37,13 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
     const rss = () => (pgid === undefined ? 0 : groupRss(pgid));
     const baseline = rss();
     let peak = baseline;
+    // With --via, the balancer is a buffer of its own between the client and the server: bounded too.
+    const balancerRss = () => (server.balancer ? groupRss(server.balancer.pid) : 0);
+    const balancerBaseline = balancerRss();
+    let balancerPeak = balancerBaseline;
     const sampler = setInterval(() => {
       peak = Math.max(peak, rss());
+      balancerPeak = Math.max(balancerPeak, balancerRss());
     }, 50);
     const socket = await connect(server);
     try {
@@ -73,6 +79,13 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
       if (growth > RSS_LIMIT) {
         fail(`server RSS grew by ${formatSize(growth)} (limit ${formatSize(RSS_LIMIT)}) while a client did not read`);
       }
+      balancerPeak = Math.max(balancerPeak, balancerRss());
+      const balancerGrowth = balancerPeak - balancerBaseline;
+      if (balancerGrowth > BALANCER_RSS_LIMIT) {
+        fail(
+          `the balancer's RSS grew by ${formatSize(balancerGrowth)} (limit ${formatSize(BALANCER_RSS_LIMIT)}) while a client did not read`,
+        );
+      }
       // Now read it all back: every byte the stalled client sent is still owed.
       const { bytes, hash } = await readToEnd(socket, () => socket.end(), 60_000);
       if (bytes !== written) fail(`after the stall, ${bytes} of ${written} bytes came back`);
@@ -82,6 +95,11 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
         pgid === undefined
           ? `within the ${formatSize(RSS_LIMIT)} bound, seen from the client (no process to read its RSS)`
           : `server RSS +${formatSize(Math.max(0, growth))} at most (${formatSize(baseline)} -> ${formatSize(peak)})`,
+        ...(server.balancer
+          ? [
+              `balancer RSS +${formatSize(Math.max(0, balancerGrowth))} at most (${formatSize(balancerBaseline)} -> ${formatSize(balancerPeak)})`,
+            ]
+          : []),
         `then all ${formatSize(written)} came back byte-exact`,
       ];
     } finally {
