@@ -57,7 +57,7 @@ export function viaProblem(
  * The balancer holds at most this much of a stream whose client reads nothing: HAProxy 2.6 keeps one
  * `tune.bufsize` buffer (16 KiB by default) per direction per stream, nginx one `proxy_buffer_size` (16 KiB)
  * per direction; the rest is in the kernel's socket buffers, which no process's RSS shows. 8 MiB is far above
- * both (measured: +12 to +36 KiB of RSS through either), and far below the 200 MB a balancer that did not
+ * both (measured: +0 to +36 KiB of RSS through either), and far below the 200 MB a balancer that did not
  * propagate backpressure would take.
  */
 export const BALANCER_RSS_LIMIT = 8 * 1024 * 1024;
@@ -67,7 +67,7 @@ export const BALANCER_RSS_LIMIT = 8 * 1024 * 1024;
  * receive buffer (from the client, or from the server) and one send buffer (to the server, or to the client),
  * autotuned up to `net.ipv4.tcp_rmem` / `tcp_wmem`'s maximum. A client sees these bytes accepted before it
  * stalls, though no process holds them: measured on loopback (32 MiB and 4 MiB maxima), a client that reads
- * nothing stalled after 7 to 8 MiB direct, 32 to 47 MiB through HAProxy and 16 to 26 MiB through nginx.
+ * nothing stalled after 7 to 8 MiB direct, 16 to 57 MiB through HAProxy and 16 to 26 MiB through nginx.
  */
 export function balancerSocketBuffers(): number {
   const maximum = (file: string) => Number(readFileSync(`/proc/sys/net/ipv4/${file}`, "utf8").trim().split(/\s+/)[2]);

@@ -7,29 +7,15 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { command, pinned, spawnManaged } from "@tcp-echo/testkit";
 import { afterAll, describe, expect, test } from "vitest";
 import { checkOutputs } from "../src/outputs.ts";
 import type { MatrixResult } from "../src/planning.ts";
 import { cellText } from "../src/report.ts";
 import { checkCounts, parseJunit } from "./_junit.ts";
+import { matrixCli } from "./_matrix-cli.ts";
 
-const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
 const work = mkdtempSync(join(tmpdir(), "tcp-echo-reports-"));
-
-async function matrix(args: readonly string[]) {
-  const [node, ...argv] = command(pinned("node"), CLI) as [string, ...string[]];
-  const child = spawnManaged(node, [...argv, ...args], {
-    label: `matrix ${args.join(" ")}`,
-    cwd: work,
-    timeoutMs: 90_000,
-  });
-  const chunks: Buffer[] = [];
-  child.child.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
-  const exit = await child.exited;
-  return { code: exit.code, stdout: Buffer.concat(chunks).toString("utf8"), stderr: child.stderrTail() };
-}
+const matrix = (args: readonly string[]) => matrixCli(args, { cwd: work });
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

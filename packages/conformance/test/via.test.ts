@@ -5,21 +5,11 @@
  * header, so its cells pass only through the balancer. Usage errors exit 2 before anything starts.
  */
 
-import { fileURLToPath } from "node:url";
-import { command, pinned, spawnManaged } from "@tcp-echo/testkit";
 import { describe, expect, test } from "vitest";
 import { isCatch, type MatrixResult } from "../src/planning.ts";
+import { matrixCli } from "./_matrix-cli.ts";
 
-const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
-
-async function matrix(args: readonly string[]) {
-  const [node, ...argv] = command(pinned("node"), CLI) as [string, ...string[]];
-  const child = spawnManaged(node, [...argv, ...args], { label: `matrix ${args.join(" ")}`, timeoutMs: 60_000 });
-  const chunks: Buffer[] = [];
-  child.child.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));
-  const exit = await child.exited;
-  return { code: exit.code, stdout: Buffer.concat(chunks).toString("utf8"), stderr: child.stderrTail() };
-}
+const matrix = (args: readonly string[]) => matrixCli(args, { timeoutMs: 60_000 });
 
 describe("the matrix through HAProxy (--via haproxy)", () => {
   const run = matrix([
