@@ -214,6 +214,11 @@ export function planMatrix(
   if (options.faults && transports.some((transport) => transport !== "tcp4")) {
     throw new Error("--faults runs over tcp4 only: the fault proxy is a TCP proxy");
   }
+  if (options.via && servers.some((server) => server.kind === "client-only") && options.servers?.length) {
+    throw new Error(
+      `--via ${options.via}: the client-only row has no server under test to put behind it (its servers are the clients' fixtures)`,
+    );
+  }
   const rows: PlannedRow[] = [];
   for (const transport of transports) {
     for (const server of servers) {

@@ -119,7 +119,7 @@ test("a run passes only when a cell ran and none failed; with requireAll, none m
 });
 
 test("--via: the cases a balancer in front cannot carry are n/a with the reason, and the client-only row is left out", () => {
-  const rows = planMatrix({ servers: ["node", "client-only"], clients: ["harness", "node"], via: "haproxy" });
+  const rows = planMatrix({ servers: ["node"], clients: ["harness", "node"], via: "haproxy" });
   expect(rows.map((row) => row.server.name)).toEqual(["node"]);
   const harness = rows[0]?.cells.find((cell) => cell.client.name === "harness");
   expect(harness?.notApplicable.map((entry) => entry.case)).toEqual(["reset-before-accept", "drain"]);
@@ -133,6 +133,8 @@ test("--via: the cases a balancer in front cannot carry are n/a with the reason,
     "idle-timeout",
     "emfile",
   ]);
+  expect(() => planMatrix({ servers: ["client-only"], via: "nginx" })).toThrow(/client-only row has no server/);
+  expect(planMatrix({ via: "haproxy" }).some((row) => row.server.kind === "client-only")).toBe(false);
   const direct = planMatrix({ servers: ["node"], clients: ["harness"] })[0]?.cells[0];
   expect(direct?.notApplicable).toEqual([]);
   expect(direct?.cases.map((spec) => spec.name)).toContain("drain");
