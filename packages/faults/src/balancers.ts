@@ -166,9 +166,13 @@ async function launch(
   lifetimeMs = 120_000,
 ): Promise<Omit<Balancer, "port">> {
   const process = spawnManaged(binary, args, { label: binary.split("/").pop() as string, timeoutMs: lifetimeMs });
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  // A run stopped by a signal (the testkit's handlers exit) leaves no config or socket behind.
+  globalThis.process.once("exit", remove);
   const stop = async () => {
     await process.kill();
-    rmSync(dir, { recursive: true, force: true });
+    globalThis.process.removeListener("exit", remove);
+    remove();
   };
   try {
     await accepting(port, process, 10_000);
