@@ -7,7 +7,7 @@
  *               [--json FILE|-] [--html FILE] [--junit FILE] [--markdown] [--profile full|quick] [--require-all]
  *               [--transport tcp4|tcp6|unix|tls|all|udp]... [--faults] [--runtimes LIST|supported]
  *               [--server-at NAME=URL]... [--server-cmd NAME=COMMAND]... [--client-cmd NAME=COMMAND]...
- *               [--config FILE]
+ *               [--config FILE] [--via haproxy|nginx]
  */
 
 import { parseArgs } from "node:util";
@@ -33,6 +33,7 @@ import {
   clientsOf,
   type MatrixEvent,
   type MatrixResult,
+  transportsOf,
 } from "./planning.ts";
 import {
   cellText,
@@ -45,6 +46,7 @@ import {
 } from "./report.ts";
 import { TRANSPORTS, type Transport } from "./transports.ts";
 import { runUdpMatrix } from "./udp.ts";
+import { type Via, viaProblem } from "./via.ts";
 
 const USAGE = `usage: pnpm matrix [options]
 
@@ -65,6 +67,8 @@ const USAGE = `usage: pnpm matrix [options]
                   and cases; every report flag works)
   --faults        our clients x our servers through each fault of @tcp-echo/faults' FAULTS
                   (a proxy per fault; --case then names faults), instead of the cases
+  --via B         each server behind a real balancer of its own: haproxy or nginx (mode tcp,
+                  one backend; our servers with --proxy-protocol); the clients connect to it (tcp4, tls)
   --runtimes LIST runtime versions, each a row and a column of its own: node@22 (the newest
                   22.x.y), bun@1.3.x, deno@2.9.6 (exact), comma-separated; a runtime not
                   listed stays pinned. "supported": ${SUPPORTED.join(",")}.
@@ -112,6 +116,10 @@ async function main(): Promise<number> {
   }
   const transports = list(values.transport) ?? ["tcp4"];
   if (transports.includes("udp")) {
+    if (values.via) {
+      process.stderr.write("matrix: --via runs over tcp4 and tls only, not udp (the balancers here are TCP)\n");
+      return 2;
+    }
     if (transports.length === 1) return udpMatrix(values);
     process.stderr.write("matrix: --transport udp runs on its own (its servers, clients and cases are its own)\n");
     return 2;
@@ -152,6 +160,15 @@ async function main(): Promise<number> {
     process.stderr.write(`matrix: ${error.message}\n`);
     return 2;
   }
+  if (values.via) {
+    // The transports the run will use: those asked for, or the URLs' of the servers reached by URL.
+    const over = transportsOf({ ...(values.transport ? { transports: chosen } : {}), outside });
+    const problem = viaProblem(values.via, over, { faults: values.faults === true });
+    if (problem) {
+      process.stderr.write(`matrix: ${problem}\n`);
+      return 2;
+    }
+  }
   const outputs = { json: values.json, html: values.html, junit: values.junit };
   const unwritable = checkOutputs(outputs);
   if (unwritable) {
@@ -161,7 +178,7 @@ async function main(): Promise<number> {
   // With the JSON on stdout, everything for people goes to stderr.
   const human = values.json === "-" ? process.stderr : process.stdout;
   installExitHandlers();
-  const progress = new Progress(human);
+  const progress = new Progress(human, values.via);
   let result: Awaited<ReturnType<typeof runMatrix>>;
   try {
     result = await runMatrix(
@@ -176,6 +193,7 @@ async function main(): Promise<number> {
         // Not given: tcp4, or the transports of the servers reached by URL (`transportsOf`).
         ...(values.transport ? { transports: [...new Set(chosen)] } : {}),
         ...(runtimes ? { runtimes } : {}),
+        ...(values.via ? { via: values.via as Via } : {}),
         outside,
       },
       (event) => progress.update(event),
@@ -202,7 +220,7 @@ async function report(
     "",
     result.mode === "faults"
       ? `tcp-echo fault matrix: each cell is our client and server through ${result.cases.length} faults (${formatDuration(result.durationMs)})`
-      : `tcp-echo conformance matrix (${result.profile} profile, ${formatDuration(result.durationMs)})`,
+      : `tcp-echo conformance matrix (${result.profile} profile${result.via ? `, every server behind ${result.via}` : ""}, ${formatDuration(result.durationMs)})`,
     "",
     renderTable(result, format),
     "",
@@ -291,6 +309,7 @@ function parse() {
       "ready-line": { type: "string" },
       "start-timeout": { type: "string" },
       config: { type: "string" },
+      via: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -308,6 +327,7 @@ class Progress {
     servers: TableInput["servers"];
     clients: TableInput["clients"];
     cells: CellResult[];
+    via?: string;
   } = {
     transports: [],
     servers: [],
@@ -318,9 +338,10 @@ class Progress {
   private total = 0;
   private drawn = 0;
 
-  constructor(out: NodeJS.WriteStream) {
+  constructor(out: NodeJS.WriteStream, via: string | undefined) {
     this.out = out;
     this.tty = out.isTTY === true;
+    if (via) this.input.via = via;
   }
 
   update(event: MatrixEvent): void {
@@ -353,7 +374,7 @@ class Progress {
         const failures = checked(cell.cases).filter((r) => !casePassed(r) && cell.status === "fail");
         const detail = failures.map((r) => `\n    ✗ ${r.case}: ${r.gapBroken ?? ""}${r.failure ?? ""}`).join("");
         this.write(
-          `[${index}/${this.total}] ${cell.server} server x ${cell.client} client${this.input.transports.length > 1 ? ` over ${cell.transport}` : ""}: ${cellSummary(cell)} (${formatDuration(cell.ms)})${detail}\n`,
+          `[${index}/${this.total}] ${cell.server} server${this.input.via ? ` via ${this.input.via}` : ""} x ${cell.client} client${this.input.transports.length > 1 ? ` over ${cell.transport}` : ""}: ${cellSummary(cell)} (${formatDuration(cell.ms)})${detail}\n`,
         );
       }
     }

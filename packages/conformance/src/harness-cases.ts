@@ -12,6 +12,7 @@ import { CaseFailure, deadline, fail, sleep } from "./deadline.ts";
 import { describeExit, type RunningServer, type StartOptions } from "./launchers.ts";
 import { type CaseName, formatSize } from "./plan.ts";
 import { accepts, connectTo, dial, type Endpoint, resetSocket, type TransportSetup } from "./transports.ts";
+import { BALANCER_RSS_LIMIT, balancerSocketBuffers } from "./via.ts";
 
 type Checks = string[];
 
@@ -36,8 +37,13 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
     const rss = () => (pgid === undefined ? 0 : groupRss(pgid));
     const baseline = rss();
     let peak = baseline;
+    // With --via, the balancer is a buffer of its own between the client and the server: bounded too.
+    const balancerRss = () => (server.balancer ? groupRss(server.balancer.pid) : 0);
+    const balancerBaseline = balancerRss();
+    let balancerPeak = balancerBaseline;
     const sampler = setInterval(() => {
       peak = Math.max(peak, rss());
+      balancerPeak = Math.max(balancerPeak, balancerRss());
     }, 50);
     const socket = await connect(server);
     try {
@@ -65,13 +71,22 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
           `never stalled: the server took all ${Math.round(written / 1e6)} MB from a client that reads nothing${pgid === undefined ? "" : ` (its RSS grew by ${formatSize(growth)})`}`,
         );
       }
-      if (pgid === undefined && accepted > RSS_LIMIT) {
+      // Seen from the client, a balancer in front adds what its two connections' socket buffers hold.
+      const clientBound = RSS_LIMIT + (server.balancer ? balancerSocketBuffers() : 0);
+      if (pgid === undefined && accepted > clientBound) {
         fail(
-          `the server took ${formatSize(accepted)} from a client that reads nothing before it stalled (bound ${formatSize(RSS_LIMIT)}; no process to read its RSS)`,
+          `the server took ${formatSize(accepted)} from a client that reads nothing before it stalled (bound ${formatSize(clientBound)}; no process to read its RSS)`,
         );
       }
       if (growth > RSS_LIMIT) {
         fail(`server RSS grew by ${formatSize(growth)} (limit ${formatSize(RSS_LIMIT)}) while a client did not read`);
+      }
+      balancerPeak = Math.max(balancerPeak, balancerRss());
+      const balancerGrowth = balancerPeak - balancerBaseline;
+      if (balancerGrowth > BALANCER_RSS_LIMIT) {
+        fail(
+          `the balancer's RSS grew by ${formatSize(balancerGrowth)} (limit ${formatSize(BALANCER_RSS_LIMIT)}) while a client did not read`,
+        );
       }
       // Now read it all back: every byte the stalled client sent is still owed.
       const { bytes, hash } = await readToEnd(socket, () => socket.end(), 60_000);
@@ -80,8 +95,13 @@ export const HARNESS_CASES: Partial<Record<CaseName, (context: HarnessContext) =
       return [
         `stalled after ${formatSize(accepted)} accepted of ${backpressureBytes / 1e6} MB`,
         pgid === undefined
-          ? `within the ${formatSize(RSS_LIMIT)} bound, seen from the client (no process to read its RSS)`
+          ? `within the ${formatSize(clientBound)} bound, seen from the client (no process to read its RSS)`
           : `server RSS +${formatSize(Math.max(0, growth))} at most (${formatSize(baseline)} -> ${formatSize(peak)})`,
+        ...(server.balancer
+          ? [
+              `balancer RSS +${formatSize(Math.max(0, balancerGrowth))} at most (${formatSize(balancerBaseline)} -> ${formatSize(balancerPeak)})`,
+            ]
+          : []),
         `then all ${formatSize(written)} came back byte-exact`,
       ];
     } finally {

@@ -117,7 +117,10 @@ export function renderJunit(result: MatrixResult): string {
       "  </testsuite>",
     ].join("\n");
   });
-  const title = result.mode === "faults" ? "tcp-echo fault matrix" : `tcp-echo conformance matrix (${result.profile})`;
+  const title =
+    result.mode === "faults"
+      ? "tcp-echo fault matrix"
+      : `tcp-echo conformance matrix (${result.profile}${result.via ? `, via ${result.via}` : ""})`;
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="${attribute(title)}" tests="${totals.tests}" failures="${totals.failures}" errors="0" skipped="${totals.skipped}" time="${seconds(result.durationMs)}" timestamp="${timestamp}">`,

@@ -27,6 +27,8 @@ export interface RunningServer {
   readonly log: readonly Record<string, unknown>[];
   /** The client-only row's counting servers (see `startCountingServers`). */
   readonly counting?: CountingServers;
+  /** With `--via`: the balancer in front, which `endpoint` reaches (`via.ts`). */
+  readonly balancer?: ManagedProcess;
   stop(): Promise<void>;
 }
 

@@ -45,30 +45,40 @@ import {
   transportsOf,
 } from "./planning.ts";
 import { freePort, type GridTransport, prepareTransports, type Transport, type TransportSetup } from "./transports.ts";
+import { startBehind, type Via } from "./via.ts";
 
-/** One row's server: started on first use, restarted if it died. */
+/** One row's server (behind its balancer with `--via`): started on first use, restarted if it (or the balancer) died. */
 class ServerSlot {
   private running: RunningServer | undefined;
   private readonly spec: ServerSpec;
   private readonly net: Net;
+  private readonly via: Via | undefined;
 
-  constructor(spec: ServerSpec, net: Net) {
+  constructor(spec: ServerSpec, net: Net, via: Via | undefined) {
     this.spec = spec;
     this.net = net;
+    this.via = via;
   }
 
   async get(): Promise<RunningServer> {
-    if (this.running?.process?.exit) this.running = undefined;
-    this.running ??= await this.spec.start(this.net);
+    if (this.running?.process?.exit || this.running?.balancer?.exit) {
+      await this.running.stop();
+      this.running = undefined;
+    }
+    this.running ??= this.via ? await startBehind(this.via, this.spec, this.net) : await this.spec.start(this.net);
     return this.running;
   }
 
-  /** Why the server is no longer running, if it died. */
+  /** Why the server (or its balancer) is no longer running, if it died. */
   death(): string | undefined {
-    const managed = this.running?.process;
-    if (!managed?.exit) return undefined;
-    const tail = managed.stderrTail();
-    return `the ${this.spec.name} server died (${describeExit(managed.exit)})${tail ? `: ${tail.split("\n").slice(-3).join(" | ")}` : ""}`;
+    const dead = [this.running?.process, this.running?.balancer].find((managed) => managed?.exit);
+    if (!dead?.exit) return undefined;
+    const what =
+      dead === this.running?.balancer
+        ? `${this.via} in front of the ${this.spec.name} server`
+        : `the ${this.spec.name} server`;
+    const tail = dead.stderrTail();
+    return `${what} died (${describeExit(dead.exit)})${tail ? `: ${tail.split("\n").slice(-3).join(" | ")}` : ""}`;
   }
 
   async stop(): Promise<void> {
@@ -114,7 +124,7 @@ export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent
       transport: row.transport,
       setup: trust && setup.tls ? { ...setup, tls: { ...setup.tls, ...trust } } : setup,
     };
-    const slot = new ServerSlot(row.server, net);
+    const slot = new ServerSlot(row.server, net, options.via);
     try {
       for (const planned of row.cells) {
         const cell = await runCell(row.server, planned, slot, net, options, onEvent);
@@ -154,6 +164,7 @@ export function startMatrix(options: MatrixOptions, onEvent: (event: MatrixEvent
       profile: options.profile.name,
       mode: options.faults ? "faults" : "conformance",
       transports,
+      ...(options.via ? { via: options.via } : {}),
       startedAt: new Date(started).toISOString(),
       durationMs: Date.now() - started,
       servers: participants([...new Set(rows.map((row) => row.server))]),
@@ -269,7 +280,10 @@ async function runCell(
         setup,
         params: harnessParams(profile),
         startOwn: async (extra) => {
-          const started = await server.start({ ...net, ...extra });
+          const ownOptions = { ...net, ...extra };
+          const started = options.via
+            ? await startBehind(options.via, server, ownOptions)
+            : await server.start(ownOptions);
           own.push(started);
           return started;
         },

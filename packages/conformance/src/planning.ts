@@ -11,6 +11,7 @@ import type { RunningServer } from "./launchers.ts";
 import { CLIENTS, type ClientSpec, HARNESS, participants, SERVERS, type ServerSpec } from "./participants.ts";
 import { CASES, type CaseName, type CaseParams, type CaseSpec, type DriverResult, type Profile } from "./plan.ts";
 import type { GridTransport, Transport } from "./transports.ts";
+import type { Via } from "./via.ts";
 
 /** One case's outcome: what the driver (or the runner) reported, and its known gap if the cell has one. */
 export interface CaseResult extends DriverResult {
@@ -71,6 +72,8 @@ export interface MatrixResult {
   readonly transports: readonly GridTransport[];
   readonly cases: readonly { name: string; proves: string }[];
   readonly cells: readonly CellResult[];
+  /** `--via`: every row's server was behind this balancer. */
+  readonly via?: Via;
   /** Every expected cell passed (and, with `requireAll`, nothing was unavailable). */
   readonly ok: boolean;
 }
@@ -99,6 +102,19 @@ export interface MatrixOptions {
    * harness column (the server-only cases).
    */
   readonly outside?: { readonly servers: readonly ServerSpec[]; readonly clients: readonly ClientSpec[] };
+  /** Each row's server behind a balancer of its own (`--via`, `via.ts`); the client-only row does not run. */
+  readonly via?: Via;
+}
+
+/** Why a case cannot be checked through a balancer (`--via`), or undefined: it runs through it. */
+export function notThroughBalancer(spec: CaseSpec, via: Via): string | undefined {
+  if (spec.name === "reset-before-accept") {
+    return `a client's reset ends at ${via}, which connects to the server only for a connection it accepted: the server's backlog is not reached (run it without --via)`;
+  }
+  if (spec.name === "drain") {
+    return `it checks that the server stops accepting at once on SIGTERM, but ${via} in front still accepts (and closes the client when the server refuses it): it is checked without --via`;
+  }
+  return undefined;
 }
 
 export type MatrixEvent =
@@ -159,7 +175,7 @@ function playerMatches(spec: CaseSpec, client: ClientSpec): boolean {
 export function planMatrix(
   options: Pick<
     MatrixOptions,
-    "servers" | "clients" | "cases" | "faults" | "transports" | "only" | "runtimes" | "outside"
+    "servers" | "clients" | "cases" | "faults" | "transports" | "only" | "runtimes" | "outside" | "via"
   >,
 ): PlannedRow[] {
   // A family (`node`) names every version of it (`node@22.23.5`, `node@24.21.0`).
@@ -198,10 +214,17 @@ export function planMatrix(
   if (options.faults && transports.some((transport) => transport !== "tcp4")) {
     throw new Error("--faults runs over tcp4 only: the fault proxy is a TCP proxy");
   }
+  if (options.via && servers.some((server) => server.kind === "client-only") && options.servers?.length) {
+    throw new Error(
+      `--via ${options.via}: the client-only row has no server under test to put behind it (its servers are the clients' fixtures)`,
+    );
+  }
   const rows: PlannedRow[] = [];
   for (const transport of transports) {
     for (const server of servers) {
       if (!server.transports.includes(transport)) continue;
+      // Its servers are the clients' own test fixtures (refusing, stalling), not a server under test.
+      if (options.via && server.kind === "client-only") continue;
       const cells = clients
         .filter((client) => client.transports.includes(transport))
         .filter((client) => options.only?.(server.name, client.name, transport) ?? true)
@@ -220,14 +243,19 @@ export function planMatrix(
           // Without a process to read, a case runs its client-observable form, or cannot be checked at all.
           const unchecked = (spec: CaseSpec) =>
             server.noProcess !== undefined && spec.needs === "process" && spec.withoutProcess === undefined;
+          const reasonOf = (spec: CaseSpec) =>
+            (options.via && notThroughBalancer(spec, options.via)) ||
+            (unchecked(spec)
+              ? `it needs the server's process (/proc memory, descriptors, connection table, CPU ticks or signals), and ${server.noProcess}`
+              : undefined);
           return {
             client,
             filtered: Boolean(options.cases?.length),
-            cases: applies.filter((spec) => !unchecked(spec)),
-            notApplicable: applies.filter(unchecked).map((spec) => ({
-              case: spec.name,
-              reason: `it needs the server's process (/proc memory, descriptors, connection table, CPU ticks or signals), and ${server.noProcess}`,
-            })),
+            cases: applies.filter((spec) => reasonOf(spec) === undefined),
+            notApplicable: applies.flatMap((spec) => {
+              const reason = reasonOf(spec);
+              return reason === undefined ? [] : [{ case: spec.name, reason }];
+            }),
           };
         })
         .filter((cell) => cell.cases.length + cell.notApplicable.length > 0);

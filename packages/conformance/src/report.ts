@@ -57,6 +57,8 @@ export interface TableInput {
   readonly servers: readonly Participant[];
   readonly clients: readonly Participant[];
   readonly cells: readonly CellResult[];
+  /** `--via`: each row is named `SERVER via BALANCER`. */
+  readonly via?: string;
 }
 
 /**
@@ -76,7 +78,7 @@ export function renderTable(
         input.cells.some((c) => c.transport === transport && c.server === server && c.client === client);
       const servers = input.servers.filter((server) => input.clients.some((client) => has(server.name, client.name)));
       const clients = input.clients.filter((client) => servers.some((server) => has(server.name, client.name)));
-      const grid = renderGrid(transport, servers, clients, input.cells, format, live);
+      const grid = renderGrid(transport, servers, clients, input.cells, format, live, input.via);
       const title = format === "markdown" ? `**${transport}**` : `${transport}:`;
       return headed ? `${title}\n\n${grid}` : grid;
     })
@@ -90,10 +92,11 @@ function renderGrid(
   cells: readonly CellResult[],
   format: "text" | "markdown",
   live?: ReadonlyMap<string, LiveCell>,
+  via?: string,
 ): string {
   const header = ["server \\ client", ...clients.map((client) => client.name)];
   const rows = servers.map((server) => [
-    server.name,
+    via ? `${server.name} via ${via}` : server.name,
     ...clients.map((client) => {
       const cell = cells.find((c) => c.transport === transport && c.server === server.name && c.client === client.name);
       return cellText(cell, live?.get(cellKey(transport, server.name, client.name)));

@@ -1,17 +1,19 @@
-/** `pnpm matrix` as a user runs it, for the tests of what it prints and writes. */
+/** `pnpm matrix ARGS` as a real process on the pinned Node (the tests of its flags): exit code, stdout, stderr. */
 
 import { fileURLToPath } from "node:url";
 import { command, pinned, spawnManaged } from "@tcp-echo/testkit";
 
 const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
 
-/** Runs the matrix in `cwd` with `args`; its exit code, all of stdout, and stderr's tail. */
-export async function matrix(cwd: string, args: readonly string[]) {
+export async function matrixCli(
+  args: readonly string[],
+  { cwd, timeoutMs = 90_000 }: { cwd?: string; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const [node, ...argv] = command(pinned("node"), CLI) as [string, ...string[]];
   const child = spawnManaged(node, [...argv, ...args], {
     label: `matrix ${args.join(" ")}`,
-    cwd,
-    timeoutMs: 90_000,
+    ...(cwd ? { cwd } : {}),
+    timeoutMs,
   });
   const chunks: Buffer[] = [];
   child.child.stdout?.on("data", (chunk: Buffer) => chunks.push(chunk));

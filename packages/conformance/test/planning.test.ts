@@ -117,3 +117,25 @@ test("a run passes only when a cell ran and none failed; with requireAll, none m
   expect(runPassed(cells("not-available", "not-available"), false)).toBe(false);
   expect(runPassed(cells(), false)).toBe(false);
 });
+
+test("--via: the cases a balancer in front cannot carry are n/a with the reason, and the client-only row is left out", () => {
+  const rows = planMatrix({ servers: ["node"], clients: ["harness", "node"], via: "haproxy" });
+  expect(rows.map((row) => row.server.name)).toEqual(["node"]);
+  const harness = rows[0]?.cells.find((cell) => cell.client.name === "harness");
+  expect(harness?.notApplicable.map((entry) => entry.case)).toEqual(["reset-before-accept", "drain"]);
+  expect(harness?.notApplicable[0]?.reason).toMatch(/ends at haproxy/);
+  expect(harness?.cases.map((spec) => spec.name)).toEqual([
+    "backpressure",
+    "resets",
+    "slow-peer",
+    "max-connections",
+    "max-per-address",
+    "idle-timeout",
+    "emfile",
+  ]);
+  expect(() => planMatrix({ servers: ["client-only"], via: "nginx" })).toThrow(/client-only row has no server/);
+  expect(planMatrix({ via: "haproxy" }).some((row) => row.server.kind === "client-only")).toBe(false);
+  const direct = planMatrix({ servers: ["node"], clients: ["harness"] })[0]?.cells[0];
+  expect(direct?.notApplicable).toEqual([]);
+  expect(direct?.cases.map((spec) => spec.name)).toContain("drain");
+});

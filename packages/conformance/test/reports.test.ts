@@ -12,10 +12,10 @@ import { checkOutputs } from "../src/outputs.ts";
 import type { MatrixResult } from "../src/planning.ts";
 import { cellText } from "../src/report.ts";
 import { checkCounts, parseJunit } from "./_junit.ts";
-import { matrix as matrixIn } from "./_matrix-cli.ts";
+import { matrixCli } from "./_matrix-cli.ts";
 
 const work = mkdtempSync(join(tmpdir(), "tcp-echo-reports-"));
-const matrix = (args: readonly string[]) => matrixIn(work, args);
+const matrix = (args: readonly string[]) => matrixCli(args, { cwd: work });
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

@@ -12,13 +12,13 @@ import { gapBroken, knownGap } from "../src/plan.ts";
 import type { MatrixResult } from "../src/planning.ts";
 import { cellText } from "../src/report.ts";
 import { checkCounts, parseJunit } from "./_junit.ts";
-import { matrix } from "./_matrix-cli.ts";
+import { matrixCli } from "./_matrix-cli.ts";
 
 const work = mkdtempSync(join(tmpdir(), "tcp-echo-udp-report-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe("--transport udp on a real run", () => {
-  const run = matrix(work, [
+  const run = matrixCli([
     ...["--transport", "udp", "--server", "node,xinetd", "--client", "node"],
     ...["--json", "-", "--junit", "udp.xml"],
   ]);

@@ -46,14 +46,23 @@ export const CHECK_PROBE = "tcp-echo-health";
  * (health checks too: `check-send-proxy`, which HAProxy sends as `LOCAL`), and a
  * health check every `checkInterval` ms that sends the probe and expects it back.
  * A connection to a dead backend is retried on another (`option redispatch`).
+ * Without `proxyProtocol` the bytes are forwarded as they are, so any echo server (a peer,
+ * the negative control) can be a backend; without `healthCheck` none is made, so a check's
+ * connection never takes one of a backend's `--max-connections` (`pnpm matrix --via`, one backend).
  */
 export function haproxyConfig(options: {
   port: number;
   backends: readonly Backend[];
   checkInterval: number;
   stats: string;
+  proxyProtocol?: boolean;
+  healthCheck?: boolean;
 }): string {
-  const { port, backends, checkInterval, stats } = options;
+  const { port, backends, checkInterval, stats, proxyProtocol = true, healthCheck = true } = options;
+  const check = healthCheck
+    ? ` check${proxyProtocol ? " check-send-proxy" : ""} inter ${checkInterval}ms fall 1 rise 1`
+    : "";
+  const server = `${proxyProtocol ? " send-proxy-v2" : ""}${check}`;
   return `global
   maxconn 4096
   stats socket ${stats} mode 600 level admin
@@ -63,7 +72,10 @@ defaults
   timeout connect 2s
   timeout client 60s
   timeout server 60s
-  # The half-closed side may stay open while the echo drains.
+  # In TCP mode HAProxy forwards a FIN as a FIN (a half-close) by default: no option is
+  # needed. Once one direction is shut, a side's inactivity timeout is client-fin /
+  # server-fin instead of client / server: as long, so a half-closed echo that is slow
+  # to drain is not cut. https://docs.haproxy.org/2.6/configuration.html#4.2-timeout%20client-fin
   timeout client-fin 60s
   timeout server-fin 60s
   retries 3
@@ -75,21 +87,25 @@ frontend echo
 
 backend echo_servers
   balance roundrobin
-  option tcp-check
+${
+  healthCheck
+    ? `  option tcp-check
   tcp-check send ${CHECK_PROBE}
   tcp-check expect string ${CHECK_PROBE}
-${backends
-  .map(
-    ({ name, port: backendPort }) =>
-      `  server ${name} 127.0.0.1:${backendPort} send-proxy-v2 check check-send-proxy inter ${checkInterval}ms fall 1 rise 1`,
-  )
-  .join("\n")}
+`
+    : ""
+}${backends.map(({ name, port: backendPort }) => `  server ${name} 127.0.0.1:${backendPort}${server}`).join("\n")}
 `;
 }
 
 /** nginx's stream module: round robin over `backends`, a PROXY v1 line on each connection. */
-export function nginxConfig(options: { port: number; backends: readonly Backend[]; dir: string }): string {
-  const { port, backends, dir } = options;
+export function nginxConfig(options: {
+  port: number;
+  backends: readonly Backend[];
+  dir: string;
+  proxyProtocol?: boolean;
+}): string {
+  const { port, backends, dir, proxyProtocol = true } = options;
   return `load_module ${NGINX_STREAM_MODULE};
 worker_processes 1;
 pid ${dir}/nginx.pid;
@@ -103,8 +119,9 @@ ${backends.map(({ port: backendPort }) => `    server 127.0.0.1:${backendPort};`
   server {
     listen 127.0.0.1:${port};
     proxy_pass echo_servers;
-    proxy_protocol on;
-    # Keep the client's half-close a half-close (nginx >= 1.21.4), so the echo can drain.
+    proxy_protocol ${proxyProtocol ? "on" : "off"};
+    # Keep the client's half-close a half-close (nginx >= 1.21.4), so the echo can drain; without
+    # it nginx closes both sides at the client's FIN. https://nginx.org/en/docs/stream/ngx_stream_proxy_module.html#proxy_half_close
     proxy_half_close on;
     proxy_timeout 60s;
   }
@@ -130,12 +147,32 @@ async function accepting(port: number, what: ManagedProcess, timeoutMs: number):
   }
 }
 
+/** How a balancer is started: what it forwards, and its hard timeout (a backstop: the tests' runs are far shorter). */
+export interface BalancerOptions {
+  /** Send each connection a PROXY header (HAProxy v2, nginx v1). @default true */
+  readonly proxyProtocol?: boolean;
+  /** HAProxy: check each backend with an echo of `CHECK_PROBE`. @default true */
+  readonly healthCheck?: boolean;
+  /** @default 120000 */
+  readonly lifetimeMs?: number;
+}
+
 /** Runs a balancer in the foreground until it accepts on `port`; `stop` kills it and removes its temp dir. */
-async function launch(binary: string, args: string[], port: number, dir: string): Promise<Omit<Balancer, "port">> {
-  const process = spawnManaged(binary, args, { label: binary.split("/").pop() as string, timeoutMs: 120_000 });
+async function launch(
+  binary: string,
+  args: string[],
+  port: number,
+  dir: string,
+  lifetimeMs = 120_000,
+): Promise<Omit<Balancer, "port">> {
+  const process = spawnManaged(binary, args, { label: binary.split("/").pop() as string, timeoutMs: lifetimeMs });
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  // A run stopped by a signal (the testkit's handlers exit) leaves no config or socket behind.
+  globalThis.process.once("exit", remove);
   const stop = async () => {
     await process.kill();
-    rmSync(dir, { recursive: true, force: true });
+    globalThis.process.removeListener("exit", remove);
+    remove();
   };
   try {
     await accepting(port, process, 10_000);
@@ -153,14 +190,18 @@ export interface HaproxyBalancer extends Balancer {
   waitFor(server: string, status: "UP" | "DOWN", timeoutMs: number): Promise<void>;
 }
 
-export async function startHaproxy(backends: readonly Backend[], checkInterval = 100): Promise<HaproxyBalancer> {
+export async function startHaproxy(
+  backends: readonly Backend[],
+  checkInterval = 100,
+  { proxyProtocol, healthCheck, lifetimeMs }: BalancerOptions = {},
+): Promise<HaproxyBalancer> {
   const dir = tempDir("haproxy-");
   const port = await freePort();
   const stats = join(dir, "admin.sock");
   const config = join(dir, "haproxy.cfg");
-  writeFileSync(config, haproxyConfig({ port, backends, checkInterval, stats }));
+  writeFileSync(config, haproxyConfig({ port, backends, checkInterval, stats, proxyProtocol, healthCheck }));
   // -db: foreground, no daemon; -f: this config only.
-  const { process, stop } = await launch(HAPROXY, ["-db", "-f", config], port, dir);
+  const { process, stop } = await launch(HAPROXY, ["-db", "-f", config], port, dir, lifetimeMs);
   const command = (line: string) =>
     new Promise<string>((resolve, reject) => {
       let text = "";
@@ -192,12 +233,15 @@ export async function startHaproxy(backends: readonly Backend[], checkInterval =
   };
 }
 
-export async function startNginx(backends: readonly Backend[]): Promise<Balancer> {
+export async function startNginx(
+  backends: readonly Backend[],
+  { proxyProtocol, lifetimeMs }: BalancerOptions = {},
+): Promise<Balancer> {
   const dir = tempDir("nginx-");
   const port = await freePort();
   const config = join(dir, "nginx.conf");
-  writeFileSync(config, nginxConfig({ port, backends, dir }));
+  writeFileSync(config, nginxConfig({ port, backends, dir, proxyProtocol }));
   // -p: a prefix of our own (temp paths), -e: no write to /var/log before the config is read.
   const args = ["-p", dir, "-e", join(dir, "error.log"), "-c", config, "-g", "daemon off;"];
-  return { port, ...(await launch(NGINX, args, port, dir)) };
+  return { port, ...(await launch(NGINX, args, port, dir, lifetimeMs)) };
 }

@@ -9,6 +9,8 @@
  *   }
  */
 
+export type { Backend, Balancer, BalancerOptions, HaproxyBalancer } from "./balancers.ts";
+export { missingBalancer, startHaproxy, startNginx } from "./balancers.ts";
 export type { DriverResult } from "./driver.ts";
 export type { Fault } from "./faults.ts";
 export { FAULT_PAYLOAD, FAULTS } from "./faults.ts";
