@@ -37,8 +37,9 @@ const PIECE = 64 * 1024;
 const onConnection = (socket: net.Socket) => {
   let batch: Buffer[] = [];
   let timer: NodeJS.Timeout | undefined;
-  // Its own unbounded queue (bug 1), fed to the socket only as the socket drains: Bun's destroy() still sends what
-  // write() had buffered, where Node's drops it, so the echo bug 2 drops must be bytes this process still holds.
+  // Its own unbounded queue (bug 1), fed to the socket only as the socket drains: Bun 1.4's destroy() still sends the
+  // write in flight (https://github.com/oven-sh/bun/pull/43250), where Node's drops it, so the echo bug 2 drops must
+  // be bytes this process still holds.
   const queue: Buffer[] = [];
   const feed = () => {
     while (queue.length > 0 && socket.writableLength === 0) socket.write(queue.shift()!);
