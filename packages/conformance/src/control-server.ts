@@ -32,17 +32,29 @@ const { values } = parseArgs({
   },
 });
 const secure = values["tls-cert"] && values["tls-key"];
+/** The most it hands the socket at once: what it still holds at the client's EOF is what it drops. */
+const PIECE = 64 * 1024;
 const onConnection = (socket: net.Socket) => {
   let batch: Buffer[] = [];
   let timer: NodeJS.Timeout | undefined;
+  // Its own unbounded queue (bug 1), fed to the socket only as the socket drains: Bun 1.4's destroy() still sends the
+  // write in flight (https://github.com/oven-sh/bun/pull/43250), where Node's drops it, so the echo bug 2 drops must
+  // be bytes this process still holds.
+  const queue: Buffer[] = [];
+  const feed = () => {
+    while (queue.length > 0 && socket.writableLength === 0) socket.write(queue.shift()!);
+  };
   socket.on("data", (chunk: Buffer) => {
     batch.push(chunk);
     timer ??= setTimeout(() => {
       timer = undefined;
-      socket.write(Buffer.concat(batch));
+      const echo = Buffer.concat(batch);
       batch = [];
+      for (let at = 0; at < echo.length; at += PIECE) queue.push(echo.subarray(at, at + PIECE));
+      feed();
     }, 20);
   });
+  socket.on("drain", feed);
   socket.on("end", () => {
     clearTimeout(timer);
     socket.destroy();

@@ -30,6 +30,8 @@ import {
   ROOT,
   type Runtime,
   type RuntimeName,
+  runnable,
+  runnerRuntime,
   missing as runtimeMissing,
 } from "@tcp-echo/testkit";
 import {
@@ -138,15 +140,15 @@ function oursOn(runtimes: readonly Runtime[]): Ours[] {
 
 function packageMissing({ runtime, pkg }: Ours): string | undefined {
   for (const file of ["src/index.ts", "src/cli.ts"]) {
-    if (!existsSync(join(ROOT, "packages", pkg, file)))
+    if (!existsSync(runnable(join(ROOT, "packages", pkg, file))))
       return `not available: packages/${pkg}/${file} does not exist yet`;
   }
   const gap = runtimeMissing(runtime);
   return gap ? `not available: ${gap}` : undefined;
 }
 
-/** The control and the client-only row run on the pinned Node, like the runner. */
-const pinnedNode = { runtime: "node", installedVersion: () => pinned("node").version };
+/** The control and the client-only row run on the runtime that runs the matrix (the pinned Node in a checkout). */
+const onRunner = { runtime: runnerRuntime().runtime, installedVersion: () => runnerRuntime().version };
 
 const pythonVersion = {
   runtime: "python",
@@ -245,7 +247,7 @@ const PEER_SERVERS: readonly ServerSpec[] = [
   },
   {
     name: "control",
-    ...pinnedNode,
+    ...onRunner,
     kind: "control",
     description: "negative control: no backpressure, and drops its pending echo at the client's half-close",
     missing: () => undefined,
@@ -256,16 +258,17 @@ const PEER_SERVERS: readonly ServerSpec[] = [
         transport === "unix"
           ? ["--unix", setup.unixPath("control")]
           : ["--host", hostOf(transport), "--port", "0", ...tlsServerFlags(options, "--tls-cert", "--tls-key")];
+      const access = { read: [setup.dir], write: [setup.dir] };
       return startListeningProcess(
         "control",
-        [...command(pinned("node"), join(HERE, "control-server.ts")), ...where],
+        [...command(runnerRuntime(), join(HERE, "control-server.ts"), access), ...where],
         jsonListening(transport),
       );
     },
   },
   {
     name: "client-only",
-    ...pinnedNode,
+    ...onRunner,
     kind: "client-only",
     description:
       "no real server: a refused port, a harness server that resets every connection (errors), harness servers that count what a client sent (graceful-close), and servers that stall (client-timeouts)",

@@ -189,24 +189,70 @@ export const check: (error: unknown) => boolean = isEchoError;
   );
 });
 
+/** How a user runs the installed bin on each runtime: npx, bunx (`--bun`: plain bunx follows the `node` shebang), deno. */
+const INVOCATIONS: Record<RuntimePackage, { argv: string[]; other: RuntimePackage }> = {
+  node: { argv: ["npx", "--offline", "tcp-echo-conformance"], other: "bun" },
+  bun: { argv: [BUN, "x", "--bun", "tcp-echo-conformance"], other: "deno" },
+  // From the app's package.json and node_modules (nodeModulesDir "manual"): no registry, no JSR.
+  deno: { argv: [DENO, "run", "-A", "npm:@tcp-echo/conformance"], other: "node" },
+};
+
+interface MatrixJson {
+  servers: { name: string; runtime: string; version?: string }[];
+  clients: { name: string; missing?: string }[];
+  cells: { server: string; client: string; status: string }[];
+}
+
 describe("the conformance tarball, installed alone outside the workspace", () => {
-  test("npm installs @tcp-echo/conformance: tcp-echo-conformance --help, and node x node with the control, on the Node that runs it", async () => {
-    const app = mkdtempSync(join(work, "conformance-npm-"));
+  let app: string;
+  beforeAll(async () => {
+    app = mkdtempSync(join(work, "conformance-npm-"));
     writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
-    // tsx is its one registry dependency (the workspace's packages are inside the tarball).
-    await ok(["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", packed.tarballs.conformance], app);
-    const bin = "node_modules/.bin/tcp-echo-conformance";
-    expect((await ok([bin, "--help"], app)).toString("utf8")).toMatch(/--junit FILE/);
-    const quick = ["--server", "node,control", "--client", "node", "--profile", "quick", "--json", "-"];
-    // Without this test's run marker: the matrix kills every process carrying its marker when it ends, and the
-    // `node` on PATH here is the workspace's shim, the parent of the Node that runs the matrix.
-    const alone = ["env", "-u", RUN_MARKER, bin, ...quick];
-    const result = JSON.parse((await ok(alone, app, { timeoutMs: 90_000 })).toString("utf8"));
-    expect(result.cells.map((cell: { server: string; status: string }) => `${cell.server}: ${cell.status}`)).toEqual([
-      "node: pass",
-      "control: expected-fail",
-    ]);
-    // No Node inside the tarball: the one running the bin is the node row and column, with its version.
-    expect(result.servers[0]).toMatchObject({ runtime: "node", version: expect.stringMatching(/^\d+\.\d+\.\d+$/) });
+    // No registry dependency: the workspace's packages are inside the tarball, compiled to JavaScript.
+    await ok(["npm", "install", "--offline", "--no-audit", "--no-fund", packed.tarballs.conformance], app);
+  }, 120_000);
+
+  test("tcp-echo-conformance --help prints the matrix's options", async () => {
+    expect((await ok(["node_modules/.bin/tcp-echo-conformance", "--help"], app)).toString("utf8")).toMatch(
+      /--junit FILE/,
+    );
   });
+
+  test.each(RUNTIME_PACKAGES)(
+    "run on %s: its own row passes, the negative control runs on it and is caught, another runtime's column is not available",
+    async (self) => {
+      const { argv, other } = INVOCATIONS[self];
+      const quick = [
+        "--server",
+        `${self},control`,
+        "--client",
+        `${self},${other}`,
+        "--profile",
+        "quick",
+        "--json",
+        "-",
+      ];
+      // Without this test's run marker: the matrix kills every process carrying its marker when it ends, and the
+      // `node` on PATH here is the workspace's shim, the parent of the Node that runs the matrix.
+      const alone = ["env", "-u", RUN_MARKER, ...argv, ...quick];
+      const result = JSON.parse((await ok(alone, app, { timeoutMs: 90_000 })).toString("utf8")) as MatrixJson;
+      expect(result.cells.map((cell) => `${cell.server} x ${cell.client}: ${cell.status}`).sort()).toEqual(
+        [
+          `${self} x ${self}: pass`,
+          `${self} x ${other}: not-available`,
+          `control x ${self}: expected-fail`,
+          `control x ${other}: not-available`,
+        ].sort(),
+      );
+      // No runtime inside the tarball: the one running the bin is its row, column and the control's, with its version.
+      const version = expect.stringMatching(/^\d+\.\d+\.\d+$/);
+      expect(result.servers).toMatchObject([
+        { name: self, runtime: self, version },
+        { name: "control", runtime: self, version },
+      ]);
+      expect(result.clients.find((client) => client.name === other)?.missing).toMatch(
+        new RegExp(`^not available: no ${other} inside the installed tcp-echo-conformance`),
+      );
+    },
+  );
 });

@@ -41,7 +41,9 @@ export function messageQueue<T>(): { push(value: T): void; done(): void; values:
 }
 
 export function startWorker(args: readonly string[]): CliWorker {
-  const worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
+  // This module's own extension: worker.ts beside the sources, worker.js in a build (dist/, tcp-echo-conformance).
+  const extension = import.meta.url.slice(import.meta.url.lastIndexOf("."));
+  const worker = new Worker(new URL(`./worker${extension}`, import.meta.url).href, { type: "module" });
   const output = messageQueue<string>();
   const exited = new Promise<number | null>((resolve) => {
     worker.onmessage = (message: MessageEvent<FromWorker>) => {

@@ -50,9 +50,9 @@ export interface Access {
 }
 
 const DENO_CONFIG = join(ROOT, "packages/deno/deno.json");
-// tsx as an --import hook keeps one process (the tsx CLI runs node as a child);
-// resolved here so the script runs from any working directory.
-const TSX = import.meta.resolve("tsx");
+// tsx as an --import hook keeps one process (the tsx CLI runs node as a child); resolved here so the script runs
+// from any working directory, and only for TypeScript: the installed tcp-echo-conformance is JavaScript, without tsx.
+const tsxHook = (script: string) => (script.endsWith(".ts") ? ["--import", import.meta.resolve("tsx")] : []);
 
 interface Table {
   /** The npm package `pnpm install` puts it in, and its binary inside that package. */
@@ -69,8 +69,7 @@ const TABLE: Record<RuntimeName, Table> = {
     command: (binary, script, { heapMiB }) => [
       binary,
       ...(heapMiB ? [`--max-old-space-size=${heapMiB}`] : []),
-      "--import",
-      TSX,
+      ...tsxHook(script),
       script,
     ],
   },
@@ -98,19 +97,29 @@ const TABLE: Record<RuntimeName, Table> = {
   },
 };
 
+/** The runtime running this process. */
+const SELF: RuntimeName = process.versions.bun ? "bun" : process.versions.deno ? "deno" : "node";
+
 /** The version `pnpm install` put in node_modules (the root package.json's pin). */
 export function pinned(runtime: RuntimeName): Runtime {
   const dir = join(ROOT, "node_modules", TABLE[runtime].pinnedPackage);
   const manifest = join(dir, "package.json");
   // An installed @tcp-echo/conformance (pack-conformance.ts) has no runtime of its own: the one running it is the pin.
-  const self = process.versions.bun ? "bun" : process.versions.deno ? "deno" : "node";
-  if (runtime === self && !existsSync(manifest)) {
-    return { runtime, version: process.versions[self] as string, binary: process.execPath, pinned: true };
+  if (runtime === SELF && !existsSync(manifest)) {
+    return { runtime, version: process.versions[SELF] as string, binary: process.execPath, pinned: true };
   }
   const version = existsSync(manifest)
     ? (JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version
     : "not installed";
   return { runtime, version, binary: join(dir, TABLE[runtime].pinnedBinary), pinned: true };
+}
+
+/**
+ * The runtime running this process, as `pinned()` gives it: the runner's own servers (the negative control) run on
+ * it, so an installed tcp-echo-conformance needs no second runtime (npx: Node, bunx --bun: Bun, deno run: Deno).
+ */
+export function runnerRuntime(): Runtime {
+  return pinned(SELF);
 }
 
 /** Why `runtime` cannot run here, or undefined. */
@@ -119,15 +128,24 @@ export function missing(runtime: Runtime): string | undefined {
     return runtime.pinned
       ? existsSync(join(ROOT, "pnpm-workspace.yaml"))
         ? `${runtime.binary} is missing: run npx -y pnpm@10 install`
-        : `no ${runtime.runtime} inside the installed tcp-echo-conformance: it runs ours on the runtime that runs it (npx: node, bunx: bun)`
+        : `no ${runtime.runtime} inside the installed tcp-echo-conformance: ours run on the runtime running it (npx: Node; bunx --bun: Bun; deno run npm:@tcp-echo/conformance: Deno)`
       : `${runtime.binary} is missing: fetch it again (pnpm matrix --runtimes ${runtime.runtime}@${runtime.version})`;
   if (runtime.runtime === "deno" && !existsSync(DENO_CONFIG)) return "packages/deno/deno.json is missing";
   return undefined;
 }
 
-/** argv that runs `script` (a .ts file) on `runtime`. */
+/**
+ * The file that runs `script` (a .ts path): itself in a checkout, its JavaScript build beside it in the installed
+ * tcp-echo-conformance, which has no TypeScript (Deno does not strip types under node_modules:
+ * ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING, https://github.com/denoland/deno/issues/24093).
+ */
+export function runnable(script: string): string {
+  return script.endsWith(".ts") && !existsSync(script) ? `${script.slice(0, -3)}.js` : script;
+}
+
+/** argv that runs `script` (a .ts file, or its build: `runnable`) on `runtime`. */
 export function command(runtime: Runtime, script: string, access: Access = {}): string[] {
-  return TABLE[runtime.runtime].command(runtime.binary, script, access);
+  return TABLE[runtime.runtime].command(runtime.binary, runnable(script), access);
 }
 
 /** The `tcp-echo` CLI of a runtime package (`packages/node/src/cli.ts`). */

@@ -1,8 +1,10 @@
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, test } from "vitest";
-import { pinned, ROOT } from "../src/runtimes.ts";
+import { command, pinned, ROOT, runnable } from "../src/runtimes.ts";
 import { newest, parseRuntime } from "../src/versions.ts";
 
 const run = promisify(execFile);
@@ -13,6 +15,23 @@ test("pnpm test runs on the pinned Node (the root package.json's devDependency),
   };
   expect(process.versions.node).toBe(manifest.default.devDependencies.node);
   expect(pinned("node").version).toBe(process.versions.node);
+});
+
+describe("scripts named by their .ts path", () => {
+  test("run as themselves beside their sources, as the .js beside them in a build without TypeScript", () => {
+    const dir = mkdtempSync(join(tmpdir(), "tcp-echo-runnable-"));
+    try {
+      writeFileSync(join(dir, "source.ts"), "");
+      writeFileSync(join(dir, "built.js"), "");
+      expect(runnable(join(dir, "source.ts"))).toBe(join(dir, "source.ts"));
+      expect(runnable(join(dir, "built.ts"))).toBe(join(dir, "built.js"));
+      // Node loads tsx only for TypeScript: the installed tcp-echo-conformance has no tsx.
+      expect(command(pinned("node"), join(dir, "source.ts"))).toContain("--import");
+      expect(command(pinned("node"), join(dir, "built.ts"))).toEqual([pinned("node").binary, join(dir, "built.js")]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("runtime versions", () => {
