@@ -48,7 +48,10 @@ import { TRANSPORTS, type Transport } from "./transports.ts";
 import { runUdpMatrix } from "./udp.ts";
 import { type Via, viaProblem } from "./via.ts";
 
-const USAGE = `usage: pnpm matrix [options]
+/** How the user ran it: `pnpm matrix` in a checkout, the bin of the installed package otherwise. */
+const INVOKED_AS = process.env.npm_lifecycle_event === "matrix" ? "pnpm matrix" : "tcp-echo-conformance";
+
+const USAGE = `usage: ${INVOKED_AS} [options]
 
   --server NAME   only this server (repeat or comma-separate): node, bun, deno, node@bun,
                   node@deno, socat, xinetd, python, control, client-only
@@ -237,9 +240,8 @@ async function report(
       : `FAILED: ${failing} cell(s) failed${values["require-all"] && unavailable ? `, ${unavailable} could not run (--require-all)` : ""}`;
   lines.push("", verdict);
   human.write(`${lines.join("\n")}\n`);
-  const invokedAs = process.env.npm_lifecycle_event === "matrix" ? "pnpm matrix" : "tcp-echo-conformance";
   await writeOutputs(result, outputs, {
-    commandLine: commandLine(process.argv.slice(2), invokedAs),
+    commandLine: commandLine(process.argv.slice(2), INVOKED_AS),
     generator: generator(),
   });
   return result.ok ? 0 : 1;
