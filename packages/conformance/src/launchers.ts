@@ -257,39 +257,45 @@ export async function reachServer(url: string, endpoint: Endpoint): Promise<Runn
   return { endpoint, port: portOf(endpoint), process: undefined, log: [], stop: async () => {} };
 }
 
-export function startXinetd({ transport }: StartOptions): Promise<RunningServer> {
-  const host = hostOf(transport);
-  return freePort(host).then((port) => {
-    const dir = mkdtempSync(join(tmpdir(), "tcp-echo-xinetd-"));
-    const config = join(dir, "xinetd.conf");
-    // `echo` names the built-in service; UNLISTED lets it take any port. cps: the
-    // default (50 connections/s, then 10 s disabled) would refuse the
-    // many-connections case. As root, xinetd needs a user to run the service as.
-    const root = process.getuid?.() === 0;
-    writeFileSync(
-      config,
-      [
-        "service echo",
-        "{",
-        "  type = INTERNAL UNLISTED",
-        "  id = echo-stream",
-        "  socket_type = stream",
-        "  protocol = tcp",
-        "  wait = no",
-        `  bind = ${host}`,
-        `  port = ${port}`,
-        ...(root ? ["  user = root"] : []),
-        "  instances = UNLIMITED",
-        "  per_source = UNLIMITED",
-        "  cps = 100000 1",
-        `  flags = REUSE${transport === "tcp6" ? " IPv6" : ""}`,
-        "}",
-        "",
-      ].join("\n"),
-    );
-    // -dontfork keeps it our child; -filelog and -pidfile keep it off syslog and
-    // /var/run (it cannot open its log otherwise, and the run leaves no trace).
-    const argv = [
+/**
+ * xinetd's built-in echo on `host:port`, stream (TCP) or dgram (UDP): the config in a temp dir and the argv that
+ * runs it. `echo` names the built-in service; UNLISTED lets it take any port. cps: the default (50 connections or
+ * datagrams a second, then the service is off for 10 s) would refuse the many-connections case and answer 94 of
+ * the UDP burst's 10,000. As root, xinetd needs a user to run the service as. -dontfork keeps it our child;
+ * -filelog and -pidfile keep it off syslog and /var/run (it cannot open its log otherwise, and the run leaves no
+ * trace). `cleanup` removes the temp dir.
+ */
+export function xinetdFiles(
+  socketType: "stream" | "dgram",
+  host: string,
+  port: number,
+): { argv: [string, ...string[]]; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), `tcp-echo-xinetd-${socketType}-`));
+  const config = join(dir, "xinetd.conf");
+  const root = process.getuid?.() === 0;
+  const stream = socketType === "stream";
+  writeFileSync(
+    config,
+    [
+      "service echo",
+      "{",
+      "  type = INTERNAL UNLISTED",
+      `  id = echo-${socketType}`,
+      `  socket_type = ${socketType}`,
+      `  protocol = ${stream ? "tcp" : "udp"}`,
+      `  wait = ${stream ? "no" : "yes"}`,
+      `  bind = ${host}`,
+      `  port = ${port}`,
+      ...(root ? ["  user = root"] : []),
+      ...(stream ? ["  instances = UNLIMITED", "  per_source = UNLIMITED"] : []),
+      "  cps = 100000 1",
+      ...(stream ? [`  flags = REUSE${host.includes(":") ? " IPv6" : ""}`] : []),
+      "}",
+      "",
+    ].join("\n"),
+  );
+  return {
+    argv: [
       "xinetd",
       "-dontfork",
       "-f",
@@ -298,9 +304,17 @@ export function startXinetd({ transport }: StartOptions): Promise<RunningServer>
       join(dir, "xinetd.log"),
       "-pidfile",
       join(dir, "xinetd.pid"),
-    ];
+    ],
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export function startXinetd({ transport }: StartOptions): Promise<RunningServer> {
+  const host = hostOf(transport);
+  return freePort(host).then((port) => {
+    const { argv, cleanup } = xinetdFiles("stream", host, port);
     const endpoint = { transport: transport === "tcp6" ? "tcp6" : "tcp4", host, port } as const;
-    return startProbedProcess("xinetd", argv, endpoint, () => rmSync(dir, { recursive: true, force: true }));
+    return startProbedProcess("xinetd", argv, endpoint, cleanup);
   });
 }
 

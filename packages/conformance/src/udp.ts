@@ -13,8 +13,6 @@
  *   pnpm matrix --transport udp [--server NAME]... [--client NAME]... [--case NAME]... [--markdown] [--json FILE|-] [--html FILE] [--junit FILE]
  */
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@tcp-echo/node";
 import {
@@ -28,6 +26,7 @@ import {
   UDP_PROBE,
   udpCli,
 } from "@tcp-echo/testkit";
+import { xinetdFiles } from "./launchers.ts";
 import { finish } from "./matrix.ts";
 import { type Kind, CLIENTS as TCP_CLIENTS, SERVERS as TCP_SERVERS } from "./participants.ts";
 import { gapBroken, knownGap } from "./plan.ts";
@@ -177,39 +176,8 @@ const SERVERS: readonly UdpServer[] = [
     sameProgramAs: "xinetd",
     async start() {
       const port = await freeUdpPort();
-      const dir = mkdtempSync(join(tmpdir(), "tcp-echo-xinetd-udp-"));
-      const config = join(dir, "xinetd.conf");
-      const root = process.getuid?.() === 0;
-      writeFileSync(
-        config,
-        [
-          "service echo",
-          "{",
-          "  type = INTERNAL UNLISTED",
-          "  id = echo-dgram",
-          "  socket_type = dgram",
-          "  protocol = udp",
-          "  wait = yes",
-          `  bind = ${HOST}`,
-          `  port = ${port}`,
-          ...(root ? ["  user = root"] : []),
-          // cps: the default (50 a second, then the service is off for 10 s) would answer 94 of the burst's 10,000.
-          "  cps = 100000 1",
-          "}",
-          "",
-        ].join("\n"),
-      );
-      const argv: [string, ...string[]] = [
-        "xinetd",
-        "-dontfork",
-        "-f",
-        config,
-        "-filelog",
-        join(dir, "xinetd.log"),
-        "-pidfile",
-        join(dir, "xinetd.pid"),
-      ];
-      return peer(argv, port, () => rmSync(dir, { recursive: true, force: true }));
+      const { argv, cleanup } = xinetdFiles("dgram", HOST, port);
+      return peer(argv, port, cleanup);
     },
   },
   {

@@ -18,10 +18,13 @@ const work = mkdtempSync(join(tmpdir(), "tcp-echo-udp-report-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe("--transport udp on a real run", () => {
-  const run = matrixCli([
-    ...["--transport", "udp", "--server", "node,xinetd", "--client", "node"],
-    ...["--json", "-", "--junit", "udp.xml"],
-  ]);
+  const run = matrixCli(
+    [
+      ...["--transport", "udp", "--server", "node,xinetd", "--client", "node"],
+      ...["--json", "-", "--junit", "udp.xml"],
+    ],
+    { cwd: work },
+  );
   const result = run.then(({ stdout }) => JSON.parse(stdout) as MatrixResult);
 
   test("--json - is a MatrixResult whose cells are over udp: ours passes every case, xinetd is the control caught", async () => {
