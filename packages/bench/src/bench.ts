@@ -52,9 +52,9 @@ const USAGE = `usage: bench [options]
                    udp the UDP ping-pong and flood against the C UDP server (unpinned)
   --clients L      client scenarios, comma list of a,b,c,d (default all): ping-pong, 50x16, bulk, churn
   --servers L      comma list of server ids (default all): c,c-uring,node,node-native,node-net,bun,
-                   bun-native,bun-net,deno,deno-native,deno-net,deno-pipeto, node-workers-1,node-workers-2 (and
-                   bun, deno: serve --workers N, in (b) and (d), unpinned) (a runtime's name also picks its client,
-                   and its UDP server; c the C UDP server)
+                   bun-native,bun-net,deno,deno-native,deno-net,deno-pipeto; node-workers-1,node-workers-2
+                   (bun-, deno-: serve --workers 1 and 2, run in (b) and (d) unpinned); a runtime's name also
+                   picks its client and its UDP server, c the C UDP server
   --pin L          pinned,unpinned (default both; memory scenarios run once, unpinned when listed)
   --flood-mb N     bytes written in scenario (e), in MB (default 200)
   --idle-conns N   connections held in scenario (f) (default 10000)

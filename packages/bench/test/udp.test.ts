@@ -44,5 +44,4 @@ test("bench --scenarios udp: no wrong answer and a nonzero rate from the C and N
     expect(measurement.value).toBeGreaterThan(0);
     expect(measurement.lostPercent).toBeGreaterThanOrEqual(0);
   }
-  expect(stdout).toMatch(/^\(udp-pingpong\) UDP ping-pong, 64 B, 1 in flight \[unpinned\]$/m);
 });
