@@ -2,7 +2,9 @@
  * `pnpm bench`: each server in turn (A B C A B C ...) under the C load
  * generator, scenario by scenario, over several repetitions, pinned and
  * unpinned; then each runtime's client (its `tcp-echo load` command) against
- * the C server, beside the C load generator doing the same. Prints a table,
+ * the C server, beside the C load generator doing the same; `serve --workers 2`
+ * against `--workers 1` in (b) and (d), unpinned; then the UDP rows against the
+ * C UDP server (udp.ts). Prints a table,
  * writes JSON and an SVG chart under .bench/results (or where asked).
  * Exit codes: 0 ok, 1 a wrong byte or a failed run, 2 usage.
  */
@@ -25,6 +27,7 @@ import {
   subjectsOf,
   summarize,
   table,
+  workerLines,
 } from "./report.ts";
 import {
   CLIENT_SCENARIOS,
@@ -34,18 +37,24 @@ import {
   listClients,
   listScenarios,
   listServers,
+  listWorkerServers,
+  runningIn,
   type Scenario,
   type Server,
 } from "./targets.ts";
+import { listUdpServers, measureUdp, UDP_SCENARIOS } from "./udp.ts";
 
 const USAGE = `usage: bench [options]
   --duration S     measured seconds per run (default 3)
   --warmup S       unmeasured seconds before each run (default 1)
   --reps N         repetitions; every server runs once per repetition (default 3)
-  --scenarios L    comma list of a,b,c,d,e,f,client (default all); client runs the client scenarios
+  --scenarios L    comma list of a,b,c,d,e,f,client,udp (default all); client runs the client scenarios,
+                   udp the UDP ping-pong and flood against the C UDP server (unpinned)
   --clients L      client scenarios, comma list of a,b,c,d (default all): ping-pong, 50x16, bulk, churn
   --servers L      comma list of server ids (default all): c,c-uring,node,node-native,node-net,bun,
-                   bun-native,bun-net,deno,deno-native,deno-net,deno-pipeto (a runtime's name also picks its client)
+                   bun-native,bun-net,deno,deno-native,deno-net,deno-pipeto; node-workers-1,node-workers-2
+                   (bun-, deno-: serve --workers 1 and 2, run in (b) and (d) unpinned); a runtime's name also
+                   picks its client and its UDP server, c the C UDP server
   --pin L          pinned,unpinned (default both; memory scenarios run once, unpinned when listed)
   --flood-mb N     bytes written in scenario (e), in MB (default 200)
   --idle-conns N   connections held in scenario (f) (default 10000)
@@ -105,9 +114,9 @@ function parseSettings(argv: string[]): Settings {
   const smoke = values.smoke === true;
   const pins = (list(values.pin) ?? (smoke ? ["unpinned"] : ["pinned", "unpinned"])) as Pin[];
   for (const pin of pins) if (pin !== "pinned" && pin !== "unpinned") throw new Error(`--pin: unknown mode ${pin}`);
-  const scenarios = list(values.scenarios) ?? (smoke ? ["b", "client"] : ["a", "b", "c", "d", "e", "f", "client"]);
-  for (const id of scenarios)
-    if (!["a", "b", "c", "d", "e", "f", "client"].includes(id)) throw new Error(`--scenarios: unknown scenario ${id}`);
+  const every = ["a", "b", "c", "d", "e", "f", "client", "udp"];
+  const scenarios = list(values.scenarios) ?? (smoke ? ["b", "client"] : every);
+  for (const id of scenarios) if (!every.includes(id)) throw new Error(`--scenarios: unknown scenario ${id}`);
   const clients = list(values.clients) ?? (smoke ? ["b"] : ["a", "b", "c", "d"]);
   for (const id of clients)
     if (!["a", "b", "c", "d"].includes(id)) throw new Error(`--clients: unknown client scenario ${id}`);
@@ -192,7 +201,8 @@ async function measureServer(context: Context, server: Server, scenario: Scenari
   let started: Started | undefined;
   try {
     started = await start([...pinTo(pin, 1), ...server.command], hardTimeout(settings, scenario) + 2 * SERVER_START_MS);
-    const { port, pid } = started.hello as { port: number; pid: number };
+    // `serve --workers` announces no pid (it has several): the supervisor's stands in, read only for memory.
+    const { port, pid = started.process.pid } = started.hello as { port: number; pid?: number };
     const args = [
       ...pinTo(pin, 0),
       context.loadgen,
@@ -360,7 +370,12 @@ async function main(): Promise<number> {
   const pins = settings.pins.filter((pin) => pin === "unpinned" || pinning);
   if (pins.length < settings.pins.length) log("note: taskset cannot pin to two cores here; pinned runs are skipped");
 
-  const servers = listServers(runtimes, native).filter((s) => !settings.servers || settings.servers.includes(s.id));
+  const servers = [...listServers(runtimes, native), ...listWorkerServers(runtimes)].filter(
+    (s) => !settings.servers || settings.servers.includes(s.id),
+  );
+  const udpServers = settings.scenarios.includes("udp")
+    ? listUdpServers(runtimes, native.udpEchoServer).filter((s) => !settings.servers || settings.servers.includes(s.id))
+    : [];
   const clients = settings.scenarios.includes("client")
     ? listClients(runtimes).filter(
         (c) => !settings.servers || settings.servers.includes(c.runtime) || settings.servers.includes(c.id),
@@ -383,7 +398,13 @@ async function main(): Promise<number> {
     `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB} GB, ${machine.kernel}; ${machine.cc}\n` +
       `runtimes: node ${runtimes.node.version}, bun ${runtimes.bun.version}, deno ${runtimes.deno.version}\n` +
       `servers: ${present.map((s) => s.id).join(", ")}` +
-      [...servers, ...clients]
+      (udpServers.length
+        ? `\nudp servers: ${udpServers
+            .filter((s) => !s.missing)
+            .map((s) => s.id)
+            .join(", ")}`
+        : "") +
+      [...servers, ...clients, ...udpServers]
         .filter((s) => s.missing)
         .map((s) => `\nmissing: ${s.id}: ${s.missing?.split("\n")[0]}`)
         .join(""),
@@ -394,11 +415,12 @@ async function main(): Promise<number> {
     for (const scenario of scenarios) {
       if (!scenario.timed && pin !== memoryPin) continue;
       log(`(${scenario.id}) ${scenario.title}, ${pin}`);
+      const here = runningIn(present, scenario, pin);
       // Each repetition starts one server later (A B C, B C A, C A B): whatever a
       // run leaves behind (TIME_WAIT sockets, a warm page cache, a hot core) never
       // lands on the same server every time.
       for (let rep = 1; rep <= settings.reps; rep++)
-        for (const server of rotate(present, rep - 1)) await measureServer(context, server, scenario, pin, rep);
+        for (const server of rotate(here, rep - 1)) await measureServer(context, server, scenario, pin, rep);
     }
     for (const scenario of clientScenarios) {
       log(`(client-${scenario.id}) tcp-echo load against the C server: ${scenario.title}, ${pin}`);
@@ -407,6 +429,23 @@ async function main(): Promise<number> {
         for (const client of rotate(runners, rep - 1))
           await measureClient(context, native.echoServer, scenario, client, pin, rep);
     }
+  }
+
+  const presentUdp = udpServers.filter((s) => !s.missing);
+  for (const scenario of presentUdp.length ? UDP_SCENARIOS : []) {
+    log(`(${scenario.id}) ${scenario.title}, unpinned`);
+    for (let rep = 1; rep <= settings.reps; rep++)
+      for (const server of rotate(presentUdp, rep - 1)) {
+        const measurement = await measureUdp(server, native.udpLoadgen, scenario, settings, rep);
+        context.measurements.push(measurement);
+        log(
+          `  ${scenario.id} unpinned rep ${rep} ${server.id.padEnd(12)} ${fmt(measurement.value)} ${scenario.unit}` +
+            (measurement.rttP50us !== undefined ? ` p50 ${fmt(measurement.rttP50us, 1)} us` : "") +
+            (measurement.lostPercent !== undefined ? ` lost ${fmt(measurement.lostPercent, 2)} %` : "") +
+            (measurement.wrongBytes ? ` WRONG ANSWERS ${measurement.wrongBytes}` : "") +
+            (measurement.failure ? ` FAILED: ${measurement.failure.split("\n")[0]}` : ""),
+        );
+      }
   }
 
   // --- report ---
@@ -442,28 +481,53 @@ async function main(): Promise<number> {
       );
     }
   }
+  const udpSubjects = subjectsOf(presentUdp);
+  const udpRows = UDP_SCENARIOS.flatMap((scenario) =>
+    summarize(context.measurements, udpSubjects, scenario.id, "unpinned", "c", "higher", true),
+  );
+  for (const scenario of UDP_SCENARIOS) {
+    const summary = udpRows.filter((row) => row.group === scenario.id);
+    if (summary.length) blocks.push(table(`(${scenario.id}) ${scenario.title} [unpinned]`, scenario.unit, summary));
+  }
   const goals = evaluateGoals(rows, scenarios);
   log(`\nratios are medians of per-repetition ratios; >1 is better in every ratio column\n\n${blocks.join("\n\n")}`);
+  const workers = workerLines(rows, subjects, Object.fromEntries(scenarios.map((s) => [s.id, s.unit])));
+  if (workers.length)
+    log(
+      `\nserve --workers N against --workers 1, same run, unpinned (on ${machine.cores} cores the load generator shares them):\n${workers.join("\n")}`,
+    );
   if (goals.length) log(`\ngoals (issue 16):\n${goalLines(goals)}`);
 
-  const missing = [...servers, ...clients].filter((s) => s.missing).map((s) => ({ id: s.id, reason: s.missing }));
+  const missing = [...servers, ...clients, ...udpServers]
+    .filter((s) => s.missing)
+    .map((s) => ({ id: s.id, reason: s.missing }));
   const versions = { node: runtimes.node.version, bun: runtimes.bun.version, deno: runtimes.deno.version };
   const meta = { date: new Date().toISOString(), machine, versions, pinned: pins.includes("pinned"), settings };
   if (settings.json) {
     mkdirSync(dirname(settings.json), { recursive: true });
     writeFileSync(
       settings.json,
-      `${JSON.stringify({ ...meta, missing, rows, goals, measurements: context.measurements }, null, 2)}\n`,
+      `${JSON.stringify({ ...meta, missing, rows: [...rows, ...udpRows], goals, measurements: context.measurements }, null, 2)}\n`,
     );
     log(`json: ${settings.json}`);
   }
   mkdirSync(dirname(settings.svg), { recursive: true });
-  writeFileSync(settings.svg, chart(rows, scenarios, subjects, meta));
+  // The chart keeps one bar per server in every group; the workers rows have their own lines above.
+  const charted = subjects.filter((s) => s.kind !== "workers");
+  writeFileSync(
+    settings.svg,
+    chart(
+      rows.filter((row) => charted.some((s) => s.id === row.target)),
+      scenarios,
+      charted,
+      meta,
+    ),
+  );
   log(`chart: ${settings.svg}`);
 
   const wrong = context.measurements.reduce((sum, m) => sum + m.wrongBytes, 0);
   const failed = context.measurements.filter((m) => m.failure);
-  if (wrong > 0) log(`FAILED: the load generator saw ${wrong} wrong bytes`);
+  if (wrong > 0) log(`FAILED: the load generators saw ${wrong} wrong bytes (UDP: wrong answers)`);
   if (failed.length) log(`FAILED: ${failed.length} runs failed`);
   return wrong > 0 || failed.length ? 1 : 0;
 }

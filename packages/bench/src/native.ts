@@ -1,6 +1,6 @@
 /**
  * The native half of the bench: compiling the C load generator and the C echo
- * servers (epoll, and io_uring where liburing is installed) with the machine's
+ * servers (epoll, and io_uring where liburing is installed), and the UDP pair, with the machine's
  * `cc`, and describing the machine the run was on.
  */
 
@@ -15,6 +15,9 @@ export interface NativeBinaries {
   readonly echoServer: string;
   /** The io_uring server, or why it could not be built (liburing-dev missing). */
   readonly uringServer: { readonly binary: string } | { readonly missing: string };
+  /** The UDP pair: `udp-loadgen.c` and `udp-echo-server.c` (recvmmsg/sendmmsg). */
+  readonly udpLoadgen: string;
+  readonly udpEchoServer: string;
 }
 
 /** Compiles each C file unless its binary is newer than the source and the header the servers share. */
@@ -42,7 +45,13 @@ export function buildNative(): NativeBinaries {
   } catch (error) {
     uringServer = { missing: (error as Error).message.split("\n")[0] as string };
   }
-  return { loadgen: compile("loadgen"), echoServer: compile("echo-server"), uringServer };
+  return {
+    loadgen: compile("loadgen"),
+    echoServer: compile("echo-server"),
+    uringServer,
+    udpLoadgen: compile("udp-loadgen"),
+    udpEchoServer: compile("udp-echo-server"),
+  };
 }
 
 export interface Machine {

@@ -24,6 +24,8 @@ export interface Measurement {
   /** Flood: bytes written before the client stalled, and whether it stalled at all. */
   readonly stallMB?: number;
   readonly stalled?: boolean;
+  /** UDP: the share of datagrams sent that got no answer, in percent. */
+  readonly lostPercent?: number;
   readonly errors: number;
   readonly wrongBytes: number;
   readonly failure?: string;
@@ -44,10 +46,13 @@ export interface Row {
   readonly vsIdiomatic: number | undefined;
   /** Ours only: median of per-repetition ratios to the hand-written native server on the same runtime; >1 is better. */
   readonly vsNative: number | undefined;
+  /** `--workers N` rows only: median of per-repetition ratios to the same runtime's `--workers 1` row; >1 is better. */
+  readonly vsOneWorker: number | undefined;
   readonly rttP50us: number | undefined;
   readonly rttP99us: number | undefined;
   readonly stallMB: number | undefined;
   readonly stalled: boolean | undefined;
+  readonly lostPercent: number | undefined;
   readonly errors: number;
   readonly wrongBytes: number;
   readonly failures: string[];
@@ -70,6 +75,8 @@ export interface Subject {
   readonly label: string;
   readonly runtime: string;
   readonly kind: Row["kind"];
+  /** A `--workers N` subject: the id of its runtime's `--workers 1` subject. */
+  readonly oneWorker?: string;
 }
 
 /**
@@ -114,6 +121,11 @@ export function summarize(
       };
       const vsIdiomatic = against("idiomatic");
       const vsNative = against("native");
+      const oneWorker = subject.oneWorker;
+      const vsOneWorker =
+        withRatios && oneWorker !== undefined
+          ? medianOf(reps.map((rep) => ratio(at(subject.id, rep), at(oneWorker, rep), better)))
+          : undefined;
       return {
         group,
         pin,
@@ -126,10 +138,12 @@ export function summarize(
         vsC,
         vsIdiomatic,
         vsNative,
+        vsOneWorker,
         rttP50us: medianOf(runs.map((m) => m.rttP50us ?? Number.NaN)),
         rttP99us: medianOf(runs.map((m) => m.rttP99us ?? Number.NaN)),
         stallMB: medianOf(runs.map((m) => m.stallMB ?? Number.NaN)),
         stalled: runs.some((m) => m.stalled !== undefined) ? runs.every((m) => m.stalled) : undefined,
+        lostPercent: medianOf(runs.map((m) => m.lostPercent ?? Number.NaN)),
         errors: runs.reduce((sum, m) => sum + m.errors, 0),
         wrongBytes: runs.reduce((sum, m) => sum + m.wrongBytes, 0),
         failures: runs.flatMap((m) => (m.failure ? [m.failure] : [])),
@@ -138,7 +152,13 @@ export function summarize(
 }
 
 export function subjectsOf(servers: Server[]): Subject[] {
-  return servers.map((s) => ({ id: s.id, label: s.label, runtime: s.runtime, kind: s.kind }));
+  return servers.map((s) => ({
+    id: s.id,
+    label: s.label,
+    runtime: s.runtime,
+    kind: s.kind,
+    ...(s.oneWorker ? { oneWorker: s.oneWorker } : {}),
+  }));
 }
 
 // --- goals ------------------------------------------------------------------
@@ -234,6 +254,8 @@ export function table(title: string, unit: string, rows: Row[]): string {
   const lines = rows.map((row) => {
     const notes = [
       row.stallMB !== undefined ? `${row.stalled ? "stalled at" : "never stalled,"} ${fmt(row.stallMB)} MB` : "",
+      row.lostPercent !== undefined ? `lost ${fmt(row.lostPercent, 2)} %` : "",
+      row.vsOneWorker !== undefined ? `${ratioText(row.vsOneWorker)} the 1-worker row` : "",
       row.errors ? `${row.errors} errors` : "",
       row.wrongBytes ? `${row.wrongBytes} WRONG BYTES` : "",
       row.failures.length ? `failed: ${row.failures[0]?.split("\n")[0]}` : "",
@@ -261,4 +283,21 @@ export function table(title: string, unit: string, rows: Row[]): string {
       .join("  ")
       .trimEnd();
   return [title, render(header), ...lines.map(render)].join("\n");
+}
+
+/**
+ * `serve --workers N` against `--workers 1` on the same runtime, one line per
+ * scenario and `--workers N` row: the median of per-repetition ratios, and both medians.
+ */
+export function workerLines(rows: Row[], subjects: Subject[], units: Record<string, string>): string[] {
+  return rows.flatMap((row) => {
+    const oneWorkerId = subjects.find((s) => s.id === row.target)?.oneWorker;
+    const oneWorker = rows.find((r) => r.group === row.group && r.pin === row.pin && r.target === oneWorkerId);
+    if (row.vsOneWorker === undefined || !oneWorker) return [];
+    const unit = units[row.group] ?? "";
+    return [
+      `  (${row.group}) ${row.label.padEnd(26)} ${ratioText(row.vsOneWorker).padStart(6)} ${oneWorker.label.replace(/^\w+: /, "")}` +
+        ` (${fmt(row.median)} vs ${fmt(oneWorker.median)} ${unit}, ${row.pin})`,
+    ];
+  });
 }

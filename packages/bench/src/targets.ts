@@ -24,6 +24,8 @@ export interface Runtime {
   readonly packageEntry: string;
   /** The command that runs our `tcp-echo` CLI on this runtime. */
   readonly cli: string[];
+  /** The same, able to run `serve --workers` (Deno: `--unstable-net` for SO_REUSEPORT, read access for its Web Workers). */
+  readonly workersCli: string[];
 }
 
 /** The pinned runtimes (root package.json), from @tcp-echo/testkit's runtime table. */
@@ -40,14 +42,21 @@ export function detectRuntimes(): Record<RuntimeName, Runtime> {
         version: runtime.version,
         packageEntry: join(ROOT, `packages/${name}/src/index.ts`),
         cli: command(runtime, cliOf(name)),
+        workersCli: command(runtime, cliOf(name), {
+          unstableNet: true,
+          read: [join(ROOT, "packages")],
+        }),
       },
     ];
   });
   return Object.fromEntries(entries) as Record<RuntimeName, Runtime>;
 }
 
-/** `native`: the best a user who knows the runtime writes by hand; `idiomatic`: the everyday one-liner. */
-export type ServerKind = "ours" | "native" | "idiomatic" | "limit";
+/**
+ * `native`: the best a user who knows the runtime writes by hand; `idiomatic`: the everyday one-liner;
+ * `workers`: our CLI's `serve --workers N`, read against its own 1-worker row.
+ */
+export type ServerKind = "ours" | "native" | "idiomatic" | "limit" | "workers";
 
 export interface Server {
   readonly id: string;
@@ -57,6 +66,10 @@ export interface Server {
   readonly command: string[];
   /** Why it is left out of this run. */
   missing: string | undefined;
+  /** The scenarios it runs in, unpinned only; every scenario and pin mode when absent. */
+  readonly onlyUnpinned?: readonly Scenario["id"][];
+  /** A `--workers N` row: the id of the same runtime's `--workers 1` row, which its ratio is taken against. */
+  readonly oneWorker?: string;
 }
 
 export interface Client {
@@ -131,6 +144,35 @@ export function listServers(runtimes: Record<RuntimeName, Runtime>, native: Nati
     missing: unavailable(runtimes.deno, false),
   });
   return servers;
+}
+
+/** The worker counts the bench compares (issue 15), and the scenarios it compares them in. */
+export const WORKER_COUNTS = [1, 2] as const;
+const WORKER_SCENARIOS: readonly Scenario["id"][] = ["b", "d"];
+
+/**
+ * `tcp-echo serve --workers N` on each runtime, N in `WORKER_COUNTS`: the CLI a user runs, which logs every
+ * connection (each worker to the supervisor, which relays it), so its rows are read against each other, not
+ * against the library rows. Unpinned only: pinning the group puts every worker on one core.
+ */
+export function listWorkerServers(runtimes: Record<RuntimeName, Runtime>): Server[] {
+  return Object.values(runtimes).flatMap((runtime) =>
+    WORKER_COUNTS.map((count) => ({
+      id: `${runtime.name}-workers-${count}`,
+      label: `${runtime.name}: serve --workers ${count}`,
+      runtime: runtime.name,
+      kind: "workers" as const,
+      command: [...runtime.workersCli, "serve", "--port", "0", "--json", "--workers", String(count)],
+      missing: unavailable(runtime, true),
+      onlyUnpinned: WORKER_SCENARIOS,
+      ...(count === 1 ? {} : { oneWorker: `${runtime.name}-workers-1` }),
+    })),
+  );
+}
+
+/** The servers that run in `scenario` with `pin` (the workers rows: in (b) and (d), unpinned). */
+export function runningIn(servers: readonly Server[], scenario: Scenario, pin: "pinned" | "unpinned"): Server[] {
+  return servers.filter((s) => !s.onlyUnpinned || (pin === "unpinned" && s.onlyUnpinned.includes(scenario.id)));
 }
 
 /** Each runtime's `tcp-echo load` command: the client figure is the command a user can run. */
