@@ -172,14 +172,9 @@ async function main(): Promise<number> {
       return 2;
     }
   }
-  const outputs = { json: values.json, html: values.html, junit: values.junit };
-  const unwritable = checkOutputs(outputs);
-  if (unwritable) {
-    process.stderr.write(`matrix: ${unwritable}\n`);
-    return 2;
-  }
-  // With the JSON on stdout, everything for people goes to stderr.
-  const human = values.json === "-" ? process.stderr : process.stdout;
+  const outputs = outputsOf(values);
+  if (typeof outputs === "number") return outputs;
+  const { human } = outputs;
   installExitHandlers();
   const progress = new Progress(human, values.via);
   let result: Awaited<ReturnType<typeof runMatrix>>;
@@ -247,6 +242,20 @@ async function report(
   return result.ok ? 0 : 1;
 }
 
+/**
+ * The `--json`, `--html` and `--junit` paths, checked before the run (exit 2 when one cannot be written), and the
+ * stream for people: with the JSON on stdout, everything for people goes to stderr.
+ */
+function outputsOf(values: ReturnType<typeof parse>["values"]) {
+  const paths = { json: values.json, html: values.html, junit: values.junit };
+  const unwritable = checkOutputs(paths);
+  if (unwritable) {
+    process.stderr.write(`matrix: ${unwritable}\n`);
+    return 2;
+  }
+  return { ...paths, human: values.json === "-" ? process.stderr : process.stdout };
+}
+
 /** `--transport udp`: its own grid (`udp.ts`: servers, clients and cases), reported as the others are. */
 async function udpMatrix(values: ReturnType<typeof parse>["values"]): Promise<number> {
   const tcpOnly = ["profile", "jobs", "faults", "runtimes", "server-at", "server-cmd", "client-cmd", "config"].filter(
@@ -256,13 +265,9 @@ async function udpMatrix(values: ReturnType<typeof parse>["values"]): Promise<nu
     process.stderr.write(`matrix: --${tcpOnly.join(", --")}: not for --transport udp (its grid is its own)\n`);
     return 2;
   }
-  const outputs = { json: values.json, html: values.html, junit: values.junit };
-  const unwritable = checkOutputs(outputs);
-  if (unwritable) {
-    process.stderr.write(`matrix: ${unwritable}\n`);
-    return 2;
-  }
-  const human = values.json === "-" ? process.stderr : process.stdout;
+  const outputs = outputsOf(values);
+  if (typeof outputs === "number") return outputs;
+  const { human } = outputs;
   installExitHandlers();
   let result: MatrixResult;
   try {
