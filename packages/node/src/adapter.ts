@@ -70,6 +70,8 @@ function bind(config: ListenConfig, server: ServerCore): Promise<Listener> {
     if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
     const io = new NodeSocketIO(socket);
     io.wire(server.accept(infoOf(socket, config, "server", localOf), io));
+    // Plain TCP and Unix: read into memory of our own (TLS decrypts into fresh buffers anyway).
+    if (!secure) readIntoOwnBuffer(socket as AdaptedSocket);
   });
   // A failed handshake (unknown CA, no client certificate) never becomes a
   // connection; without this listener Node drops it silently.
@@ -244,6 +246,87 @@ function onError(this: AdaptedSocket, error: Error): void {
 }
 function onClose(this: AdaptedSocket): void {
   this[ADAPTER].events.onClose();
+}
+
+// --- reading into our own buffer (server, plain TCP and Unix) ---
+
+/**
+ * By default Node reads every chunk into fresh memory (libuv asks for 64 KiB
+ * per read, a new Buffer per 'data' event, through the Readable stream's
+ * machinery); `onread` instead reads into a buffer of the caller's and calls
+ * back with the byte count (https://nodejs.org/api/net.html#socketconnectoptions-connectlistener).
+ * A server's session writes what it reads straight back and keeps no other
+ * reference (core's `EchoSession.onData`), so the buffer is free again as soon
+ * as that write is in the kernel, which on a socket that keeps up is at once:
+ * one buffer then serves every read.
+ *
+ * `net.Server` does not pass `onread` on to the sockets it accepts
+ * (https://github.com/nodejs/node/issues/53792), and re-wrapping each
+ * accepted handle in a second `net.Socket` costs a socket per connection. The
+ * accepted socket is given the buffer the way Node's `Socket` constructor
+ * does it (lib/net.js `initSocketHandle`): its three `onread` slots (symbols
+ * kBuffer, kBufferCb, kBufferGen, read by `onStreamRead` in
+ * lib/internal/stream_base_commons.js) and `handle.useUserBuffer`. Where a
+ * Node lacks them the socket keeps its 'data' events.
+ *
+ * The buffer starts small (an idle connection costs 2 KiB more) and grows 4x
+ * whenever a read fills it, up to 64 KiB. While a write still points into it
+ * (the kernel did not take it all), the next read gets a new buffer: the
+ * old one goes with its write, and core's backpressure is unchanged.
+ */
+const FIRST_READ_BUFFER = 2 * 1024;
+const MAX_READ_BUFFER = 64 * 1024;
+
+type Slots = { buffer: symbol; callback: symbol; generator: symbol };
+let slots: Slots | false | undefined;
+
+type ReadingSocket = AdaptedSocket & {
+  _handle: { useUserBuffer?: (buffer: Uint8Array) => void } | null;
+} & Record<symbol, unknown>;
+
+function onreadSlots(socket: net.Socket): Slots | false {
+  if (slots !== undefined) return slots;
+  const find = (name: string) => Object.getOwnPropertySymbols(socket).find((key) => key.description === name);
+  const [buffer, callback, generator] = [find("kBuffer"), find("kBufferCb"), find("kBufferGen")];
+  slots = buffer && callback && generator ? { buffer, callback, generator } : false;
+  return slots;
+}
+
+function readIntoOwnBuffer(socket: AdaptedSocket): void {
+  const found = onreadSlots(socket);
+  const reading = socket as ReadingSocket;
+  const handle = reading._handle;
+  if (!found || !handle || typeof handle.useUserBuffer !== "function") return;
+  const buffer = Buffer.allocUnsafe(FIRST_READ_BUFFER);
+  reading[found.buffer] = buffer;
+  reading[found.callback] = onRead;
+  reading[found.generator] = nextReadBuffer;
+  handle.useUserBuffer(buffer);
+}
+
+/**
+ * Node calls the `onread` callback with the socket as `this`, and the buffer
+ * generator right after it with no `this` (`onStreamRead`); a closure per
+ * socket would cost idle memory, so the callback leaves its verdict here.
+ */
+let nextBuffer: Buffer | undefined;
+
+/** What the socket read into `buffer`. */
+function onRead(this: AdaptedSocket, count: number, buffer: Buffer): void {
+  this[ADAPTER].events.onData(buffer.subarray(0, count));
+  let length = buffer.byteLength;
+  const full = count === length && length < MAX_READ_BUFFER;
+  if (full) length = Math.min(4 * length, MAX_READ_BUFFER);
+  // A write not yet in the kernel may still point into `buffer`.
+  const held = this.writableLength > 0;
+  nextBuffer = full || held ? Buffer.allocUnsafe(length) : undefined;
+}
+
+/** The buffer for the next read: undefined keeps the same one. */
+function nextReadBuffer(): Buffer | undefined {
+  const next = nextBuffer;
+  nextBuffer = undefined;
+  return next;
 }
 
 // --- datagram ---
