@@ -70,8 +70,9 @@ function bind(config: ListenConfig, server: ServerCore): Promise<Listener> {
     if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
     const io = new NodeSocketIO(socket);
     io.wire(server.accept(infoOf(socket, config, "server", localOf), io));
-    // Plain TCP and Unix: read into memory of our own (TLS decrypts into fresh buffers anyway).
-    if (!secure) readIntoOwnBuffer(socket as AdaptedSocket);
+    // Plain TCP and Unix: read into memory of our own, from the second read on
+    // (TLS decrypts into fresh buffers anyway).
+    if (!secure) io.ownBuffer = true;
   });
   // A failed handshake (unknown CA, no client certificate) never becomes a
   // connection; without this listener Node drops it silently.
@@ -184,6 +185,8 @@ function openSocket(config: ConnectConfig): net.Socket {
  */
 class NodeSocketIO implements SocketIO {
   events: SocketEvents = NO_EVENTS;
+  /** A server socket that is to read into a buffer of its own after its first read (`readIntoOwnBuffer`). */
+  ownBuffer = false;
   private readonly socket: net.Socket;
 
   constructor(socket: net.Socket) {
@@ -236,7 +239,12 @@ class NodeSocketIO implements SocketIO {
 
 // Node calls a listener with the socket as `this`.
 function onData(this: AdaptedSocket, chunk: Buffer): void {
-  this[ADAPTER].events.onData(chunk);
+  const io = this[ADAPTER];
+  io.events.onData(chunk);
+  if (io.ownBuffer) {
+    io.ownBuffer = false;
+    readIntoOwnBuffer(this, chunk.byteLength);
+  }
 }
 function onEnd(this: AdaptedSocket): void {
   this[ADAPTER].events.onEnd();
@@ -269,8 +277,12 @@ function onClose(this: AdaptedSocket): void {
  * lib/internal/stream_base_commons.js) and `handle.useUserBuffer`. Where a
  * Node lacks them the socket keeps its 'data' events.
  *
- * The buffer starts small (an idle connection costs 2 KiB more) and grows 4x
- * whenever a read fills it, up to 64 KiB. While a write still points into it
+ * The buffer is made at the first read, which is Node's own (so an idle
+ * connection costs nothing more): as large as that read (at least 2 KiB,
+ * rounded up to a power of two), and 4x larger whenever a read fills it, up
+ * to 64 KiB. Node lets the buffer be set between two reads: `useUserBuffer`
+ * puts a listener in front of the handle's (src/stream_base.cc), and
+ * `onStreamRead` looks at kBuffer at every read. While a write still points into it
  * (the kernel did not take it all), the next read gets a new buffer: the
  * old one goes with its write, and core's backpressure is unchanged.
  */
@@ -292,12 +304,14 @@ function onreadSlots(socket: net.Socket): Slots | false {
   return slots;
 }
 
-function readIntoOwnBuffer(socket: AdaptedSocket): void {
+function readIntoOwnBuffer(socket: AdaptedSocket, firstRead: number): void {
   const found = onreadSlots(socket);
   const reading = socket as ReadingSocket;
   const handle = reading._handle;
   if (!found || !handle || typeof handle.useUserBuffer !== "function") return;
-  const buffer = Buffer.allocUnsafe(FIRST_READ_BUFFER);
+  let size = FIRST_READ_BUFFER;
+  while (size < firstRead && size < MAX_READ_BUFFER) size *= 2;
+  const buffer = Buffer.allocUnsafe(size);
   reading[found.buffer] = buffer;
   reading[found.callback] = onRead;
   reading[found.generator] = nextReadBuffer;
