@@ -255,7 +255,7 @@ class DenoSocketIO implements SocketIO {
   /** Server: read buffers whose echo has been written, to read into again; made on first use (idle connections are many). */
   private spare: Uint8Array<ArrayBuffer>[] | undefined;
   /** Server: read buffers handed to core whose echo is still queued (at most `LENT_BUFFERS` tracked). */
-  private lent: ArrayBuffer[] | undefined;
+  private lent: Uint8Array<ArrayBuffer>[] | undefined;
   /** Server: the size of the buffer the read loop reads into now. */
   private readSize = FIRST_READ_SIZE;
   private paused = false;
@@ -356,14 +356,16 @@ class DenoSocketIO implements SocketIO {
    * the loop reads at now.
    */
   private giveBack(buffer: ArrayBuffer): void {
-    const lent = this.lent as ArrayBuffer[];
-    const at = lent.indexOf(buffer);
-    if (at < 0) return;
-    lent[at] = lent[lent.length - 1] as ArrayBuffer;
+    const lent = this.lent as Uint8Array<ArrayBuffer>[];
+    let at = 0;
+    while (at < lent.length && (lent[at] as Uint8Array).buffer !== buffer) at++;
+    if (at === lent.length) return;
+    const read = lent[at] as Uint8Array<ArrayBuffer>;
+    lent[at] = lent[lent.length - 1] as Uint8Array<ArrayBuffer>;
     lent.pop();
-    if (buffer.byteLength !== this.readSize) return;
+    if (read.byteLength !== this.readSize) return;
     this.spare ??= [];
-    if (this.spare.length < SPARE_BUFFERS) this.spare.push(new Uint8Array(buffer));
+    if (this.spare.length < SPARE_BUFFERS) this.spare.push(read);
   }
 
   private async readLoop(target: SocketEvents): Promise<void> {
@@ -394,15 +396,21 @@ class DenoSocketIO implements SocketIO {
           // its highWaterMark, as on Node and Bun. A small read is handed over
           // too while a spare is there or fewer than LENT_BUFFERS are out:
           // copying every one cost an allocation per read (most of a 64 B
-          // echo's GC). Past that it is copied out and reading goes on into
+          // echo's GC). Not from the first, 64 B buffer: a copy that small is
+          // cheap (V8 keeps typed arrays up to 64 B on its heap), and a second
+          // buffer for every connection that echoed once cost 1.6 KB each. Past that it is copied out and reading goes on into
           // the same buffer, so a peer that does not read, sending small
           // segments, pins copies the size of its data, not a buffer each;
           // waiting for its echo instead stopped reading far below
           // highWaterMark.
           const spare = this.spare?.pop();
-          const lent = (this.lent ??= []);
-          if (spare !== undefined || lent.length < LENT_BUFFERS || count >= buffer.byteLength / 2) {
-            if (lent.length < LENT_BUFFERS) lent.push(buffer.buffer);
+          const lent = this.lent;
+          if (
+            count >= buffer.byteLength / 2 ||
+            spare !== undefined ||
+            (buffer.byteLength > FIRST_READ_SIZE && (lent?.length ?? 0) < LENT_BUFFERS)
+          ) {
+            if ((lent?.length ?? 0) < LENT_BUFFERS) (this.lent ??= []).push(buffer);
             target.onData(buffer.subarray(0, count));
             buffer = spare ?? new Uint8Array(buffer.byteLength);
           } else {
