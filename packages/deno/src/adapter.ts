@@ -40,8 +40,11 @@ const FIRST_READ_SIZE = 64;
 const READ_GROWTH = 8;
 /** A client read that fills less than this is copied out, so its buffer can take the next read. */
 const COPY_BELOW = READ_SIZE / 4;
-/** Full-size server read buffers kept for reuse once their echo is written (see `readLoop`). */
+/** Server read buffers kept for reuse once their echo is written (see `readLoop`). */
 const SPARE_BUFFERS = 2;
+/** Server read buffers lent to core at once, their echo not yet written, beyond which a small read is copied. */
+const LENT_BUFFERS = 3;
+const EMPTY = new Uint8Array(0);
 
 // --- adapter ---
 
@@ -251,6 +254,10 @@ class DenoSocketIO implements SocketIO {
   private writing = false;
   /** Server: read buffers whose echo has been written, to read into again; made on first use (idle connections are many). */
   private spare: Uint8Array<ArrayBuffer>[] | undefined;
+  /** Server: read buffers handed to core whose echo is still queued (at most `LENT_BUFFERS` tracked). */
+  private lent: Uint8Array<ArrayBuffer>[] | undefined;
+  /** Server: the size of the buffer the read loop reads into now. */
+  private readSize = FIRST_READ_SIZE;
   private paused = false;
   /** Wakes the read loop after `resume()`. */
   private resumeReading: (() => void) | undefined;
@@ -329,27 +336,36 @@ class DenoSocketIO implements SocketIO {
         while (chunk.byteLength > 0) {
           const written = await conn.write(chunk);
           if (this.closed) return;
-          chunk = chunk.subarray(written);
           this.events.onFlushed(written);
+          // Most writes take the whole chunk: no view made for the rest then.
+          chunk = written === chunk.byteLength ? EMPTY : chunk.subarray(written);
         }
         const done = queue.shift() as Uint8Array;
-        // A server chunk of half its buffer or more was handed over by the read
-        // loop (a smaller one is still its read buffer): free to read into again.
-        if (
-          this.side === "server" &&
-          done.buffer.byteLength === READ_SIZE &&
-          done.byteLength >= READ_SIZE / 2 &&
-          (this.spare?.length ?? 0) < SPARE_BUFFERS
-        ) {
-          this.spare ??= [];
-          this.spare.push(new Uint8Array(done.buffer as ArrayBuffer));
-        }
+        if (this.lent !== undefined) this.giveBack(done.buffer as ArrayBuffer);
       }
     } catch (error) {
       this.fail(error);
     } finally {
       this.writing = false;
     }
+  }
+
+  /**
+   * Server: `buffer`, once its echo is written, is free to read into again if
+   * the read loop lent it (a copy is not): kept as a spare while it is the size
+   * the loop reads at now.
+   */
+  private giveBack(buffer: ArrayBuffer): void {
+    const lent = this.lent as Uint8Array<ArrayBuffer>[];
+    let at = 0;
+    while (at < lent.length && (lent[at] as Uint8Array).buffer !== buffer) at++;
+    if (at === lent.length) return;
+    const read = lent[at] as Uint8Array<ArrayBuffer>;
+    lent[at] = lent[lent.length - 1] as Uint8Array<ArrayBuffer>;
+    lent.pop();
+    if (read.byteLength !== this.readSize) return;
+    this.spare ??= [];
+    if (this.spare.length < SPARE_BUFFERS) this.spare.push(read);
   }
 
   private async readLoop(target: SocketEvents): Promise<void> {
@@ -374,16 +390,31 @@ class DenoSocketIO implements SocketIO {
           // The server session hands each chunk straight to `io.write` and keeps
           // nothing else, so once that write has flushed the buffer is free to
           // read into again: reading fresh memory every time halved bulk
-          // throughput here (page faults and GC). A read that fills half its
-          // buffer or more is handed over (`flush` keeps full-size ones as
-          // spares) and reading goes on into another, until core pauses at its
-          // highWaterMark, as on Node and Bun. A smaller read is copied out and
-          // reading goes on into the same buffer: waiting for its echo instead
-          // stopped reading far below highWaterMark whenever a peer that does
-          // not read sent a small segment.
-          if (count >= buffer.byteLength / 2) {
+          // throughput here (page faults and GC). So a read is handed over
+          // (lent; `giveBack` keeps it as a spare once its echo is written) and
+          // reading goes on into a spare or a new buffer, until core pauses at
+          // its highWaterMark, as on Node and Bun. A small read is handed over
+          // too while a spare is there or fewer than LENT_BUFFERS are out:
+          // copying every one cost an allocation per read (most of a 64 B
+          // echo's GC). Not from the first, 64 B buffer: a copy that small is
+          // cheap (V8 keeps typed arrays up to 64 B on its heap), and a second
+          // buffer for every connection that echoed once cost about 1 KB each
+          // in the 10,000 idle connections bench. Past that a small read is
+          // copied out and reading goes on into the same buffer, so a peer
+          // that does not read, sending small segments, pins copies the size
+          // of its data, not a buffer each; waiting for its echo instead
+          // stopped reading far below highWaterMark.
+          const spare = this.spare?.pop();
+          const lent = this.lent;
+          if (
+            count >= buffer.byteLength / 2 ||
+            spare !== undefined ||
+            (buffer.byteLength > FIRST_READ_SIZE && (lent?.length ?? 0) < LENT_BUFFERS)
+          ) {
+            if (lent === undefined) this.lent = [buffer];
+            else if (lent.length < LENT_BUFFERS) lent.push(buffer);
             target.onData(buffer.subarray(0, count));
-            buffer = this.spare?.pop() ?? new Uint8Array(buffer.byteLength);
+            buffer = spare ?? new Uint8Array(buffer.byteLength);
           } else {
             target.onData(buffer.slice(0, count));
           }
@@ -398,6 +429,8 @@ class DenoSocketIO implements SocketIO {
         }
         if (count === buffer.byteLength && buffer.byteLength < READ_SIZE) {
           buffer = new Uint8Array(Math.min(buffer.byteLength * READ_GROWTH, READ_SIZE));
+          this.readSize = buffer.byteLength;
+          if (this.spare) this.spare.length = 0;
         }
       }
     } catch (error) {
