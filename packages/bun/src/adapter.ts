@@ -173,17 +173,30 @@ class AcceptGuard {
     // feel. Far from the limit, counting the free descriptors now and then says
     // how many accepts cannot reach it: half of them pass unprobed, leaving the
     // other half to descriptors opened elsewhere meanwhile (and the
-    // once-a-second probe catches what neither foresaw). One count serves the
-    // process: all its servers' accepts take from it.
+    // once-a-second probe catches what neither foresaw). Close to it, every
+    // accept is probed, and the count (a readdir as long as the descriptor
+    // table) is taken again only after a run of probes that outweighs it. One
+    // count serves the process: all its servers' accepts take from it.
     if (unchecked > 0) {
       unchecked--;
       return;
     }
-    const free = freeDescriptors();
-    if (free !== undefined && free > CLOSE_TO_LIMIT) {
-      unchecked = (free - CLOSE_TO_LIMIT) >> 1;
+    if (probing > 0) {
+      probing--;
+      this.probe();
       return;
     }
+    const count = descriptorCount();
+    if (count === undefined) {
+      this.probe();
+      return;
+    }
+    const spare = (count.limit - count.open - CLOSE_TO_LIMIT) >> 1;
+    if (spare >= PROBE_RUN) {
+      unchecked = spare;
+      return;
+    }
+    probing = Math.max(PROBE_RUN, count.open >> 4);
     this.probe();
   }
 
@@ -193,6 +206,7 @@ class AcceptGuard {
     const failure = descriptorShortage(1);
     if (!failure) return;
     unchecked = 0;
+    probing = 0;
     this.paused = true;
     this.listener.stop();
     this.report(failure);
@@ -234,8 +248,12 @@ class AcceptGuard {
 const WATCH_MS = 1000;
 /** `AcceptGuard.check`: this close to the descriptor limit, every accept is followed by a probe. */
 const CLOSE_TO_LIMIT = 64;
+/** `AcceptGuard.check`: the fewest accepts between two counts of the descriptors. */
+const PROBE_RUN = 64;
 /** `AcceptGuard.check`: accepts, by any server in this process, that need no probe. */
 let unchecked = 0;
+/** `AcceptGuard.check`: accepts to probe, one by one, before the descriptors are counted again. */
+let probing = 0;
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 1000;
 
@@ -521,22 +539,23 @@ function descriptorShortage(count: number): Error | undefined {
 }
 
 /**
- * How many more descriptors this process may open: RLIMIT_NOFILE's soft limit
- * less those open, from /proc (read each time: setrlimit may change the limit);
- * `undefined` where there is no /proc (not Linux), so every accept is probed.
+ * RLIMIT_NOFILE's soft limit and the descriptors open, from /proc (the limit
+ * read each time: setrlimit may change it); `undefined` where there is no
+ * /proc (not Linux), where every accept is probed instead.
  */
-function freeDescriptors(): number | undefined {
+function descriptorCount(): { limit: number; open: number } | undefined {
+  if (noProc) return undefined;
   try {
     const limits = readFileSync("/proc/self/limits", "latin1");
     const soft = /^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1];
-    if (soft === undefined) return undefined;
-    if (soft === "unlimited") return Number.MAX_SAFE_INTEGER;
     // readdir's own descriptor is listed too.
-    return Number(soft) - (readdirSync("/proc/self/fd").length - 1);
-  } catch {
-    return undefined;
-  }
+    const open = readdirSync("/proc/self/fd").length - 1;
+    if (soft !== undefined) return { limit: soft === "unlimited" ? Number.MAX_SAFE_INTEGER : Number(soft), open };
+  } catch {}
+  noProc = true;
+  return undefined;
 }
+let noProc = false;
 
 /** The numeric address for `hostname`: itself for an IP literal, else the first the resolver returns. */
 async function numeric(hostname: string): Promise<string> {
