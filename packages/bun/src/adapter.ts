@@ -5,9 +5,9 @@
  * carries them out.
  */
 
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { stat, unlink } from "node:fs/promises";
-import type { Address, SocketInfo } from "@tcp-echo/core";
+import type { Address, SocketAddress, SocketInfo } from "@tcp-echo/core";
 import {
   type ConnectConfig,
   type DatagramBindConfig,
@@ -54,10 +54,24 @@ async function bind(config: ListenConfig, server: ServerCore): Promise<Listener>
   // ENOTFOUND from the lookup and the numeric address we really bound.
   const hostname = config.transport === "tcp" ? await numeric(config.hostname) : "";
   const secure = config.transport === "tcp" ? config.tls : undefined;
+  // Every connection's local end is the bound address unless that is a
+  // wildcard: one object for all, and no getsockname() per accept.
+  let local: SocketAddress | undefined;
   const accept = (socket: BunSocket) => {
     const adapter = new BunSocketIO(socket);
     socket.data = adapter;
-    adapter.events = server.accept(infoOf(socket, config, "server"), adapter);
+    let info: SocketInfo<Address>;
+    if (config.transport === "unix") info = unixSocketInfo(config.path, "server");
+    else {
+      local ??= WILDCARDS.has(hostname) ? undefined : tcpAddress(hostname, guard.port);
+      // The remote address string stays cached on Bun's socket object
+      // whatever we do (its getter is `cache: true` in sockets.classes.ts).
+      info = {
+        localAddress: local ?? tcpAddress(socket.localAddress, socket.localPort),
+        remoteAddress: tcpAddress(socket.remoteAddress, socket.remotePort),
+      };
+    }
+    adapter.events = server.accept(info, adapter);
     guard.check();
   };
   // Every handler is synchronous: a rejected async handler crashes Bun even
@@ -65,8 +79,9 @@ async function bind(config: ListenConfig, server: ServerCore): Promise<Listener>
   const handlers: SocketHandler<BunSocketIO> = {
     ...SOCKET_HANDLERS,
     open(socket) {
-      // Bun turns TCP_NODELAY on by default, Node and Deno leave it off.
-      if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
+      // Bun turns TCP_NODELAY on by default (Node and Deno leave it off), on
+      // accepted and dialed sockets alike: only turning it off takes a call.
+      if (config.transport === "tcp" && !config.noDelay) socket.setNoDelay(false);
       // A TLS socket opens before its handshake: it is accepted once that succeeds.
       if (!secure) accept(socket);
     },
@@ -123,7 +138,7 @@ function serverTls(tls: TlsServerConfig): TLSOptions {
  * At the descriptor limit Bun's accept loop spins: the listening socket stays
  * readable, accept() fails with EMFILE, no handler is told, and a core burns at
  * 100% (https://github.com/oven-sh/bun/pull/32705). Since JavaScript never sees
- * those failures, the guard checks for a free descriptor after every accept and
+ * those failures, the guard checks for a free descriptor after accepts and
  * once a second; when there is none it closes the listener, reports EMFILE, and
  * binds the same port again as soon as two descriptors are free (the listener's
  * and the next connection's): when a connection closes, or on a retry timer.
@@ -148,15 +163,50 @@ class AcceptGuard {
     // The real port when 0 was asked for: a rebind takes the same one. A Unix
     // listener has none; stopping it removes its file and a rebind makes it again.
     this.port = (this.listener as { port?: number }).port ?? 0;
-    this.watch = setInterval(() => this.check(), WATCH_MS);
+    this.watch = setInterval(() => this.probe(), WATCH_MS);
     this.watch.unref();
   }
 
-  /** After an accept, and once a second: stop accepting before the next accept can spin. */
+  /** After an accept: stop accepting before the next accept can spin. */
   check(): void {
+    // A probe is an open() and a close() per accept, a cost short connections
+    // feel. Far from the limit, counting the free descriptors now and then says
+    // how many accepts cannot reach it: half of them pass unprobed, leaving the
+    // other half to descriptors opened elsewhere meanwhile (and the
+    // once-a-second probe catches what neither foresaw). Close to it, every
+    // accept is probed, and the count (a readdir as long as the descriptor
+    // table) is taken again only after a run of probes that outweighs it. One
+    // count serves the process: all its servers' accepts take from it.
+    if (unchecked > 0) {
+      unchecked--;
+      return;
+    }
+    if (probing > 0) {
+      probing--;
+      this.probe();
+      return;
+    }
+    const count = descriptorCount();
+    if (count === undefined) {
+      this.probe();
+      return;
+    }
+    const spare = (count.limit - count.open - CLOSE_TO_LIMIT) >> 1;
+    if (spare >= PROBE_RUN) {
+      unchecked = spare;
+      return;
+    }
+    probing = Math.max(PROBE_RUN, count.open >> 4);
+    this.probe();
+  }
+
+  /** Once a second, and after each accept close to the limit. */
+  probe(): void {
     if (this.paused || this.stopped) return;
     const failure = descriptorShortage(1);
     if (!failure) return;
+    unchecked = 0;
+    probing = 0;
     this.paused = true;
     this.listener.stop();
     this.report(failure);
@@ -196,6 +246,14 @@ class AcceptGuard {
 }
 
 const WATCH_MS = 1000;
+/** `AcceptGuard.check`: this close to the descriptor limit, every accept is followed by a probe. */
+const CLOSE_TO_LIMIT = 64;
+/** `AcceptGuard.check`: the fewest accepts between two counts of the descriptors. */
+const PROBE_RUN = 64;
+/** `AcceptGuard.check`: accepts, by any server in this process, that need no probe. */
+let unchecked = 0;
+/** `AcceptGuard.check`: accepts to probe, one by one, before the descriptors are counted again. */
+let probing = 0;
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 1000;
 
@@ -222,7 +280,7 @@ function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSignal):
           socket.terminate();
           return;
         }
-        if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
+        if (config.transport === "tcp" && !config.noDelay) socket.setNoDelay(false);
         // A TLS socket is ready once its handshake is done and the certificate checked.
         if (!secure) ready(socket);
       },
@@ -319,8 +377,11 @@ class BunSocketIO implements SocketIO {
   /** The `end` handler ran. */
   ended = false;
   private readonly socket: BunSocket;
-  /** Bytes handed to `write` that the kernel has not taken yet, oldest first from `head`. */
-  private queue: Uint8Array[] = [];
+  /**
+   * Bytes handed to `write` that the kernel has not taken yet, oldest first
+   * from `head`; made at the first short write, so an idle connection holds none.
+   */
+  private queue: Uint8Array[] | undefined;
   private head = 0;
 
   constructor(socket: BunSocket) {
@@ -328,7 +389,8 @@ class BunSocketIO implements SocketIO {
   }
 
   write(chunk: Uint8Array): void {
-    if (this.head === this.queue.length) {
+    const queue = this.queue;
+    if (queue === undefined || this.head === queue.length) {
       const written = this.socket.write(chunk);
       // The fast path: an empty queue and a kernel that takes everything.
       if (written === chunk.byteLength) {
@@ -339,17 +401,21 @@ class BunSocketIO implements SocketIO {
         this.writeFailed();
         return;
       }
-      this.queue.push(written === 0 ? chunk : chunk.subarray(written));
+      const rest = written === 0 ? chunk : chunk.subarray(written);
+      if (queue === undefined) this.queue = [rest];
+      else queue.push(rest);
       if (written > 0) this.events.onFlushed(written);
       return;
     }
-    this.queue.push(chunk);
+    queue.push(chunk);
   }
 
   /** `drain`: the kernel has room again. */
   flush(): void {
-    while (this.head < this.queue.length) {
-      const chunk = this.queue[this.head] as Uint8Array;
+    const queue = this.queue;
+    if (queue === undefined) return;
+    while (this.head < queue.length) {
+      const chunk = queue[this.head] as Uint8Array;
       const written = this.socket.write(chunk);
       if (written < 0) {
         this.writeFailed();
@@ -357,12 +423,13 @@ class BunSocketIO implements SocketIO {
       }
       const whole = written === chunk.byteLength;
       // Settle the queue before telling core: onFlushed may call close() at once.
-      if (whole) this.queue[this.head++] = EMPTY;
-      else this.queue[this.head] = chunk.subarray(written);
+      if (whole) queue[this.head++] = EMPTY;
+      else queue[this.head] = chunk.subarray(written);
       if (written > 0) this.events.onFlushed(written);
       if (!whole) return;
     }
-    this.queue.length = 0;
+    // Kept once made: a connection that filled the kernel's buffer once will again.
+    queue.length = 0;
     this.head = 0;
   }
 
@@ -418,7 +485,8 @@ class BunSocketIO implements SocketIO {
    * once (https://github.com/oven-sh/bun/pull/41711 describes the same deferral).
    */
   destroy(): void {
-    this.queue.length = 0;
+    // Emptied in place: `flush` may be looping over it (onFlushed can destroy).
+    if (this.queue) this.queue.length = 0;
     this.head = 0;
     if (this.state === "closed") return;
     this.state = "closing";
@@ -453,6 +521,9 @@ async function bindDatagram(config: DatagramBindConfig, events: DatagramEvents):
 
 // --- utils ---
 
+/** Bound to one of these, connections differ in their local address. */
+const WILDCARDS = new Set(["0.0.0.0", "::", "0:0:0:0:0:0:0:0"]);
+
 /** The EMFILE or ENFILE error if `count` more descriptors cannot be opened now; `undefined` if they can. */
 function descriptorShortage(count: number): Error | undefined {
   const opened: number[] = [];
@@ -466,6 +537,25 @@ function descriptorShortage(count: number): Error | undefined {
   }
   return undefined;
 }
+
+/**
+ * RLIMIT_NOFILE's soft limit and the descriptors open, from /proc (the limit
+ * read each time: setrlimit may change it); `undefined` where there is no
+ * /proc (not Linux), where every accept is probed instead.
+ */
+function descriptorCount(): { limit: number; open: number } | undefined {
+  if (noProc) return undefined;
+  try {
+    const limits = readFileSync("/proc/self/limits", "latin1");
+    const soft = /^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1];
+    // readdir's own descriptor is listed too.
+    const open = readdirSync("/proc/self/fd").length - 1;
+    if (soft !== undefined) return { limit: soft === "unlimited" ? Number.MAX_SAFE_INTEGER : Number(soft), open };
+  } catch {}
+  noProc = true;
+  return undefined;
+}
+let noProc = false;
 
 /** The numeric address for `hostname`: itself for an IP literal, else the first the resolver returns. */
 async function numeric(hostname: string): Promise<string> {
