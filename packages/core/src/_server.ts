@@ -69,10 +69,22 @@ export async function startServer(
   return server;
 }
 
-interface Tracked {
+/**
+ * A served connection: its session, and what the server keeps of it. One
+ * object, not a session plus a record in a Map: an idle connection's memory is
+ * mostly such per-connection objects (10,000 idle peers, Bun's heap: 735 B a
+ * connection, of which this record and its Map entry were about 60).
+ */
+class ServedSession extends EchoSession {
   readonly info: ConnectionInfo<Address>;
   /** When the idle sweep last saw traffic. */
   idleSince: number;
+
+  constructor(info: ConnectionInfo<Address>, io: SocketIO, highWaterMark: number, hooks: SessionHooks) {
+    super(io, highWaterMark, hooks);
+    this.info = info;
+    this.idleSince = info.openedAt;
+  }
 }
 
 export class ServerCore implements EchoServer<Address> {
@@ -80,7 +92,7 @@ export class ServerCore implements EchoServer<Address> {
   readonly closed: Promise<void>;
   private listener: Listener | undefined;
   private readonly config: ListenConfig;
-  private readonly live = new Map<EchoSession, Tracked>();
+  private readonly live = new Set<ServedSession>();
   /** `proxyProtocol`: connections still waiting for their header; they count against `maxConnections`. */
   private readonly awaitingHeader = new Set<ProxyGate>();
   /** Open connections per remote IP; Unix clients have none and are not counted. */
@@ -96,8 +108,8 @@ export class ServerCore implements EchoServer<Address> {
       this.counters.bytesIn += bytesIn;
       this.counters.bytesOut += bytesOut;
     },
-    failed: (session, error) => this.connectionError(error, this.live.get(session)?.info),
-    closed: (session) => this.release(session),
+    failed: (session, error) => this.connectionError(error, (session as ServedSession).info),
+    closed: (session) => this.release(session as ServedSession),
   };
   private readonly errorCounts: Record<string, number> = {};
   private closing: Promise<void> | undefined;
@@ -224,8 +236,8 @@ export class ServerCore implements EchoServer<Address> {
       (remote !== "" && fromAddress >= maxConnectionsPerAddress)
     )
       return this.refuse(info, io);
-    const session = new EchoSession(io, this.config.highWaterMark, this.sessionHooks);
-    this.live.set(session, { info, idleSince: info.openedAt });
+    const session = new ServedSession(info, io, this.config.highWaterMark, this.sessionHooks);
+    this.live.add(session);
     if (remote !== "") this.perAddress.set(remote, fromAddress + 1);
     this.counters.accepted++;
     this.hook("onConnection", this.config.onConnection, info);
@@ -314,33 +326,31 @@ export class ServerCore implements EchoServer<Address> {
 
   private forceAll(): void {
     for (const gate of this.awaitingHeader) gate.abort();
-    for (const session of this.live.keys()) session.abort("server-close");
+    for (const session of this.live) session.abort("server-close");
   }
 
   private sweep(): void {
     const now = Date.now();
-    for (const [session, tracked] of this.live) {
+    for (const session of this.live) {
       if (session.active) {
         session.active = false;
-        tracked.idleSince = now;
-      } else if (now - tracked.idleSince >= this.config.idleTimeout) {
+        session.idleSince = now;
+      } else if (now - session.idleSince >= this.config.idleTimeout) {
         this.counters.idleClosed++;
         session.abort("idle-timeout");
       }
     }
   }
 
-  private release(session: EchoSession): void {
-    const tracked = this.live.get(session);
-    if (!tracked) return;
-    this.live.delete(session);
+  private release(session: ServedSession): void {
+    if (!this.live.delete(session)) return;
     if (this.config.maxConnectionsPerAddress > 0) {
-      const remote = remoteKey(tracked.info.remoteAddress);
+      const remote = remoteKey(session.info.remoteAddress);
       const left = (this.perAddress.get(remote) ?? 1) - 1;
       if (left > 0) this.perAddress.set(remote, left);
       else this.perAddress.delete(remote);
     }
-    if (this.config.onClose) this.closedHook(session, tracked.info);
+    if (this.config.onClose) this.closedHook(session, session.info);
     if (this.live.size === 0 && this.awaitingHeader.size === 0) this.drained?.();
   }
 
