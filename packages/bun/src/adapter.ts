@@ -5,6 +5,7 @@
  * carries them out.
  */
 
+import { Buffer } from "node:buffer";
 import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { stat, unlink } from "node:fs/promises";
 import type { Address, SocketAddress, SocketInfo } from "@tcp-echo/core";
@@ -44,6 +45,7 @@ export const { runtime, listen, connect } = defineRuntime({
   dial,
   unixFs: { stat, unlink },
   datagram: { bind: bindDatagram, lookup: numeric },
+  bytesEqual: (a, b) => Buffer.compare(a, b) === 0,
 });
 
 // --- listen ---

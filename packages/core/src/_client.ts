@@ -6,7 +6,7 @@
 
 import { contextOf, EchoError, echoError, formatEndpoint, isTlsTruncation, toEchoError } from "./_errors.ts";
 import { type ConnectConfig, resolveConnectOptions, resolveEchoOptions, toBytes } from "./_options.ts";
-import { concat, EchoLedger, type SocketEvents, type SocketIO } from "./_protocol.ts";
+import { type BytesEqual, concat, EchoLedger, type SocketEvents, type SocketIO } from "./_protocol.ts";
 import type {
   Address,
   ConnectOptions,
@@ -35,11 +35,12 @@ export async function openConnection(
   runtime: Runtime,
   options: ConnectOptions | UnixConnectOptions | undefined,
   dial: Dialer,
+  bytesEqual?: BytesEqual,
 ): Promise<EchoConnection<Address>> {
   const config = resolveConnectOptions(options);
   const context = { operation: "connect" as const, ...contextOf(config) };
   if (config.signal?.aborted) throw echoError("EABORTED", context);
-  const connection = new ClientConnection(runtime, config);
+  const connection = new ClientConnection(runtime, config, bytesEqual);
   const controller = new AbortController();
   let failure: EchoError | undefined;
   const stop = (error: EchoError) => {
@@ -87,7 +88,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private io: SocketIO | undefined;
   private info: SocketInfo<Address> | undefined;
   private readonly config: ConnectConfig;
-  private readonly ledger = new EchoLedger();
+  private readonly ledger: EchoLedger;
   /** Unflushed bytes handed to `io.write`. */
   private pending = 0;
   private readonly writeWaiters: Waiter[] = [];
@@ -119,9 +120,10 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private stallTimer: ReturnType<typeof setTimeout> | undefined;
   private lastProgress = 0;
 
-  constructor(runtime: Runtime, config: ConnectConfig) {
+  constructor(runtime: Runtime, config: ConnectConfig, bytesEqual?: BytesEqual) {
     this.runtime = runtime;
     this.config = config;
+    this.ledger = new EchoLedger(bytesEqual);
     this.closed = new Promise((resolve, reject) => {
       this.resolveClosed = resolve;
       this.rejectClosed = reject;
@@ -167,14 +169,16 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     }
     if (signal?.aborted) return Promise.reject(echoError("EABORTED", this.context("echo")));
     if (bytes.byteLength === 0) return Promise.resolve(new Uint8Array(0));
+    if (timeout === 0 && !signal) {
+      // The common case allocates nothing beyond the promise and its segment (the
+      // executor is made once per connection): pipelined small echoes are GC-bound otherwise.
+      this.echoing = bytes;
+      const echoed = new Promise<Uint8Array>(this.expectEcho);
+      this.echoing = undefined;
+      this.send(bytes);
+      return echoed;
+    }
     return new Promise<Uint8Array>((resolve, reject) => {
-      // The common case allocates nothing beyond the promise and its segment:
-      // pipelined small echoes are GC-bound otherwise.
-      if (timeout === 0 && !signal) {
-        this.ledger.expect(bytes, resolve, reject);
-        this.send(bytes);
-        return;
-      }
       let timer: ReturnType<typeof setTimeout> | undefined;
       const onAbort = () => this.fail(echoError("EABORTED", this.context("echo")));
       const settle = () => {
@@ -206,6 +210,12 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
       this.send(bytes);
     });
   }
+
+  /** `echo()`'s bytes while its promise's executor runs: see `expectEcho`. */
+  private echoing: Uint8Array | undefined;
+  private readonly expectEcho = (resolve: (echoed: Uint8Array) => void, reject: (error: EchoError) => void): void => {
+    this.ledger.expect(this.echoing as Uint8Array, resolve, reject);
+  };
 
   write(data: Uint8Array | string): Promise<void> {
     try {

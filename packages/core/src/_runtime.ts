@@ -8,7 +8,7 @@
 import { type Dialer, openConnection } from "./_client.ts";
 import { type DatagramTable, openDatagramClient, startDatagramServer } from "./_datagram_io.ts";
 import { resolveConnectOptions } from "./_options.ts";
-import { NO_EVENTS } from "./_protocol.ts";
+import { type BytesEqual, NO_EVENTS } from "./_protocol.ts";
 import { type Binder, startServer } from "./_server.ts";
 import type { UnixFs, UnixProbe } from "./_unix.ts";
 import type {
@@ -40,6 +40,12 @@ export interface RuntimeTable {
   readonly unixFs: UnixFs;
   /** Binds a UDP socket (`transport: "udp"`); without it, asking for UDP is `EINVAL`. */
   readonly datagram?: DatagramTable;
+  /**
+   * The runtime's native byte comparison (`(a, b) => Buffer.compare(a, b) === 0`,
+   * a memcmp), for the client's check of long echoes; without it core compares in
+   * JS, several times slower on bulk data.
+   */
+  readonly bytesEqual?: BytesEqual;
 }
 
 /**
@@ -47,7 +53,7 @@ export interface RuntimeTable {
  * validate every option before the table is called, so a bad option never
  * opens a socket.
  */
-export function defineRuntime({ runtime, bind, dial, unixFs, datagram }: RuntimeTable): EchoRuntime {
+export function defineRuntime({ runtime, bind, dial, unixFs, datagram, bytesEqual }: RuntimeTable): EchoRuntime {
   const probe = unixProbe(dial);
   function listen(options: UnixListenOptions): Promise<EchoServer<UnixAddress>>;
   function listen(options: DatagramListenOptions): Promise<EchoDatagramServer>;
@@ -65,7 +71,7 @@ export function defineRuntime({ runtime, bind, dial, unixFs, datagram }: Runtime
     options?: ConnectOptions | UnixConnectOptions | DatagramConnectOptions,
   ): Promise<EchoConnection<Address> | EchoDatagramClient> {
     if (options?.transport === "udp") return openDatagramClient(runtime, options, datagram);
-    return openConnection(runtime, options, dial);
+    return openConnection(runtime, options, dial, bytesEqual);
   }
   return { runtime, listen, connect };
 }

@@ -21,7 +21,7 @@ export type {
   UnixListenConfig,
 } from "./_options.ts";
 export { isIPv4, isIPv6 } from "./_options.ts";
-export type { SocketEvents, SocketIO } from "./_protocol.ts";
+export type { BytesEqual, SocketEvents, SocketIO } from "./_protocol.ts";
 export { NO_EVENTS } from "./_protocol.ts";
 export type { RuntimeTable } from "./_runtime.ts";
 export { defineRuntime, tcpAddress } from "./_runtime.ts";

@@ -1,6 +1,14 @@
 import { describe, expect, test } from "vitest";
 import { EchoError, echoError } from "../src/_errors.ts";
-import { EchoLedger, EchoSession, type SocketIO } from "../src/_protocol.ts";
+import {
+  type BytesEqual,
+  EchoLedger,
+  EchoSession,
+  firstDifference,
+  NATIVE_COMPARE_BYTES,
+  type SocketIO,
+  WORD_COMPARE_BYTES,
+} from "../src/_protocol.ts";
 
 /** A socket that records what the protocol asks of it; flushes happen when the test says so. */
 function fakeIO() {
@@ -225,5 +233,137 @@ describe("EchoLedger (client side matching, no sockets)", () => {
     // Compaction keeps at most 1,024 finished slots (or as many as are pending): not all 5,000.
     const held = (ledger as unknown as { segments: unknown[] }).segments.length;
     expect(held).toBeLessThanOrEqual(1024);
+  });
+});
+
+/** A stand-in for a runtime's memcmp (`Buffer.compare`), counting its calls. */
+function countingEqual(): { equal: BytesEqual; calls: number[] } {
+  const calls: number[] = [];
+  const equal: BytesEqual = (a, b) => {
+    calls.push(a.byteLength);
+    if (a.byteLength !== b.byteLength) throw new Error(`lengths differ: ${a.byteLength} vs ${b.byteLength}`);
+    for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+    return true;
+  };
+  return { equal, calls };
+}
+
+describe("firstDifference (byte loop, word loop, native comparison)", () => {
+  /** `length` bytes of a pattern at `offset` of a larger buffer, so views start misaligned. */
+  const view = (length: number, offset: number, seed: number) => {
+    const out = new Uint8Array(offset + length + 9).subarray(offset, offset + length);
+    for (let i = 0; i < length; i++) out[i] = (i * 31 + seed) & 0xff;
+    return out;
+  };
+  const lengths = [
+    1,
+    7,
+    8,
+    9,
+    NATIVE_COMPARE_BYTES - 1,
+    NATIVE_COMPARE_BYTES,
+    WORD_COMPARE_BYTES - 1,
+    WORD_COMPARE_BYTES,
+    WORD_COMPARE_BYTES + 1,
+    WORD_COMPARE_BYTES + 7,
+    1037,
+  ];
+  // [piece offset, source offset, start]: every alignment of the two views against each other.
+  const alignments = [
+    [0, 0, 0],
+    [1, 0, 0],
+    [0, 3, 0],
+    [5, 2, 1],
+    [7, 7, 6],
+    [2, 0, 13],
+  ] as const;
+  const modes: Array<[string, () => BytesEqual | undefined]> = [
+    ["pure JS", () => undefined],
+    ["native", () => countingEqual().equal],
+  ];
+
+  for (const [mode, make] of modes)
+    test(`${mode}: a wrong byte at every position of a piece, at every alignment, is named exactly`, () => {
+      const equal = make();
+      for (const length of lengths)
+        for (const [pieceOffset, sourceOffset, start] of alignments) {
+          const source = view(start + length + 3, sourceOffset, 11);
+          const piece = view(length, pieceOffset, 0);
+          piece.set(source.subarray(start, start + length));
+          expect(firstDifference(piece, source, start, equal)).toBe(-1);
+          for (let at = 0; at < length; at++) {
+            const kept = piece[at] as number;
+            piece[at] = kept ^ 0x80;
+            const found = firstDifference(piece, source, start, equal);
+            piece[at] = kept;
+            if (found !== at)
+              expect({ length, pieceOffset, sourceOffset, start, at, found }).toBe("the wrong byte named");
+          }
+          // Two wrong bytes: the first one is named, not the later one.
+          if (length >= 2) {
+            piece[length - 1] = (piece[length - 1] as number) ^ 1;
+            piece[length >> 1] = (piece[length >> 1] as number) ^ 1;
+            expect(firstDifference(piece, source, start, equal)).toBe(length >> 1);
+          }
+        }
+    });
+
+  test("the native comparison is asked only from its threshold on, with views of the piece's length", () => {
+    const { equal, calls } = countingEqual();
+    const source = view(4096, 1, 0);
+    for (const length of [64, NATIVE_COMPARE_BYTES - 1, NATIVE_COMPARE_BYTES, 4000])
+      expect(firstDifference(source.slice(3, 3 + length), source, 3, equal)).toBe(-1);
+    expect(calls).toEqual([NATIVE_COMPARE_BYTES, 4000]);
+  });
+
+  test("ledger: a wrong byte in a later piece of a long echo is EPROTO at its position in the stream", () => {
+    const { equal, calls } = countingEqual();
+    const ledger = new EchoLedger(equal);
+    const sent = view(3000, 3, 5);
+    ledger.expect(view(10, 0, 1).slice(), () => {});
+    ledger.expect(sent, () => {});
+    const echo = new Uint8Array(3010);
+    echo.set(view(10, 0, 1));
+    echo.set(sent, 10);
+    echo[10 + 2500] = (echo[10 + 2500] as number) ^ 0xff;
+    ledger.receive(echo.subarray(0, 1500), []);
+    expect(() => ledger.receive(echo.subarray(1500), [])).toThrowError(
+      new RegExp(`byte 2510: sent 0x${(sent[2500] as number).toString(16).padStart(2, "0")}`),
+    );
+    expect(calls).toEqual([1490, 1510]);
+  });
+
+  test("ledger: many echoes in one chunk, sent from one buffer, each compared at its own offset", () => {
+    for (const equal of [undefined, countingEqual().equal]) {
+      const pattern = view(5000, 1, 9);
+      // Views of one buffer at odd offsets, as `tcp-echo load` sends; one of 200 B takes the native path.
+      const sent = [
+        pattern.subarray(3, 67),
+        pattern.subarray(1001, 1065),
+        pattern.subarray(77, 277),
+        pattern.subarray(2, 19),
+      ];
+      const total = sent.reduce((n, s) => n + s.byteLength, 0);
+      const echo = new Uint8Array(total + 5).subarray(5);
+      let at = 0;
+      for (const s of sent) {
+        echo.set(s, at);
+        at += s.byteLength;
+      }
+      for (let wrong = 0; wrong < total; wrong++) {
+        const ledger = new EchoLedger(equal);
+        const done: number[] = [];
+        for (const s of sent) ledger.expect(s, (e) => done.push(e.byteLength));
+        const kept = echo[wrong] as number;
+        echo[wrong] = kept ^ 0x40;
+        expect(() => ledger.receive(echo, [])).toThrowError(new RegExp(`at byte ${wrong}: `));
+        echo[wrong] = kept;
+      }
+      const ledger = new EchoLedger(equal);
+      const done: number[] = [];
+      for (const s of sent) ledger.expect(s, (e) => done.push(e.byteLength));
+      ledger.receive(echo, []);
+      expect(done).toEqual([64, 64, 200, 17]);
+    }
   });
 });

@@ -5,6 +5,7 @@
  * core's; this file is only the table of how a Deno connection carries them out.
  */
 
+import { Buffer } from "node:buffer";
 import { type Address, EchoError, type SocketAddress, type SocketInfo } from "@tcp-echo/core";
 import {
   type ConnectConfig,
@@ -54,6 +55,7 @@ export const { runtime, listen, connect } = defineRuntime({
   dial,
   unixFs: { stat: (path) => Deno.stat(path).then(fileKind), unlink: (path) => Deno.remove(path) },
   datagram: { bind: bindDatagram, lookup },
+  bytesEqual: (a, b) => Buffer.compare(a, b) === 0,
 });
 
 // --- listen ---

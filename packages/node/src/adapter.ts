@@ -4,6 +4,7 @@
  * socket carries them out.
  */
 
+import { Buffer } from "node:buffer";
 import * as dgram from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { stat, unlink } from "node:fs/promises";
@@ -44,6 +45,7 @@ export const { runtime, listen, connect } = defineRuntime({
   dial,
   unixFs: { stat, unlink },
   datagram: { bind: bindDatagram, lookup: numeric },
+  bytesEqual: (a, b) => Buffer.compare(a, b) === 0,
 });
 
 // --- listen ---
