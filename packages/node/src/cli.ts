@@ -26,4 +26,20 @@ const code = await runCli({
     : processSignals(process),
   startWorker: childWorkers(spawn, process),
 });
+// process.exit() drops what is still queued: on POSIX, writes to a pipe or socket
+// are asynchronous ("A note on process I/O",
+// https://nodejs.org/api/process.html#a-note-on-process-io), and `write()` returns
+// true with up to a highWaterMark (64 KiB in Node 22+) still queued in libuv. For
+// `send -` into a slow reader that was the tail of the echo, with exit code 0.
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 process.exit(code);
+
+/**
+ * Settles once everything written to `stream` so far has gone to the OS: writes
+ * complete in order, so an empty write's callback runs after all earlier ones
+ * (with an error too, e.g. EPIPE once the reader is gone: nothing left to wait for).
+ */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => stream.write(new Uint8Array(0), () => resolve()));
+}

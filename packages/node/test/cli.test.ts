@@ -42,6 +42,36 @@ function run(args: string[], input?: Uint8Array, timeoutMs = 20_000, keepStdinOp
   });
 }
 
+/**
+ * `run` with a slow reader: stdout is taken 4 KiB a millisecond, so the pipe stays
+ * full and the CLI's last writes are still queued in the child when it is done.
+ */
+function runIntoSlowReader(args: string[], input: Uint8Array, timeoutMs = 30_000): Promise<Run> {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { stdio: "pipe" });
+  children.add(child);
+  const stdout: Buffer[] = [];
+  let stderr = "";
+  child.stdout.on("readable", () => {});
+  const reader = setInterval(() => {
+    const chunk: Buffer | null = child.stdout.read(4096) ?? child.stdout.read();
+    if (chunk) stdout.push(chunk);
+  }, 1);
+  child.stderr.on("data", (c: Buffer) => {
+    stderr += c;
+  });
+  child.stdin.on("error", () => {});
+  child.stdin.end(input);
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  return new Promise((resolve) => {
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      clearInterval(reader);
+      children.delete(child);
+      resolve({ code, stdout: Buffer.concat(stdout), stderr });
+    });
+  });
+}
+
 /** Starts `serve` and waits for its first line; the process is killed after the test. */
 async function serve(args: string[] = []): Promise<{ child: ChildProcess; port: number; lines: string[] }> {
   const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", ...args], { stdio: "pipe" });
@@ -120,6 +150,23 @@ describe("cli: serve, send, ping", () => {
     expect(result.code).toBe(0);
     const hash = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
     expect(hash(result.stdout)).toBe(hash(input));
+  });
+
+  test("send - into a slow stdout reader: all of the echo arrives, none left queued at exit", async () => {
+    const { port } = await serve();
+    // Not a multiple of 64 KiB, so the last write to stdout is a short one: write()
+    // takes it without asking for 'drain' even when the pipe is full. Three at once,
+    // as whether the pipe is full at that moment varies from run to run.
+    const inputs = [1, 2, 3].map(() => randomBytes(3 * 1024 * 1024 - 12_345));
+    const results = await Promise.all(
+      inputs.map((input) => runIntoSlowReader(["send", "--port", String(port), "-"], input)),
+    );
+    const hash = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+    for (const [i, result] of results.entries()) {
+      const input = inputs[i] as Buffer;
+      expect({ code: result.code, bytes: result.stdout.length }).toEqual({ code: 0, bytes: input.length });
+      expect(hash(result.stdout)).toBe(hash(input));
+    }
   });
 
   test("send exits 1 naming the problem when nothing listens", async () => {
