@@ -5,15 +5,28 @@ import { readFile } from "node:fs/promises";
 import { childWorkers, processSignals, runCli, startedAsWorker, supervisedSignals } from "@tcp-echo/core/tools";
 import { connect, listen, runtime } from "./adapter.ts";
 
+let stdoutError: Error | undefined;
+process.stdout.on("error", (error) => {
+  stdoutError ??= error;
+});
+// With stderr gone there is nobody left to tell; it must not crash the command either.
+process.stderr.on("error", () => {});
 const code = await runCli({
   runtime,
   listen,
   connect,
   args: process.argv.slice(2),
   program: "tcp-echo-node",
+  // A failed write (EPIPE: the reader is gone, as under `| head -c 10`) rejects,
+  // so the command reports it in one line and exits 1 as on Bun and Deno; the
+  // stream's 'error' event alone, with no listener, crashed with a stack trace.
   stdout: (data) =>
-    new Promise<void>((resolve) => {
-      if (process.stdout.write(data)) resolve();
+    new Promise<void>((resolve, reject) => {
+      if (stdoutError) return reject(stdoutError);
+      const taken = process.stdout.write(data, (error) => {
+        if (error) reject(error);
+      });
+      if (taken) resolve();
       else process.stdout.once("drain", resolve);
     }),
   stderr: (text) => void process.stderr.write(text),

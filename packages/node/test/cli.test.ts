@@ -169,6 +169,28 @@ describe("cli: serve, send, ping", () => {
     }
   });
 
+  test("send - whose stdout reader goes away (| head -c 10): exit 1 with one EPIPE line, no crash", async () => {
+    const { port } = await serve();
+    const child = spawn(process.execPath, ["--import", "tsx", CLI, "send", "--port", String(port), "-"], {
+      stdio: "pipe",
+    });
+    children.add(child);
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c;
+    });
+    child.stdin.on("error", () => {});
+    // Like `head -c 10`: take the first chunk, then close the read end of the pipe.
+    child.stdout.once("data", () => child.stdout.destroy());
+    child.stdin.end(randomBytes(8 * 1024 * 1024));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    clearTimeout(timer);
+    expect(code).toBe(1);
+    expect(stderr.trim()).toMatch(/^tcp-echo-node: .*EPIPE/);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+  });
+
   test("send exits 1 naming the problem when nothing listens", async () => {
     const probe = net.createServer();
     await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
