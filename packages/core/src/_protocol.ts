@@ -213,7 +213,7 @@ export interface Segment {
  */
 export class EchoLedger {
   private readonly segments: Segment[] = [];
-  private readonly comparer: ByteComparer;
+  private readonly equal: BytesEqual | undefined;
   private head = 0;
   /** Bytes sent and not yet echoed. */
   outstanding = 0;
@@ -222,7 +222,7 @@ export class EchoLedger {
 
   /** `equal`: the runtime's native comparison for long pieces, if it has one. */
   constructor(equal?: BytesEqual) {
-    this.comparer = new ByteComparer(equal);
+    this.equal = equal;
   }
 
   get isEmpty(): boolean {
@@ -264,7 +264,7 @@ export class EchoLedger {
         );
       }
       const take = Math.min(segment.bytes.byteLength - segment.received, chunk.byteLength - offset);
-      const mismatch = this.comparer.firstDifference(chunk, offset, take, segment.bytes, segment.received);
+      const mismatch = differsAt(chunk, offset, take, segment.bytes, segment.received, this.equal);
       const piece = chunk.subarray(offset, offset + take);
       if (mismatch >= 0) {
         throw new EchoError(
@@ -345,42 +345,40 @@ export const NATIVE_COMPARE_BYTES = 128;
  */
 export const WORD_COMPARE_BYTES = 512;
 
-/** Compares echoed bytes with what was sent; the ledger keeps one. */
-export class ByteComparer {
-  private readonly equal: BytesEqual | undefined;
-
-  constructor(equal?: BytesEqual) {
-    this.equal = equal;
+/**
+ * Index of the first byte where `chunk[offset, offset + length)` differs from
+ * `source` at `start`, or -1. Long runs go to the runtime's `equal` when it has
+ * one; either way the byte loop names the exact byte once they differ.
+ */
+function differsAt(
+  chunk: Uint8Array,
+  offset: number,
+  length: number,
+  source: Uint8Array,
+  start: number,
+  equal: BytesEqual | undefined,
+): number {
+  let i = 0;
+  if (equal !== undefined && length >= NATIVE_COMPARE_BYTES) {
+    if (equal(chunk.subarray(offset, offset + length), source.subarray(start, start + length))) return -1;
+  } else if (length >= WORD_COMPARE_BYTES) {
+    const a = new DataView(chunk.buffer, chunk.byteOffset + offset, length);
+    const b = new DataView(source.buffer, source.byteOffset + start, length);
+    const end = length - 8;
+    while (
+      i <= end &&
+      a.getInt32(i, true) === b.getInt32(i, true) &&
+      a.getInt32(i + 4, true) === b.getInt32(i + 4, true)
+    )
+      i += 8;
   }
-
-  /**
-   * Index of the first byte where `chunk[offset, offset + length)` differs from
-   * `source` at `start`, or -1. Long runs go to the runtime's `equal` when it
-   * has one; either way the byte loop names the exact byte once they differ.
-   */
-  firstDifference(chunk: Uint8Array, offset: number, length: number, source: Uint8Array, start: number): number {
-    let i = 0;
-    if (this.equal !== undefined && length >= NATIVE_COMPARE_BYTES) {
-      if (this.equal(chunk.subarray(offset, offset + length), source.subarray(start, start + length))) return -1;
-    } else if (length >= WORD_COMPARE_BYTES) {
-      const a = new DataView(chunk.buffer, chunk.byteOffset + offset, length);
-      const b = new DataView(source.buffer, source.byteOffset + start, length);
-      const end = length - 8;
-      while (
-        i <= end &&
-        a.getInt32(i, true) === b.getInt32(i, true) &&
-        a.getInt32(i + 4, true) === b.getInt32(i + 4, true)
-      )
-        i += 8;
-    }
-    for (; i < length; i++) if (chunk[offset + i] !== source[start + i]) return i;
-    return -1;
-  }
+  for (; i < length; i++) if (chunk[offset + i] !== source[start + i]) return i;
+  return -1;
 }
 
 /** Index of the first byte where `piece` differs from `source` at `start`, or -1. */
 export function firstDifference(piece: Uint8Array, source: Uint8Array, start: number, equal?: BytesEqual): number {
-  return new ByteComparer(equal).firstDifference(piece, 0, piece.byteLength, source, start);
+  return differsAt(piece, 0, piece.byteLength, source, start, equal);
 }
 
 export function concat(pieces: Uint8Array[], total?: number): Uint8Array {
