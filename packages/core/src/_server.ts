@@ -72,8 +72,8 @@ export async function startServer(
 /**
  * A served connection: its session, and what the server keeps of it. One
  * object, not a session plus a record in a Map: an idle connection's memory is
- * mostly such per-connection objects (10,000 idle peers, Bun's heap: 735 B a
- * connection, of which this record and its Map entry were about 60).
+ * mostly such per-connection objects (Bun's heap after a GC held 594 B per idle
+ * connection, the hand-written `Bun.listen` server's 225).
  */
 class ServedSession extends EchoSession {
   readonly info: ConnectionInfo<Address>;
