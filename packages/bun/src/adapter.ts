@@ -10,6 +10,7 @@ import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { stat, unlink } from "node:fs/promises";
 import type { Address, SocketAddress, SocketInfo } from "@tcp-echo/core";
 import {
+  type AcceptedIO,
   type ConnectConfig,
   type DatagramBindConfig,
   type DatagramEvents,
@@ -25,7 +26,6 @@ import {
   NO_EVENTS,
   type ServerCore,
   type SocketEvents,
-  type SocketIO,
   type TcpConnectConfig,
   type TlsServerConfig,
   tcpAddress,
@@ -56,24 +56,10 @@ async function bind(config: ListenConfig, server: ServerCore): Promise<Listener>
   // ENOTFOUND from the lookup and the numeric address we really bound.
   const hostname = config.transport === "tcp" ? await numeric(config.hostname) : "";
   const secure = config.transport === "tcp" ? config.tls : undefined;
-  // Every connection's local end is the bound address unless that is a
-  // wildcard: one object for all, and no getsockname() per accept.
-  let local: SocketAddress | undefined;
   const accept = (socket: BunSocket) => {
     const adapter = new BunSocketIO(socket);
     socket.data = adapter;
-    let info: SocketInfo<Address>;
-    if (config.transport === "unix") info = unixSocketInfo(config.path, "server");
-    else {
-      local ??= WILDCARDS.has(hostname) ? undefined : tcpAddress(hostname, guard.port);
-      // The remote address string stays cached on Bun's socket object
-      // whatever we do (its getter is `cache: true` in sockets.classes.ts).
-      info = {
-        localAddress: local ?? tcpAddress(socket.localAddress, socket.localPort),
-        remoteAddress: tcpAddress(socket.remoteAddress, socket.remotePort),
-      };
-    }
-    adapter.events = server.accept(info, adapter);
+    adapter.events = server.accept(adapter);
     guard.check();
   };
   // Every handler is synchronous: a rejected async handler crashes Bun even
@@ -372,7 +358,7 @@ const SOCKET_HANDLERS: SocketHandler<BunSocketIO> = {
  * mark pauses reading while the queue is long. Ignoring the count drops data,
  * and queueing without pausing grows memory without bound.
  */
-class BunSocketIO implements SocketIO {
+class BunSocketIO implements AcceptedIO {
   events: SocketEvents = NO_EVENTS;
   /** "write-shut" after our shutdown(); "closing" once we end() it; "closed" once Bun reports `close`. */
   state: "open" | "write-shut" | "closing" | "closed" = "open";
@@ -388,6 +374,19 @@ class BunSocketIO implements SocketIO {
 
   constructor(socket: BunSocket) {
     this.socket = socket;
+  }
+
+  /**
+   * Asked by core only when something needs it (see `AcceptedIO`). Bun makes
+   * the address string at the first read and keeps it on the socket (its getter
+   * is `cache: true` in sockets.classes.ts), so an unasked one costs nothing.
+   */
+  remoteAddress(): SocketAddress {
+    return tcpAddress(this.socket.remoteAddress, this.socket.remotePort);
+  }
+
+  localAddress(): SocketAddress {
+    return tcpAddress(this.socket.localAddress, this.socket.localPort);
   }
 
   write(chunk: Uint8Array): void {
@@ -522,9 +521,6 @@ async function bindDatagram(config: DatagramBindConfig, events: DatagramEvents):
 }
 
 // --- utils ---
-
-/** Bound to one of these, connections differ in their local address. */
-const WILDCARDS = new Set(["0.0.0.0", "::", "0:0:0:0:0:0:0:0"]);
 
 /** The EMFILE or ENFILE error if `count` more descriptors cannot be opened now; `undefined` if they can. */
 function descriptorShortage(count: number): Error | undefined {

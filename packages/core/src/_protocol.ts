@@ -86,7 +86,8 @@ export class EchoSession implements SocketEvents {
   private finishing = false;
   private destroying = false;
   private done = false;
-  private readonly io: SocketIO;
+  /** Read by the server only to ask a socket where it is from (an error's message). */
+  readonly io: SocketIO;
   private readonly highWaterMark: number;
   private readonly lowWaterMark: number;
   private readonly hooks: SessionHooks;

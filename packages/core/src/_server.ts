@@ -16,7 +16,7 @@ import {
 import { type ListenConfig, type ProxyConfig, resolveListenOptions, type TcpListenConfig } from "./_options.ts";
 import { EchoSession, NO_EVENTS, type SessionHooks, type SocketEvents, type SocketIO } from "./_protocol.ts";
 import { type GateOwner, isTrusted, ProxyGate } from "./_proxy.ts";
-import { claimUnixPath, type UnixFs, type UnixProbe } from "./_unix.ts";
+import { claimUnixPath, type UnixFs, type UnixProbe, unixSocketInfo } from "./_unix.ts";
 import type {
   Address,
   CloseOptions,
@@ -28,8 +28,24 @@ import type {
   ServerStats,
   SocketAddress,
   SocketInfo,
+  UnixAddress,
   UnixListenOptions,
 } from "./types.ts";
+
+/**
+ * An accepted socket as an adapter hands it to the core: its `SocketIO`, and
+ * its TCP addresses on request. Core asks only when something needs them (a
+ * hook, `maxConnectionsPerAddress`, `proxyProtocol`'s trust check, the message
+ * of a connection's error), so a server without those builds no address
+ * objects for its connections: they were most of an idle connection's memory
+ * on Bun. Neither is asked on a Unix socket.
+ */
+export interface AcceptedIO extends SocketIO {
+  /** The peer's address. Must not throw once the socket is gone: `tcpAddress(undefined, undefined)` says unknown. */
+  remoteAddress(): SocketAddress;
+  /** This end's address; asked only when the listener is bound to a wildcard (`0.0.0.0`, `::`), where it differs per connection. */
+  localAddress(): SocketAddress;
+}
 
 /** A bound listening socket, as an adapter hands it to the core. */
 export interface Listener {
@@ -76,14 +92,17 @@ export async function startServer(
  * connection, the hand-written `Bun.listen` server's 225).
  */
 class ServedSession extends EchoSession {
-  readonly info: ConnectionInfo<Address>;
-  /** When the idle sweep last saw traffic. */
-  idleSince: number;
+  /** Made at accept only when something will read it (`ServerCore.wantsInfo`). */
+  readonly info: ConnectionInfo<Address> | undefined;
+  /**
+   * When the idle sweep last saw traffic. A session starts `active`, so the
+   * sweep sets this the first time it sees the connection, before reading it.
+   */
+  idleSince = 0;
 
-  constructor(info: ConnectionInfo<Address>, io: SocketIO, highWaterMark: number, hooks: SessionHooks) {
+  constructor(info: ConnectionInfo<Address> | undefined, io: SocketIO, highWaterMark: number, hooks: SessionHooks) {
     super(io, highWaterMark, hooks);
     this.info = info;
-    this.idleSince = info.openedAt;
   }
 }
 
@@ -98,6 +117,17 @@ export class ServerCore implements EchoServer<Address> {
   /** Open connections per remote IP; Unix clients have none and are not counted. */
   private readonly perAddress = new Map<string, number>();
   private nextId = 1;
+  /**
+   * Whether a connection's `ConnectionInfo` is made at accept: only for a hook
+   * (which may read it after the socket is gone, when its addresses can no
+   * longer be asked), a per-address limit or `proxyProtocol`. Otherwise none
+   * is made, and no `Date.now()` is taken per accept.
+   */
+  private readonly wantsInfo: boolean;
+  /** Both ends of every Unix connection: one object per server. */
+  private readonly unixEnds: SocketInfo<UnixAddress> | undefined;
+  /** Every connection's local address, when the listener is bound to one (not a wildcard). */
+  private boundLocal: SocketAddress | undefined;
   private counters = { accepted: 0, rejected: 0, idleClosed: 0, bytesIn: 0, bytesOut: 0 };
   /** `acceptFailed`: the next back-off, and how many accepts failed for one connection's sake. */
   private acceptDelay = ACCEPT_BACKOFF.first;
@@ -108,7 +138,10 @@ export class ServerCore implements EchoServer<Address> {
       this.counters.bytesIn += bytesIn;
       this.counters.bytesOut += bytesOut;
     },
-    failed: (session, error) => this.connectionError(error, (session as ServedSession).info),
+    failed: (session, error) => {
+      const { info, io } = session as ServedSession;
+      return this.connectionError(error, info, info ? undefined : this.peerOf(io as AcceptedIO));
+    },
     closed: (session) => this.release(session as ServedSession),
   };
   private readonly errorCounts: Record<string, number> = {};
@@ -140,6 +173,13 @@ export class ServerCore implements EchoServer<Address> {
   constructor(runtime: Runtime, config: ListenConfig) {
     this.runtime = runtime;
     this.config = config;
+    this.wantsInfo =
+      config.onConnection !== undefined ||
+      config.onClose !== undefined ||
+      config.onError !== undefined ||
+      config.maxConnectionsPerAddress > 0 ||
+      (config.transport === "tcp" && config.proxy !== undefined);
+    this.unixEnds = config.transport === "unix" ? unixSocketInfo(config.path, "server") : undefined;
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -161,6 +201,8 @@ export class ServerCore implements EchoServer<Address> {
   /** Called once by `startServer` when the listener is bound. */
   attach(listener: Listener): void {
     this.listener = listener;
+    const bound = listener.address;
+    if (bound.transport === "tcp" && !WILDCARDS.has(bound.hostname)) this.boundLocal = bound;
     const { idleTimeout, signal } = this.config;
     if (idleTimeout > 0) {
       // One coarse sweep per server instead of a timer per connection: resetting a
@@ -176,17 +218,25 @@ export class ServerCore implements EchoServer<Address> {
    * A socket was accepted. Returns where the adapter sends that socket's events.
    * A connection over a limit, or arriving while closing, is destroyed here.
    */
-  accept(socket: SocketInfo<Address>, io: SocketIO): SocketEvents {
+  accept(io: AcceptedIO): SocketEvents {
     // A descriptor was free for it: the accept loop's back-off starts over.
     this.acceptDelay = ACCEPT_BACKOFF.first;
+    const id = this.nextId++;
+    if (!this.wantsInfo) return this.admit(undefined, io);
+    const ends = this.unixEnds;
     const info: ConnectionInfo<Address> = {
-      localAddress: socket.localAddress,
-      remoteAddress: socket.remoteAddress,
-      id: this.nextId++,
+      localAddress: ends ? ends.localAddress : (this.boundLocal ?? io.localAddress()),
+      remoteAddress: ends ? ends.remoteAddress : io.remoteAddress(),
+      id,
       openedAt: Date.now(),
     };
     if (this.config.transport === "tcp" && this.config.proxy) return this.awaitHeader(info, io);
     return this.admit(info, io);
+  }
+
+  /** Where a connection's errors happened, for one made without `info`: as `peerOf`, asked of the socket. */
+  private peerOf(io: AcceptedIO): Address {
+    return this.unixEnds ? this.unixEnds.localAddress : io.remoteAddress();
   }
 
   /**
@@ -224,11 +274,14 @@ export class ServerCore implements EchoServer<Address> {
     return gate;
   }
 
-  /** Serves a connection as `info` names it, unless a limit or the server's closing refuses it. */
-  private admit(info: ConnectionInfo<Address>, io: SocketIO): SocketEvents {
+  /**
+   * Serves a connection as `info` names it (`undefined`: nothing will read it),
+   * unless a limit or the server's closing refuses it.
+   */
+  private admit(info: ConnectionInfo<Address> | undefined, io: SocketIO): SocketEvents {
     const { maxConnections, maxConnectionsPerAddress } = this.config;
-    // Counted per address only when there is a limit to enforce.
-    const remote = maxConnectionsPerAddress > 0 ? remoteKey(info.remoteAddress) : "";
+    // Counted per address only when there is a limit to enforce (and then `info` is made).
+    const remote = info && maxConnectionsPerAddress > 0 ? remoteKey(info.remoteAddress) : "";
     const fromAddress = remote === "" ? 0 : (this.perAddress.get(remote) ?? 0);
     if (
       this.closing ||
@@ -240,14 +293,15 @@ export class ServerCore implements EchoServer<Address> {
     this.live.add(session);
     if (remote !== "") this.perAddress.set(remote, fromAddress + 1);
     this.counters.accepted++;
-    this.hook("onConnection", this.config.onConnection, info);
+    if (info) this.hook("onConnection", this.config.onConnection, info);
     return session;
   }
 
-  private refuse(info: ConnectionInfo<Address>, io: SocketIO): SocketEvents {
+  private refuse(info: ConnectionInfo<Address> | undefined, io: SocketIO): SocketEvents {
     this.counters.rejected++;
     io.destroy();
-    this.hook("onClose", this.config.onClose, { ...info, reason: "limit", bytesIn: 0, bytesOut: 0, durationMs: 0 });
+    if (info)
+      this.hook("onClose", this.config.onClose, { ...info, reason: "limit", bytesIn: 0, bytesOut: 0, durationMs: 0 });
     return NO_EVENTS;
   }
 
@@ -344,13 +398,14 @@ export class ServerCore implements EchoServer<Address> {
 
   private release(session: ServedSession): void {
     if (!this.live.delete(session)) return;
-    if (this.config.maxConnectionsPerAddress > 0) {
-      const remote = remoteKey(session.info.remoteAddress);
+    const { info } = session;
+    if (info && this.config.maxConnectionsPerAddress > 0) {
+      const remote = remoteKey(info.remoteAddress);
       const left = (this.perAddress.get(remote) ?? 1) - 1;
       if (left > 0) this.perAddress.set(remote, left);
       else this.perAddress.delete(remote);
     }
-    if (this.config.onClose) this.closedHook(session, session.info);
+    if (info && this.config.onClose) this.closedHook(session, info);
     if (this.live.size === 0 && this.awaitingHeader.size === 0) this.drained?.();
   }
 
@@ -366,8 +421,13 @@ export class ServerCore implements EchoServer<Address> {
     this.hook("onClose", this.config.onClose, summary);
   }
 
-  private connectionError(error: unknown, info: ConnectionInfo<Address> | undefined): EchoError {
-    const failure = toEchoError(error, { operation: "read", ...(info ? contextOf(peerOf(info)) : {}) });
+  /** `peer`: where it happened, when `info` (which names it too) was not made. */
+  private connectionError(
+    error: unknown,
+    info: ConnectionInfo<Address> | undefined,
+    peer: Address | undefined = info && peerOf(info),
+  ): EchoError {
+    const failure = toEchoError(error, { operation: "read", ...(peer ? contextOf(peer) : {}) });
     this.count(failure);
     this.hook("onError", this.config.onError, failure, info);
     return failure;
@@ -427,6 +487,8 @@ const ONE_CONNECTION = new Set([
   "ENOPROTOOPT",
   "EOPNOTSUPP",
 ]);
+/** A listener bound to one of these accepts on many local addresses: each connection's is its own. */
+const WILDCARDS = new Set(["0.0.0.0", "::", "0:0:0:0:0:0:0:0"]);
 /** `acceptFailed`: back-off after any other accept error (EMFILE, ENFILE, ENOBUFS, ENOMEM), doubling, reset by an accept. */
 const ACCEPT_BACKOFF = { first: 10, max: 1000 };
 /** `acceptFailed`: yield to the event loop once every this many accepts that failed for one connection each. */

@@ -25,6 +25,6 @@ export type { BytesEqual, SocketEvents, SocketIO } from "./_protocol.ts";
 export { NO_EVENTS } from "./_protocol.ts";
 export type { RuntimeTable } from "./_runtime.ts";
 export { defineRuntime, tcpAddress } from "./_runtime.ts";
-export type { Binder, Listener, ServerCore } from "./_server.ts";
+export type { AcceptedIO, Binder, Listener, ServerCore } from "./_server.ts";
 export type { UnixFs } from "./_unix.ts";
 export { unixSocketInfo } from "./_unix.ts";

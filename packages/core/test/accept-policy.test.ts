@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { type EchoError, errorCodeOf } from "../src/_errors.ts";
 import { resolveListenOptions } from "../src/_options.ts";
-import type { SocketEvents, SocketIO } from "../src/_protocol.ts";
-import { ServerCore } from "../src/_server.ts";
+import type { SocketEvents } from "../src/_protocol.ts";
+import { type AcceptedIO, ServerCore } from "../src/_server.ts";
 import type { SocketAddress } from "../src/types.ts";
 
 const ADDRESS: SocketAddress = { transport: "tcp", hostname: "127.0.0.1", port: 4321, family: "IPv4" };
@@ -89,8 +89,17 @@ describe("accept policy: when an accept loop accepts again", () => {
     expect([server.acceptFailed(emfile), server.acceptFailed(emfile), server.acceptFailed(emfile)]).toEqual([
       10, 20, 40,
     ]);
-    const io: SocketIO = { write() {}, pause() {}, resume() {}, closeWrite() {}, close() {}, destroy() {} };
-    const events: SocketEvents = server.accept({ localAddress: ADDRESS, remoteAddress: { ...ADDRESS, port: 5 } }, io);
+    const io: AcceptedIO = {
+      write() {},
+      pause() {},
+      resume() {},
+      closeWrite() {},
+      close() {},
+      destroy() {},
+      remoteAddress: () => ({ ...ADDRESS, port: 5 }),
+      localAddress: () => ADDRESS,
+    };
+    const events: SocketEvents = server.accept(io);
     events.onClose();
     expect(server.acceptFailed(emfile)).toBe(10);
   });

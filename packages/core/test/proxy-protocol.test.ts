@@ -2,7 +2,6 @@ import fc from "fast-check";
 import { afterEach, describe, expect, test, vi } from "vitest";
 import type { EchoError } from "../src/_errors.ts";
 import { resolveListenOptions } from "../src/_options.ts";
-import type { SocketIO } from "../src/_protocol.ts";
 import {
   isTrusted,
   type ParseResult,
@@ -13,7 +12,7 @@ import {
   V1_MAX_LENGTH,
   V2_SIGNATURE,
 } from "../src/_proxy.ts";
-import { ServerCore } from "../src/_server.ts";
+import { type AcceptedIO, ServerCore } from "../src/_server.ts";
 import type { ConnectionInfo, ConnectionSummary, ListenOptions, SocketAddress } from "../src/types.ts";
 
 const ascii = (text: string) => new TextEncoder().encode(text);
@@ -354,7 +353,9 @@ function server(options: ListenOptions = { proxyProtocol: true }) {
 function connect(core: ServerCore, remoteAddress: SocketAddress = BALANCER) {
   const written: number[] = [];
   let destroyed = false;
-  const io: SocketIO = {
+  const io: AcceptedIO = {
+    remoteAddress: () => remoteAddress,
+    localAddress: () => LOCAL,
     write: (chunk) => {
       written.push(...chunk);
       events.onFlushed(chunk.byteLength);
@@ -370,7 +371,7 @@ function connect(core: ServerCore, remoteAddress: SocketAddress = BALANCER) {
       queueMicrotask(() => events.onClose());
     },
   };
-  const events = core.accept({ localAddress: LOCAL, remoteAddress }, io);
+  const events = core.accept(io);
   return { events, written, destroyed: () => destroyed };
 }
 

@@ -8,6 +8,7 @@
 import { Buffer } from "node:buffer";
 import { type Address, EchoError, type SocketAddress, type SocketInfo } from "@tcp-echo/core";
 import {
+  type AcceptedIO,
   type ConnectConfig,
   type DatagramBindConfig,
   type DatagramEvents,
@@ -20,7 +21,6 @@ import {
   NO_EVENTS,
   type ServerCore,
   type SocketEvents,
-  type SocketIO,
   type TcpConnectConfig,
   tcpAddress,
   unixSocketInfo,
@@ -71,7 +71,7 @@ function bind(config: ListenConfig, server: ServerCore): Listener {
     try {
       // A TLS connection has no setNoDelay: Deno.TlsConn does not expose it.
       if (config.transport === "tcp" && !isTls(conn)) (conn as Deno.TcpConn).setNoDelay(config.noDelay);
-      io.wire(server.accept(infoOf(conn, config, "server"), io));
+      io.wire(server.accept(io));
     } catch (error) {
       // Reset before we could look at it: its addresses or options are gone.
       io.destroy();
@@ -247,7 +247,7 @@ async function handshakeOrClose(conn: Deno.TlsConn): Promise<void> {
  * unhandled rejection ends the Deno process, and a reset must only end its
  * connection.
  */
-class DenoSocketIO implements SocketIO {
+class DenoSocketIO implements AcceptedIO {
   private events: SocketEvents = NO_EVENTS;
   private readonly conn: Deno.Conn;
   private readonly side: "server" | "client";
@@ -269,6 +269,15 @@ class DenoSocketIO implements SocketIO {
   constructor(conn: Deno.Conn, side: "server" | "client") {
     this.conn = conn;
     this.side = side;
+  }
+
+  /** Asked by core only when something needs it (see `AcceptedIO`); Deno read both at accept. */
+  remoteAddress(): SocketAddress {
+    return addressOf(this.conn.remoteAddr);
+  }
+
+  localAddress(): SocketAddress {
+    return addressOf(this.conn.localAddr);
   }
 
   write(chunk: Uint8Array): void {

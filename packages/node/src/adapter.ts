@@ -12,6 +12,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { type Address, EchoError, type SocketAddress, type SocketInfo } from "@tcp-echo/core";
 import {
+  type AcceptedIO,
   type ConnectConfig,
   type DatagramBindConfig,
   type DatagramEvents,
@@ -26,7 +27,6 @@ import {
   NO_EVENTS,
   type ServerCore,
   type SocketEvents,
-  type SocketIO,
   tcpAddress,
   unixSocketInfo,
 } from "@tcp-echo/core/adapter";
@@ -52,18 +52,6 @@ export const { runtime, listen, connect } = defineRuntime({
 
 function bind(config: ListenConfig, server: ServerCore): Promise<Listener> {
   const listener = createListener(config);
-  // A listener bound to one address accepts every connection on that address:
-  // reuse it rather than ask the kernel (getsockname) at every accept, which
-  // was a tenth of the server's time under connection churn.
-  let boundTo: SocketAddress | undefined;
-  const localOf = (socket: net.Socket): SocketAddress => {
-    if (!boundTo) {
-      const bound = listener.address() as net.AddressInfo;
-      if (bound.address === "0.0.0.0" || bound.address === "::") return localEndpoint(socket);
-      boundTo = tcpAddress(bound.address, bound.port);
-    }
-    return boundTo;
-  };
   // A TLS server's sockets are ready for data only once their handshake is done.
   const secure = listener instanceof tls.Server;
   listener.on(secure ? "secureConnection" : "connection", (socket: net.Socket) => {
@@ -71,7 +59,7 @@ function bind(config: ListenConfig, server: ServerCore): Promise<Listener> {
     if (secure) socket.allowHalfOpen = true;
     if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
     const io = new NodeSocketIO(socket);
-    io.wire(server.accept(infoOf(socket, config, "server", localOf), io));
+    io.wire(server.accept(io));
     // Plain TCP and Unix: read into memory of our own, from the second read on
     // (TLS decrypts into fresh buffers anyway).
     if (!secure) io.ownBuffer = true;
@@ -185,7 +173,7 @@ function openSocket(config: ConnectConfig): net.Socket {
  * connection then costs its socket and core's session, nothing more (ten
  * closures per connection were a third of the idle memory per connection).
  */
-class NodeSocketIO implements SocketIO {
+class NodeSocketIO implements AcceptedIO {
   events: SocketEvents = NO_EVENTS;
   /** A server socket that is to read into a buffer of its own after its first read (`readIntoOwnBuffer`). */
   ownBuffer = false;
@@ -193,6 +181,21 @@ class NodeSocketIO implements SocketIO {
 
   constructor(socket: net.Socket) {
     this.socket = socket;
+  }
+
+  /**
+   * Asked by core only when something needs it (see `AcceptedIO`): each is a
+   * getpeername() or getsockname(), which Node caches on the socket. The local
+   * one is asked only on a wildcard listener; otherwise core reuses the bound
+   * address (getsockname at every accept was a tenth of the server's time under
+   * connection churn).
+   */
+  remoteAddress(): SocketAddress {
+    return remoteEndpoint(this.socket);
+  }
+
+  localAddress(): SocketAddress {
+    return localEndpoint(this.socket);
   }
 
   /** Node buffers every write; the callback fires once the chunk is in the kernel. */
@@ -396,10 +399,9 @@ function infoOf(
   socket: net.Socket,
   config: ListenConfig | ConnectConfig,
   side: "server" | "client",
-  local: (socket: net.Socket) => SocketAddress = localEndpoint,
 ): SocketInfo<Address> {
   if (config.transport === "unix") return unixSocketInfo(config.path, side);
-  return { localAddress: local(socket), remoteAddress: remoteEndpoint(socket) };
+  return { localAddress: localEndpoint(socket), remoteAddress: remoteEndpoint(socket) };
 }
 
 const localEndpoint = (socket: net.Socket) => tcpAddress(socket.localAddress, socket.localPort);
