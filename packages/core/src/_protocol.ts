@@ -71,36 +71,46 @@ export interface SessionHooks {
  * One server-side connection: write back every byte, stop reading while more
  * than `highWaterMark` bytes are unflushed, and after the peer's EOF close only
  * once everything has been written back (inetd's echo does the same).
+ *
+ * An idle server's memory is mostly these, one per connection, so the state
+ * is a few fields: the flags are bits of one number, the low-water mark is
+ * derived, and `bytesOut` is what came in and is no longer pending.
  */
 export class EchoSession implements SocketEvents {
   bytesIn = 0;
-  bytesOut = 0;
   /** Received but not yet flushed back. */
   pending = 0;
-  /** Set on any traffic; the server's idle sweep clears it. */
-  active = true;
   reason: SessionEnd | undefined;
   failure: EchoError | undefined;
-  private paused = false;
-  private peerEnded = false;
-  private finishing = false;
-  private destroying = false;
-  private done = false;
+  /** `ACTIVE`, `PAUSED`, `PEER_ENDED`, `FINISHING`, `DESTROYING`, `DONE`. */
+  private state = ACTIVE;
   /** Read by the server only to ask a socket where it is from (an error's message). */
   readonly io: SocketIO;
   private readonly highWaterMark: number;
-  private readonly lowWaterMark: number;
   private readonly hooks: SessionHooks;
 
   constructor(io: SocketIO, highWaterMark: number, hooks: SessionHooks) {
     this.io = io;
     this.highWaterMark = highWaterMark;
-    this.lowWaterMark = highWaterMark >> 1;
     this.hooks = hooks;
   }
 
+  /** Bytes written back to the peer. */
+  get bytesOut(): number {
+    return this.bytesIn - this.pending;
+  }
+
+  /** Set on any traffic; the server's idle sweep clears it. */
+  get active(): boolean {
+    return (this.state & ACTIVE) !== 0;
+  }
+
+  set active(value: boolean) {
+    this.state = value ? this.state | ACTIVE : this.state & ~ACTIVE;
+  }
+
   get isClosed(): boolean {
-    return this.done;
+    return (this.state & DONE) !== 0;
   }
 
   /**
@@ -110,40 +120,39 @@ export class EchoSession implements SocketEvents {
    */
   onData(chunk: Uint8Array): void {
     const size = chunk.byteLength;
-    if (this.done || this.finishing || size === 0) return;
+    if ((this.state & (DONE | FINISHING)) !== 0 || size === 0) return;
     this.bytesIn += size;
-    this.active = true;
+    this.state |= ACTIVE;
     this.hooks.traffic(size, 0);
     // Count before writing: an adapter may report the flush synchronously.
     this.pending += size;
     this.io.write(chunk);
-    if (!this.paused && this.pending > this.highWaterMark) {
-      this.paused = true;
+    if ((this.state & PAUSED) === 0 && this.pending > this.highWaterMark) {
+      this.state |= PAUSED;
       this.io.pause();
     }
   }
 
   onFlushed(bytes: number): void {
-    if (this.done) return;
+    if ((this.state & DONE) !== 0) return;
     this.pending -= bytes;
-    this.bytesOut += bytes;
-    this.active = true;
+    this.state |= ACTIVE;
     this.hooks.traffic(0, bytes);
-    if (this.paused && this.pending <= this.lowWaterMark && !this.peerEnded) {
-      this.paused = false;
+    if ((this.state & (PAUSED | PEER_ENDED)) === PAUSED && this.pending <= this.highWaterMark >> 1) {
+      this.state &= ~PAUSED;
       this.io.resume();
     }
-    if (this.peerEnded && this.pending === 0) this.finish();
+    if ((this.state & PEER_ENDED) !== 0 && this.pending === 0) this.finish();
   }
 
   onEnd(): void {
-    if (this.done) return;
-    this.peerEnded = true;
+    if ((this.state & DONE) !== 0) return;
+    this.state |= PEER_ENDED;
     if (this.pending === 0) this.finish();
   }
 
   onError(error: unknown): void {
-    if (this.done) return;
+    if ((this.state & DONE) !== 0) return;
     if (isTlsTruncation(error)) {
       this.onEnd();
       return;
@@ -154,10 +163,10 @@ export class EchoSession implements SocketEvents {
   }
 
   onClose(): void {
-    if (this.done) return;
-    this.done = true;
+    if ((this.state & DONE) !== 0) return;
+    this.state |= DONE;
     if (!this.reason) {
-      if (this.peerEnded && this.pending === 0) this.reason = "eof";
+      if ((this.state & PEER_ENDED) !== 0 && this.pending === 0) this.reason = "eof";
       else {
         // The socket went away without EOF or error: some runtimes report a reset this way.
         this.reason = "error";
@@ -169,24 +178,37 @@ export class EchoSession implements SocketEvents {
 
   /** Close now (idle timeout, forced shutdown); pending echo is dropped. */
   abort(reason: SessionEnd): void {
-    if (this.done) return;
+    if ((this.state & DONE) !== 0) return;
     this.reason ??= reason;
     this.destroy();
   }
 
   private destroy(): void {
-    if (this.destroying) return;
-    this.destroying = true;
+    if ((this.state & DESTROYING) !== 0) return;
+    this.state |= DESTROYING;
     this.io.destroy();
   }
 
   private finish(): void {
-    if (this.finishing) return;
-    this.finishing = true;
+    if ((this.state & FINISHING) !== 0) return;
+    this.state |= FINISHING;
     this.reason ??= "eof";
     this.io.close();
   }
 }
+
+/** `EchoSession`'s state bits. Traffic since the idle sweep last looked. */
+const ACTIVE = 1;
+/** Reading is paused: more than the high-water mark is unflushed. */
+const PAUSED = 2;
+/** The peer half-closed. */
+const PEER_ENDED = 4;
+/** `io.close()` was called. */
+const FINISHING = 8;
+/** `io.destroy()` was called. */
+const DESTROYING = 16;
+/** `onClose` ran: nothing more happens. */
+const DONE = 32;
 
 // --- client side -------------------------------------------------------------
 
