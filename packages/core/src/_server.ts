@@ -100,8 +100,8 @@ class ServedSession extends EchoSession {
    */
   idleSince = 0;
 
-  constructor(info: ConnectionInfo<Address> | undefined, io: SocketIO, highWaterMark: number, hooks: SessionHooks) {
-    super(io, highWaterMark, hooks);
+  constructor(info: ConnectionInfo<Address> | undefined, io: SocketIO, hooks: SessionHooks) {
+    super(io, hooks);
     this.info = info;
   }
 }
@@ -132,18 +132,8 @@ export class ServerCore implements EchoServer<Address> {
   /** `acceptFailed`: the next back-off, and how many accepts failed for one connection's sake. */
   private acceptDelay = ACCEPT_BACKOFF.first;
   private abortedAccepts = 0;
-  /** Where every session reports: one object per server, no closures per connection. */
-  private readonly sessionHooks: SessionHooks = {
-    traffic: (bytesIn, bytesOut) => {
-      this.counters.bytesIn += bytesIn;
-      this.counters.bytesOut += bytesOut;
-    },
-    failed: (session, error) => {
-      const { info, io } = session as ServedSession;
-      return this.connectionError(error, info, info ? undefined : this.peerOf(io as AcceptedIO));
-    },
-    closed: (session) => this.release(session as ServedSession),
-  };
+  /** Where every session reports, and its limit: one object per server, no closures per connection. */
+  private readonly sessionHooks: SessionHooks;
   private readonly errorCounts: Record<string, number> = {};
   private closing: Promise<void> | undefined;
   private resolveClosed!: () => void;
@@ -173,6 +163,18 @@ export class ServerCore implements EchoServer<Address> {
   constructor(runtime: Runtime, config: ListenConfig) {
     this.runtime = runtime;
     this.config = config;
+    this.sessionHooks = {
+      highWaterMark: config.highWaterMark,
+      traffic: (bytesIn, bytesOut) => {
+        this.counters.bytesIn += bytesIn;
+        this.counters.bytesOut += bytesOut;
+      },
+      failed: (session, error) => {
+        const { info, io } = session as ServedSession;
+        return this.connectionError(error, info, info ? undefined : this.peerOf(io as AcceptedIO));
+      },
+      closed: (session) => this.release(session as ServedSession),
+    };
     this.wantsInfo =
       config.onConnection !== undefined ||
       config.onClose !== undefined ||
@@ -289,7 +291,7 @@ export class ServerCore implements EchoServer<Address> {
       (remote !== "" && fromAddress >= maxConnectionsPerAddress)
     )
       return this.refuse(info, io);
-    const session = new ServedSession(info, io, this.config.highWaterMark, this.sessionHooks);
+    const session = new ServedSession(info, io, this.sessionHooks);
     this.live.add(session);
     if (remote !== "") this.perAddress.set(remote, fromAddress + 1);
     this.counters.accepted++;

@@ -33,7 +33,8 @@ function session(highWaterMark = 100) {
   const closed: EchoSession[] = [];
   const errors: EchoError[] = [];
   const traffic = { in: 0, out: 0 };
-  const s = new EchoSession(fake.io, highWaterMark, {
+  const s = new EchoSession(fake.io, {
+    highWaterMark,
     traffic: (bytesIn, bytesOut) => {
       traffic.in += bytesIn;
       traffic.out += bytesOut;
@@ -87,7 +88,7 @@ describe("EchoSession (server side, no sockets)", () => {
       close: () => calls.push("close"),
       destroy: () => {},
     };
-    target = new EchoSession(io, 10, { traffic() {}, failed: (_s, e) => e as EchoError, closed() {} });
+    target = new EchoSession(io, { highWaterMark: 10, traffic() {}, failed: (_s, e) => e as EchoError, closed() {} });
     target.onData(bytes(50));
     expect(calls).toEqual([]);
     expect(target.pending).toBe(0);
