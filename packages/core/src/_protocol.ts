@@ -77,7 +77,7 @@ export interface SessionHooks {
  * is a few fields: the flags and the reason are bits of one number, the
  * high-water mark is the server's (in `hooks`), and `bytesOut` is what came
  * in and is no longer pending. Bun rounds an object up to 48, 64, 80, 112 or
- * 160 bytes: a `ServedSession` of these eight fields and the server's two is
+ * 160 bytes: a `ServedSession`, these six fields and the server's two, is
  * 80 (it was 160 with seventeen).
  */
 export class EchoSession implements SocketEvents {
