@@ -14,7 +14,8 @@ import { EchoError, echoError, isTlsTruncation } from "./_errors.ts";
 export interface SocketIO {
   /**
    * Queue `chunk` for sending, all of it, in order. Call `SocketEvents.onFlushed`
-   * with its length once it is handed to the kernel (synchronously is fine).
+   * with its length once it is handed to the kernel (synchronously is fine; the
+   * lengths of several writes may come in one call).
    * The protocol never writes after `closeWrite`, `close` or `destroy`.
    */
   write(chunk: Uint8Array): void;

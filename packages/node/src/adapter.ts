@@ -58,7 +58,8 @@ function bind(config: ListenConfig, server: ServerCore): Promise<Listener> {
     // Half-open only once the handshake is done (see createListener).
     if (secure) socket.allowHalfOpen = true;
     if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
-    const io = new NodeSocketIO(socket);
+    // Where the runtime honoured the listener's highWaterMark 0 (Node and Bun do, Deno's node:net does not).
+    const io = socket.writableHighWaterMark === 0 ? new ServerSocketIO(socket) : new NodeSocketIO(socket);
     io.wire(server.accept(io));
     // Plain TCP and Unix: read into memory of our own, from the second read on
     // (TLS decrypts into fresh buffers anyway).
@@ -111,9 +112,10 @@ function bind(config: ListenConfig, server: ServerCore): Promise<Listener> {
  * listener turns half-open on once the handshake is done.
  */
 function createListener(config: ListenConfig): net.Server {
-  if (config.transport === "unix") return net.createServer({ allowHalfOpen: true });
+  // highWaterMark 0: the accepted sockets' write() then says whether the kernel took everything (ServerSocketIO).
+  if (config.transport === "unix") return net.createServer({ allowHalfOpen: true, highWaterMark: 0 });
   const { noDelay, tls: secure } = config;
-  if (!secure) return net.createServer({ allowHalfOpen: true, noDelay });
+  if (!secure) return net.createServer({ allowHalfOpen: true, noDelay, highWaterMark: 0 });
   return tls.createServer({
     allowHalfOpen: false,
     noDelay,
@@ -177,7 +179,7 @@ class NodeSocketIO implements AcceptedIO {
   events: SocketEvents = NO_EVENTS;
   /** A server socket that is to read into a buffer of its own after its first read (`readIntoOwnBuffer`). */
   ownBuffer = false;
-  private readonly socket: net.Socket;
+  protected readonly socket: net.Socket;
 
   constructor(socket: net.Socket) {
     this.socket = socket;
@@ -248,7 +250,50 @@ class NodeSocketIO implements AcceptedIO {
   }
 }
 
+/**
+ * A server socket over plain TCP or Unix whose `writableHighWaterMark` is 0
+ * (the listener's `highWaterMark` option,
+ * https://nodejs.org/api/net.html#netcreateserveroptions-connectionlistener):
+ * its writes carry no callback, and what reached the kernel is read from
+ * `write()` and 'drain' instead.
+ *
+ * A write callback costs a closure, and a `process.nextTick` even when the
+ * kernel took the chunk at once (`onwrite` in lib/internal/streams/writable.js
+ * defers it); without one, a write the kernel takes whole schedules nothing.
+ * With a high-water mark of 0, `write()` returns true exactly when nothing is
+ * left in the stream ("0 is a valid value, means that we always return false
+ * if the entire buffer is not flushed immediately on write()", `WritableState`),
+ * and otherwise 'drain' follows once everything is in the kernel. What was
+ * held is then reported at once: the session's `pending` falls to 0 at 'drain'
+ * rather than chunk by chunk, so a paused read resumes at 0 instead of at half
+ * the mark. The option sets the readable mark to 0 too, which changes nothing
+ * here: reads go to our own buffer, or to 'data' listeners in flowing mode.
+ */
+class ServerSocketIO extends NodeSocketIO {
+  /** Written and not yet reported as flushed. */
+  unflushed = 0;
+
+  override write(chunk: Uint8Array): void {
+    this.unflushed += chunk.byteLength;
+    if (this.socket.write(chunk)) this.flushed();
+  }
+
+  flushed(): void {
+    const bytes = this.unflushed;
+    this.unflushed = 0;
+    if (bytes > 0) this.events.onFlushed(bytes);
+  }
+
+  override wire(events: SocketEvents): void {
+    super.wire(events);
+    this.socket.on("drain", onDrain);
+  }
+}
+
 // Node calls a listener with the socket as `this`.
+function onDrain(this: AdaptedSocket): void {
+  (this[ADAPTER] as ServerSocketIO).flushed();
+}
 function onData(this: AdaptedSocket, chunk: Buffer): void {
   const io = this[ADAPTER];
   io.events.onData(chunk);

@@ -1,0 +1,49 @@
+/**
+ * The server's writes without a callback (adapter.ts, `ServerSocketIO`): what
+ * the kernel did not take at once is reported flushed at 'drain', so a session
+ * paused at its high-water mark reads again, every byte is counted out, and
+ * the FIN after a half-close waits for the last of them.
+ */
+import * as assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import * as net from "node:net";
+import { test } from "vitest";
+import { listen } from "../src/index.ts";
+
+test("a peer that reads late gets every byte and EOF, and bytesOut counts them all (flushes reported at 'drain')", async () => {
+  const server = await listen({ port: 0, highWaterMark: 4096 });
+  const payload = randomBytes(16 * 1024 * 1024);
+  const peer = await new Promise<net.Socket>((resolve, reject) => {
+    const socket = net.connect({ port: server.address.port as number, host: "127.0.0.1", allowHalfOpen: true }, () =>
+      resolve(socket),
+    );
+    socket.once("error", reject);
+  });
+  const got: Buffer[] = [];
+  peer.on("data", (chunk: Buffer) => got.push(chunk));
+  const ended = new Promise<void>((resolve) => peer.on("end", resolve));
+  // Not reading at first: the server's writes back up in the kernel, so they
+  // complete later, and the session pauses at 4 KiB until they are reported.
+  peer.pause();
+  peer.end(payload);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  peer.resume();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no EOF: ${Buffer.concat(got).byteLength} of ${payload.byteLength} bytes back`)),
+      5000,
+    );
+  });
+  try {
+    await Promise.race([ended, stalled]);
+  } finally {
+    clearTimeout(timer);
+    peer.destroy();
+  }
+  const { bytesIn, bytesOut } = server.stats;
+  await server.close();
+  assert.ok(Buffer.concat(got).equals(payload), "the echo differs from what was sent");
+  assert.equal(bytesIn, payload.byteLength);
+  assert.equal(bytesOut, payload.byteLength);
+});
