@@ -45,7 +45,6 @@ const COPY_BELOW = READ_SIZE / 4;
 const SPARE_BUFFERS = 2;
 /** Server read buffers lent to core at once, their echo not yet written, beyond which a small read is copied. */
 const LENT_BUFFERS = 3;
-const EMPTY = new Uint8Array(0);
 
 // --- adapter ---
 
@@ -240,20 +239,24 @@ async function handshakeOrClose(conn: Deno.TlsConn): Promise<void> {
  * an idle connection costs one object here (ten closures and their contexts
  * were a quarter of its JS heap).
  *
- * Two loops per connection. The write loop drains a queue with `conn.write`,
- * which may take only part of a buffer (ignoring its count lost data here), and
- * reports each count to core as it goes out. The read loop calls `conn.read`
- * and stops while core has paused it. Neither ever rejects unobserved: an
- * unhandled rejection ends the Deno process, and a reset must only end its
- * connection.
+ * Writes and reads run side by side. One `conn.write` at a time: it may take
+ * only part of a buffer (ignoring its count lost data here), each count is
+ * reported to core as it goes out, and what core wrote meanwhile waits in a
+ * queue. The read loop calls `conn.read` and stops while core has paused it.
+ * Neither ever rejects unobserved: an unhandled rejection ends the Deno
+ * process, and a reset must only end its connection.
  */
 class DenoSocketIO implements AcceptedIO {
   private events: SocketEvents = NO_EVENTS;
   private readonly conn: Deno.Conn;
   private readonly side: "server" | "client";
-  /** Chunks core handed to `write`, oldest first; `flush` drains them. */
-  private readonly queue: Uint8Array[] = [];
-  private writing = false;
+  /** What `conn.write` is writing now (the rest of it after a partial write); undefined while none is. */
+  private sending: Uint8Array | undefined;
+  /** Chunks core handed to `write` while one was being written, oldest first; made on first use. */
+  private queue: Uint8Array[] | undefined;
+  /** `conn.write`'s callbacks, made on the first write (idle connections are many). */
+  private wrote: ((written: number) => void) | undefined;
+  private writeFailed: ((error: unknown) => void) | undefined;
   /** Server: read buffers whose echo has been written, to read into again; made on first use (idle connections are many). */
   private spare: Uint8Array<ArrayBuffer>[] | undefined;
   /** Server: read buffers handed to core whose echo is still queued (at most `LENT_BUFFERS` tracked). */
@@ -282,8 +285,9 @@ class DenoSocketIO implements AcceptedIO {
 
   write(chunk: Uint8Array): void {
     if (this.closed) return;
-    this.queue.push(chunk);
-    if (!this.writing) void this.flush();
+    if (this.sending === undefined) this.send(chunk);
+    else if (this.queue === undefined) this.queue = [chunk];
+    else this.queue.push(chunk);
   }
 
   pause(): void {
@@ -312,7 +316,8 @@ class DenoSocketIO implements AcceptedIO {
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
-    this.queue.length = 0;
+    this.sending = undefined;
+    this.queue = undefined;
     try {
       this.conn.close();
     } catch {
@@ -338,27 +343,44 @@ class DenoSocketIO implements AcceptedIO {
     this.destroy();
   }
 
-  private async flush(): Promise<void> {
-    const { conn, queue } = this;
-    this.writing = true;
-    try {
-      while (queue.length > 0 && !this.closed) {
-        let chunk = queue[0] as Uint8Array;
-        while (chunk.byteLength > 0) {
-          const written = await conn.write(chunk);
-          if (this.closed) return;
-          this.events.onFlushed(written);
-          // Most writes take the whole chunk: no view made for the rest then.
-          chunk = written === chunk.byteLength ? EMPTY : chunk.subarray(written);
+  /**
+   * One `conn.write` at a time, its promise settled by two callbacks made once
+   * per connection, not an `async` flush started per chunk (a frame, a promise
+   * and a resumption for every echoed read in 50 conns x 16 x 64 B).
+   */
+  private send(chunk: Uint8Array): void {
+    this.sending = chunk;
+    if (this.wrote === undefined) {
+      this.wrote = (written) => {
+        // Nothing may reject unobserved here (see above).
+        try {
+          this.sent(written);
+        } catch (error) {
+          this.fail(error);
         }
-        const done = queue.shift() as Uint8Array;
-        if (this.lent !== undefined) this.giveBack(done.buffer as ArrayBuffer);
-      }
-    } catch (error) {
-      this.fail(error);
-    } finally {
-      this.writing = false;
+      };
+      this.writeFailed = (error) => this.fail(error);
     }
+    this.conn.write(chunk).then(this.wrote, this.writeFailed);
+  }
+
+  private sent(written: number): void {
+    if (this.closed) return;
+    const chunk = this.sending as Uint8Array;
+    this.events.onFlushed(written);
+    if (this.closed) return;
+    // `conn.write` may take part of the chunk: write the rest before anything queued.
+    if (written < chunk.byteLength) {
+      this.send(chunk.subarray(written));
+      return;
+    }
+    if (this.lent !== undefined) this.giveBack(chunk.buffer as ArrayBuffer);
+    const queue = this.queue;
+    if (queue === undefined || queue.length === 0) {
+      this.sending = undefined;
+      return;
+    }
+    this.send(queue.shift() as Uint8Array);
   }
 
   /**
