@@ -168,7 +168,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
       return Promise.reject(error);
     }
     if (signal?.aborted) return Promise.reject(echoError("EABORTED", this.context("echo")));
-    if (bytes.byteLength === 0) return Promise.resolve(new Uint8Array(0));
+    if (bytes.byteLength === 0) return Promise.resolve(bytes);
     if (timeout === 0 && !signal) {
       // The common case allocates nothing beyond the promise and its segment (the
       // executor is made once per connection): pipelined small echoes are GC-bound otherwise.

@@ -83,6 +83,19 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
     expect((await Promise.all(replies)).map((r) => new TextDecoder().decode(r))).toEqual(["ab", "cd", "ef"]);
   });
 
+  test("echo() resolves with its own payload object once verified, a string's with its UTF-8 bytes", async () => {
+    const { connection } = recording();
+    const payload = new Uint8Array([1, 2, 3, 4]);
+    const empty = new Uint8Array(0);
+    const replies = [connection.echo(payload), connection.echo("hé"), connection.echo(empty)];
+    await Promise.resolve();
+    for (const byte of [1, 2, 3, 4, 0x68, 0xc3, 0xa9]) connection.onData(new Uint8Array([byte]));
+    const [echoed, text, none] = await Promise.all(replies);
+    expect(echoed).toBe(payload);
+    expect([...(text as Uint8Array)]).toEqual([0x68, 0xc3, 0xa9]);
+    expect(none).toBe(empty);
+  });
+
   test("a large write goes straight through, after the small ones queued before it", () => {
     const { connection, writes } = recording();
     void connection.echo("small");
