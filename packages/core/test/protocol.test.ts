@@ -190,7 +190,11 @@ describe("EchoLedger (client side matching, no sockets)", () => {
     const done: Uint8Array[] = [];
     for (const s of sent) ledger.expect(s, (e) => done.push(e));
     const echo = new Uint8Array(308);
-    sent.reduce((at, s) => (echo.set(s, at), at + s.byteLength), 0);
+    let at = 0;
+    for (const s of sent) {
+      echo.set(s, at);
+      at += s.byteLength;
+    }
     // One byte per chunk, each chunk a fresh copy that the test overwrites once the ledger has it:
     // nothing received may show through in what the echoes complete with.
     for (let i = 0; i < echo.byteLength; i++) {
