@@ -234,13 +234,10 @@ export interface Segment {
   /** How many of `bytes` have come back. */
   received: number;
   /**
-   * For `echo()` segments, what came back: the first piece, and only when the
-   * echo arrives in several pieces, all of them (joined on completion). One
-   * piece is the common case, and it allocates no array.
+   * Set for `echo()` segments, and called with `bytes` once every one of them
+   * has come back equal: the echo keeps nothing of what was received. `write()`
+   * data goes to `read()` instead.
    */
-  first: Uint8Array | undefined;
-  pieces: Uint8Array[] | undefined;
-  /** Set for `echo()` segments; `write()` data goes to `read()` instead. */
   readonly complete: ((echoed: Uint8Array) => void) | undefined;
   readonly fail: ((error: EchoError) => void) | undefined;
 }
@@ -269,27 +266,22 @@ export class EchoLedger {
   }
 
   /**
-   * Records bytes being sent. `onEcho` receives the whole echo and `onFail` the
-   * error that ends it; without them the bytes are for `read()`.
+   * Records bytes being sent. `onEcho` receives `bytes` themselves once their
+   * whole echo has matched, and `onFail` the error that ends it; without them
+   * the echoed bytes are for `read()`.
    */
   expect(bytes: Uint8Array, onEcho?: (echoed: Uint8Array) => void, onFail?: (error: EchoError) => void): Segment {
     // Every field in the literal: one object shape for every segment keeps `receive` monomorphic.
-    const segment: Segment = {
-      bytes,
-      received: 0,
-      first: undefined,
-      pieces: undefined,
-      complete: onEcho,
-      fail: onFail,
-    };
+    const segment: Segment = { bytes, received: 0, complete: onEcho, fail: onFail };
     this.segments.push(segment);
     this.outstanding += bytes.byteLength;
     return segment;
   }
 
   /**
-   * Matches received bytes. Returns the pieces that belong to `write()` data, in
-   * order; completes `echo()` segments as they fill. Throws `EPROTO` on bytes that
+   * Matches received bytes. Appends to `raw` the pieces of `chunk` that belong to
+   * `write()` data, in order (views: the only memory of `chunk` the ledger hands
+   * out); completes `echo()` segments as they fill. Throws `EPROTO` on bytes that
    * differ from, or go beyond, what was sent.
    */
   receive(chunk: Uint8Array, raw: Uint8Array[]): void {
@@ -304,19 +296,14 @@ export class EchoLedger {
       }
       const take = Math.min(segment.bytes.byteLength - segment.received, chunk.byteLength - offset);
       const mismatch = differsAt(chunk, offset, take, segment.bytes, segment.received, this.equal);
-      const piece = chunk.subarray(offset, offset + take);
       if (mismatch >= 0) {
+        const piece = chunk.subarray(offset, offset + take);
         throw new EchoError(
           "EPROTO",
           `the echo differs from what was sent at byte ${this.matched + mismatch}: sent 0x${hex(segment.bytes[segment.received + mismatch])}, got 0x${hex(piece[mismatch])}${this.matched + mismatch === 0 && looksLikeTls(piece) ? TLS_HINT : ""}`,
         );
       }
-      if (!segment.complete) raw.push(piece);
-      else if (segment.received === 0) segment.first = piece;
-      else {
-        segment.pieces ??= [segment.first as Uint8Array];
-        segment.pieces.push(piece);
-      }
+      if (!segment.complete) raw.push(chunk.subarray(offset, offset + take));
       segment.received += take;
       offset += take;
       this.matched += take;
@@ -324,10 +311,8 @@ export class EchoLedger {
       if (segment.received === segment.bytes.byteLength) {
         this.segments[this.head] = undefined as unknown as Segment;
         this.head++;
-        if (segment.complete)
-          segment.complete(
-            segment.pieces ? concat(segment.pieces, segment.bytes.byteLength) : (segment.first as Uint8Array),
-          );
+        // The bytes sent, now known to be exactly the echo: no view of `chunk` is made or kept.
+        segment.complete?.(segment.bytes);
       }
     }
     this.compact();

@@ -403,9 +403,12 @@ export interface EchoConnection<A extends Address = SocketAddress> extends Async
   readonly closed: Promise<void>;
 
   /**
-   * Sends `payload` (strings as UTF-8) and resolves with exactly that many echoed
-   * bytes. Calls may overlap: they are sent and matched in call order (pipelining).
-   * Do not modify a `Uint8Array` payload until its echo resolves.
+   * Sends `payload` (strings as UTF-8) and resolves with a `Uint8Array` holding
+   * exactly the echoed bytes, once every one of them has been verified equal to
+   * `payload`. When `payload` is a `Uint8Array` it is `payload` itself (the same
+   * object, not a copy), so copy it before reusing that buffer; a string's is its
+   * UTF-8 encoding. Calls may overlap: they are sent and matched in call order
+   * (pipelining). Do not modify a `Uint8Array` payload until its echo resolves.
    */
   echo(payload: Uint8Array | string, options?: EchoOptions): Promise<Uint8Array>;
 

@@ -83,6 +83,47 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
     expect((await Promise.all(replies)).map((r) => new TextDecoder().decode(r))).toEqual(["ab", "cd", "ef"]);
   });
 
+  test("echo() resolves with its own payload object once verified, a string's with its UTF-8 bytes", async () => {
+    const { connection } = recording();
+    const payload = new Uint8Array([1, 2, 3, 4]);
+    const empty = new Uint8Array(0);
+    const replies = [connection.echo(payload), connection.echo("hé"), connection.echo(empty)];
+    await Promise.resolve();
+    for (const byte of [1, 2, 3, 4, 0x68, 0xc3, 0xa9]) connection.onData(new Uint8Array([byte]));
+    const [echoed, text, none] = await Promise.all(replies);
+    expect(echoed).toBe(payload);
+    expect([...(text as Uint8Array)]).toEqual([0x68, 0xc3, 0xa9]);
+    expect(none).toBe(empty);
+  });
+
+  test("gathered writes keep their bytes after later ticks gather theirs (past a shared slab's end)", async () => {
+    const written: Uint8Array[] = [];
+    // drainTimeout 0: close() at the end drops the unflushed writes at once.
+    const connection = new ClientConnection("node", resolveConnectOptions({ port: 7, drainTimeout: 0 }));
+    const io: SocketIO = {
+      // Kept unflushed, as a socket whose kernel buffer is full keeps them.
+      write: (chunk) => written.push(chunk),
+      pause: () => {},
+      resume: () => {},
+      closeWrite: () => {},
+      close: () => {},
+      destroy: () => connection.onClose(),
+    };
+    connection.attach({ info: { localAddress: address, remoteAddress: address }, io });
+    const ticks = 100;
+    for (let tick = 0; tick < ticks; tick++) {
+      for (let i = 0; i < 3; i++) void connection.echo(new Uint8Array(300).fill(tick * 3 + i));
+      await Promise.resolve();
+    }
+    expect(written).toHaveLength(ticks);
+    for (const [tick, chunk] of written.entries()) {
+      const expected = [0, 1, 2].flatMap((i) => new Array(300).fill((tick * 3 + i) & 0xff));
+      if (chunk.byteLength !== 900 || chunk.some((byte, at) => byte !== expected[at]))
+        expect({ tick, first: chunk[0], last: chunk[899] }).toBe("this tick's own bytes");
+    }
+    await connection.close();
+  });
+
   test("a large write goes straight through, after the small ones queued before it", () => {
     const { connection, writes } = recording();
     void connection.echo("small");

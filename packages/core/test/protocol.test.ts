@@ -185,6 +185,47 @@ describe("EchoLedger (client side matching, no sockets)", () => {
     expect(results).toEqual(["xy", "abcd"]);
   });
 
+  test("identity: an echo completes with the very bytes that were sent, however many chunks it came back in", () => {
+    const ledger = new EchoLedger();
+    const sent = [bytes(5, 1), new Uint8Array(300).map((_, i) => i * 7), bytes(3, 9)];
+    const done: Uint8Array[] = [];
+    for (const s of sent) ledger.expect(s, (e) => done.push(e));
+    const echo = new Uint8Array(308);
+    let at = 0;
+    for (const s of sent) {
+      echo.set(s, at);
+      at += s.byteLength;
+    }
+    // One byte per chunk, each chunk a fresh copy that the test overwrites once the ledger has it:
+    // nothing received may show through in what the echoes complete with.
+    for (let i = 0; i < echo.byteLength; i++) {
+      const chunk = echo.slice(i, i + 1);
+      ledger.receive(chunk, []);
+      chunk.fill(0xee);
+    }
+    expect(done).toHaveLength(3);
+    for (const [i, s] of sent.entries()) expect(done[i]).toBe(s);
+    expect([...(done[1] as Uint8Array)]).toEqual([...new Uint8Array(300).map((_, i) => i * 7)]);
+  });
+
+  test("identity: a wrong byte in the last of many chunks is still EPROTO naming it, and nothing completes", () => {
+    const ledger = new EchoLedger();
+    const sent = new Uint8Array(200).map((_, i) => i);
+    let completed = false;
+    ledger.expect(sent, () => {
+      completed = true;
+    });
+    for (let i = 0; i < 199; i++) ledger.receive(sent.slice(i, i + 1), []);
+    try {
+      ledger.receive(new Uint8Array([0x42]), []);
+      expect.unreachable();
+    } catch (error) {
+      expect((error as EchoError).code).toBe("EPROTO");
+      expect((error as EchoError).message).toMatch(/at byte 199: sent 0xc7, got 0x42/);
+    }
+    expect(completed).toBe(false);
+  });
+
   test("streaming: write() bytes come back through the raw list, interleaved with echo() in send order", () => {
     const ledger = new EchoLedger();
     const echoed: Uint8Array[] = [];

@@ -452,9 +452,10 @@ class DenoSocketIO implements AcceptedIO {
             target.onData(buffer.slice(0, count));
           }
         } else if (count < COPY_BELOW) {
-          // The client keeps what it reads (echo results, `read()` chunks), so
-          // a buffer it was given is never read into again: small reads are
-          // copied out, large ones handed over and a new buffer allocated.
+          // The client may keep what it reads (the echo of `write()` data, for
+          // `read()`; `echo()` keeps none), so a buffer it was given is never
+          // read into again: small reads are copied out, large ones handed
+          // over and a new buffer allocated.
           target.onData(buffer.slice(0, count));
         } else {
           target.onData(buffer.subarray(0, count));
