@@ -2,7 +2,8 @@
  * `pnpm bench`: each server in turn (A B C A B C ...) under the C load
  * generator, scenario by scenario, over several repetitions, pinned and
  * unpinned; then each runtime's client (its `tcp-echo load` command) against
- * the C server, beside the C load generator doing the same; `serve --workers 2`
+ * the C server, beside the C load generator and the best hand-written client
+ * on that runtime doing the same; `serve --workers 2`
  * against `--workers 1` in (b) and (d), unpinned; then the UDP rows against the
  * C UDP server (udp.ts). Prints a table,
  * writes JSON and an SVG chart under .bench/results (or where asked).
@@ -33,6 +34,7 @@ import {
   CLIENT_SCENARIOS,
   type Client,
   type ClientScenario,
+  clientArgs,
   detectRuntimes,
   listClients,
   listScenarios,
@@ -54,13 +56,14 @@ const USAGE = `usage: bench [options]
   --servers L      comma list of server ids (default all): c,c-uring,node,node-native,node-net,bun,
                    bun-native,bun-net,deno,deno-native,deno-net,deno-pipeto; node-workers-1,node-workers-2
                    (bun-, deno-: serve --workers 1 and 2, run in (b) and (d) unpinned); a runtime's name also
-                   picks its client and its UDP server, c the C UDP server
+                   picks its clients (node-client: tcp-echo load, node-native-client: the hand-written one)
+                   and its UDP server, c the C UDP server
   --pin L          pinned,unpinned (default both; memory scenarios run once, unpinned when listed)
   --flood-mb N     bytes written in scenario (e), in MB (default 200)
   --idle-conns N   connections held in scenario (f) (default 10000)
   --json FILE      write every measurement, summary and goal as JSON
   --svg FILE       write the chart there (default .bench/results/bench.svg)
-  --smoke          a few seconds: scenario (b), C and Node servers, and the Node client, one short run`;
+  --smoke          a few seconds: scenario (b), C and Node servers, and the Node clients, one short run`;
 
 interface Settings {
   duration: number;
@@ -252,7 +255,7 @@ async function measureServer(context: Context, server: Server, scenario: Scenari
   const first = (result as { first_error?: string } | undefined)?.first_error;
   context.measurements.push(measurement);
   context.log(
-    `  ${scenario.id} ${pin.padEnd(8)} rep ${rep} ${server.id.padEnd(12)} ${fmt(measurement.value)} ${scenario.unit}` +
+    `  ${scenario.id} ${pin.padEnd(8)} rep ${rep} ${server.id.padEnd(18)} ${fmt(measurement.value)} ${scenario.unit}` +
       (measurement.rttP50us !== undefined ? ` p50 ${fmt(measurement.rttP50us, 1)} us` : "") +
       (measurement.errors ? ` errors ${measurement.errors}` : "") +
       (measurement.wrongBytes ? ` WRONG BYTES ${measurement.wrongBytes}` : "") +
@@ -264,7 +267,7 @@ async function measureServer(context: Context, server: Server, scenario: Scenari
 /** Churn leaves TIME_WAIT behind; each client run dials its own loopback address (127.0.0.10-209) so no run inherits another's. */
 let clientRuns = 0;
 
-/** Our client's `load` command (or the C load generator, `client` undefined) against a fresh C server. */
+/** A client (our `load` command or a hand-written one; the C load generator when undefined) against a fresh C server. */
 async function measureClient(
   context: Context,
   echoServer: string,
@@ -288,15 +291,19 @@ async function measureClient(
     server = await start([...pinTo(pin, 1), echoServer, "--host", host], hardTimeout(settings) + 3 * SERVER_START_MS);
     const where = ["--host", host, "--port", String(server.hello.port)];
     const timing = ["--duration", String(settings.duration), "--warmup", String(settings.warmup)];
-    const command = client
-      ? [...pinTo(pin, 0), ...client.command, ...where, ...scenario.load, ...timing, "--json"]
-      : [...pinTo(pin, 0), context.loadgen, ...where, ...scenario.loadgen, ...timing];
+    const command = [
+      ...pinTo(pin, 0),
+      ...(client?.command ?? [context.loadgen]),
+      ...where,
+      ...clientArgs(client, scenario),
+      ...timing,
+    ];
     const finished = await run(command, hardTimeout(settings) + SERVER_START_MS);
     const result = parseLoadgen(finished.stdout);
     if (finished.timedOut) failure = "hard timeout";
     else if (!result)
       failure = `client failed (${finished.code}): ${finished.stderr.trim().split("\n").slice(-3).join(" | ")}`;
-    else if (client) {
+    else if (client?.kind === "client") {
       // The `load` command's summary (see LoadReport in core's _load.ts).
       const report = result as {
         messagesPerSecond: number;
@@ -316,6 +323,7 @@ async function measureClient(
       }
       if (finished.code !== 0) failure = `load exited ${finished.code}: ${firstError ?? finished.stderr.trim()}`;
     } else {
+      // The C load generator's JSON line, which the hand-written clients print too.
       const r = result as Record<string, number> & { rtt_us?: { count: number; p50: number; p99: number } };
       value = (scenario.unit === "MB/s" ? r.mb_per_s : r.msgs_per_s) as number;
       errors = r.errors ?? 0;
@@ -345,7 +353,7 @@ async function measureClient(
   };
   context.measurements.push(measurement);
   context.log(
-    `  client-${scenario.id} ${pin.padEnd(8)} rep ${rep} ${target.padEnd(12)} ${fmt(measurement.value)} ${scenario.unit}` +
+    `  client-${scenario.id} ${pin.padEnd(8)} rep ${rep} ${target.padEnd(18)} ${fmt(measurement.value)} ${scenario.unit}` +
       (rttP50us !== undefined ? ` p50 ${fmt(rttP50us, 1)} us` : "") +
       (errors ? ` errors ${errors}${firstError ? ` (${firstError})` : ""}` : "") +
       (failure ? ` FAILED: ${failure.split("\n")[0]}` : ""),
@@ -423,7 +431,7 @@ async function main(): Promise<number> {
         for (const server of rotate(here, rep - 1)) await measureServer(context, server, scenario, pin, rep);
     }
     for (const scenario of clientScenarios) {
-      log(`(client-${scenario.id}) tcp-echo load against the C server: ${scenario.title}, ${pin}`);
+      log(`(client-${scenario.id}) the clients against the C server: ${scenario.title}, ${pin}`);
       const runners = [undefined, ...presentClients];
       for (let rep = 1; rep <= settings.reps; rep++)
         for (const client of rotate(runners, rep - 1))
@@ -439,7 +447,7 @@ async function main(): Promise<number> {
         const measurement = await measureUdp(server, native.udpLoadgen, scenario, settings, rep);
         context.measurements.push(measurement);
         log(
-          `  ${scenario.id} unpinned rep ${rep} ${server.id.padEnd(12)} ${fmt(measurement.value)} ${scenario.unit}` +
+          `  ${scenario.id} unpinned rep ${rep} ${server.id.padEnd(18)} ${fmt(measurement.value)} ${scenario.unit}` +
             (measurement.rttP50us !== undefined ? ` p50 ${fmt(measurement.rttP50us, 1)} us` : "") +
             (measurement.lostPercent !== undefined ? ` lost ${fmt(measurement.lostPercent, 2)} %` : "") +
             (measurement.wrongBytes ? ` WRONG ANSWERS ${measurement.wrongBytes}` : "") +
@@ -452,7 +460,7 @@ async function main(): Promise<number> {
   const subjects = subjectsOf(present);
   const clientSubjects: Subject[] = [
     { id: "c-loadgen", label: "C load generator", runtime: "c", kind: "reference" },
-    ...presentClients.map((c) => ({ id: c.id, label: c.label, runtime: c.runtime, kind: "client" as const })),
+    ...presentClients.map((c) => ({ id: c.id, label: c.label, runtime: c.runtime, kind: c.kind })),
   ];
   const rows: Row[] = [];
   const blocks: string[] = [];
@@ -477,7 +485,11 @@ async function main(): Promise<number> {
       if (!summary.length) continue;
       rows.push(...summary);
       blocks.push(
-        table(`(${group}) ${scenario.title}, tcp-echo load vs the C load generator [${pin}]`, scenario.unit, summary),
+        table(
+          `(${group}) ${scenario.title}, tcp-echo load vs the C load generator and the hand-written client (x native) [${pin}]`,
+          scenario.unit,
+          summary,
+        ),
       );
     }
   }

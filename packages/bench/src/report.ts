@@ -1,8 +1,10 @@
 /**
  * From measurements to what a reader needs: medians, per-repetition ratios
  * (each server against the C server, and ours against its runtime's best
- * hand-written and idiomatic servers, measured in the same repetition, so drift
- * hits both), the goals of issue 16, and the terminal table.
+ * hand-written and idiomatic servers; each client against the C load
+ * generator, and our `load` against its runtime's hand-written client;
+ * measured in the same repetition, so drift hits both), the goals of issue 16,
+ * and the terminal table.
  */
 
 import { median } from "@tcp-echo/core/tools";
@@ -44,7 +46,10 @@ export interface Row {
   readonly vsC: number | undefined;
   /** Ours only: median of per-repetition ratios to the best idiomatic server on the same runtime; >1 is better. */
   readonly vsIdiomatic: number | undefined;
-  /** Ours only: median of per-repetition ratios to the hand-written native server on the same runtime; >1 is better. */
+  /**
+   * Ours only: median of per-repetition ratios to the hand-written native server on the same runtime (our
+   * `load` client: to the hand-written client); >1 is better.
+   */
   readonly vsNative: number | undefined;
   /** `--workers N` rows only: median of per-repetition ratios to the same runtime's `--workers 1` row; >1 is better. */
   readonly vsOneWorker: number | undefined;
@@ -106,10 +111,11 @@ export function summarize(
       const vsC = withRatios
         ? medianOf(reps.map((rep) => ratio(at(subject.id, rep), at(reference, rep), better)))
         : undefined;
-      /** Ours against the best of `kind` on the same runtime, per repetition. */
+      /** Ours (our server, or our `load` client) against the best of `kind` on the same runtime, per repetition. */
       const against = (kind: Row["kind"]) => {
         const rivalsOf = subjects.filter((s) => s.kind === kind && s.runtime === subject.runtime);
-        if (!withRatios || subject.kind !== "ours" || rivalsOf.length === 0) return undefined;
+        const ours = subject.kind === "ours" || subject.kind === "client";
+        if (!withRatios || !ours || rivalsOf.length === 0) return undefined;
         return medianOf(
           reps.map((rep) => {
             const rivals = finite(rivalsOf.map((s) => at(s.id, rep)));

@@ -1,8 +1,9 @@
 /**
  * What the bench compares: the servers (ours, the best hand-written native
  * server and the idiomatic alternative on each runtime, the C limits on epoll
- * and io_uring), the clients (each runtime's `load` command), and the
- * scenarios (a)-(f) of issue 6.
+ * and io_uring), the clients (each runtime's `load` command and its best
+ * hand-written client, beside the C load generator), and the scenarios (a)-(f)
+ * of issue 6.
  */
 
 import { existsSync } from "node:fs";
@@ -76,6 +77,8 @@ export interface Client {
   readonly id: string;
   readonly label: string;
   readonly runtime: RuntimeName | "c";
+  /** `client`: our `tcp-echo load`; `native`: the hand-written client, which takes the C load generator's flags and prints its JSON line. */
+  readonly kind: "client" | "native";
   readonly command: string[];
   missing: string | undefined;
 }
@@ -175,20 +178,47 @@ export function runningIn(servers: readonly Server[], scenario: Scenario, pin: "
   return servers.filter((s) => !s.onlyUnpinned || (pin === "unpinned" && s.onlyUnpinned.includes(scenario.id)));
 }
 
-/** Each runtime's `tcp-echo load` command: the client figure is the command a user can run. */
+/** The hand-written load client per runtime (`src/peers/<file>`, on `loadgen.ts`): what the C load generator does, on the runtime's own sockets. */
+const NATIVE_CLIENTS: Record<RuntimeName, string> = {
+  node: "node-onread-load.ts",
+  bun: "bun-native-load.ts",
+  deno: "deno-native-load.ts",
+};
+
+/**
+ * Each runtime's `tcp-echo load` command (the client figure is the command a
+ * user can run), and beside it the best hand-written client on that runtime.
+ */
 export function listClients(runtimes: Record<RuntimeName, Runtime>): Client[] {
-  return Object.values(runtimes).map((runtime) => ({
-    id: `${runtime.name}-client`,
-    label: `${runtime.name}: tcp-echo load`,
-    runtime: runtime.name,
-    command: [...runtime.cli, "load"],
-    missing: unavailable(runtime, true),
-  }));
+  return Object.values(runtimes).flatMap((runtime): Client[] => [
+    {
+      id: `${runtime.name}-client`,
+      label: `${runtime.name}: tcp-echo load`,
+      runtime: runtime.name,
+      kind: "client",
+      command: [...runtime.cli, "load"],
+      missing: unavailable(runtime, true),
+    },
+    {
+      id: `${runtime.name}-native-client`,
+      label: `${runtime.name}: hand-written client`,
+      runtime: runtime.name,
+      kind: "native",
+      command: runtime.command(join(PEERS_DIR, NATIVE_CLIENTS[runtime.name])),
+      missing: unavailable(runtime, false),
+    },
+  ]);
+}
+
+/** What a client is told to do in `scenario`, besides where and for how long: `load`'s flags, or the C load generator's. */
+export function clientArgs(client: Pick<Client, "kind"> | undefined, scenario: ClientScenario): string[] {
+  return client?.kind === "client" ? [...scenario.load, "--json"] : scenario.loadgen;
 }
 
 /**
  * A client scenario: the `load` command's flags and the C load generator's for
- * the same traffic, against a fresh C epoll server.
+ * the same traffic (the hand-written clients take the C one's), against a
+ * fresh C epoll server.
  */
 export interface ClientScenario {
   readonly id: "a" | "b" | "c" | "d";

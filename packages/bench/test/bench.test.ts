@@ -1,8 +1,10 @@
 /**
  * Keeps the bench from rotting: its smoke mode builds the C programs, runs our
  * Node server and the C server under the load generator, and the Node `load`
- * command beside the load generator against the C server, and must see every
- * byte echoed correctly. No timing is asserted, only that traffic flowed.
+ * command and the hand-written Node client beside the load generator against
+ * the C server, and must see every byte echoed correctly. No timing is
+ * asserted, only that traffic flowed. The load generator and each hand-written
+ * client must catch a server that changes one byte.
  */
 
 import { spawnSync } from "node:child_process";
@@ -13,12 +15,13 @@ import { corruptingServer, runManaged } from "@tcp-echo/testkit";
 import { afterAll, describe, expect, test } from "vitest";
 import { buildNative, parseLoadgen } from "../src/native.ts";
 import { PACKAGE_DIR, ROOT } from "../src/paths.ts";
+import { detectRuntimes, listClients } from "../src/targets.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "tcp-echo-bench-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("bench", () => {
-  test("smoke: no wrong byte and a nonzero rate from each server, and from the Node client's load command", async () => {
+  test("smoke: no wrong byte and a nonzero rate from each server, from the Node client's load command and the hand-written Node client", async () => {
     const json = join(scratch, "smoke.json");
     const result = spawnSync(
       process.execPath,
@@ -46,7 +49,13 @@ describe("bench", () => {
       }[];
     };
     const targets = report.measurements.map((m) => `${m.group} ${m.target}`).sort();
-    expect(targets).toEqual(["b c", "b node", "client-b c-loadgen", "client-b node-client"]);
+    expect(targets).toEqual([
+      "b c",
+      "b node",
+      "client-b c-loadgen",
+      "client-b node-client",
+      "client-b node-native-client",
+    ]);
     for (const measurement of report.measurements) {
       expect(measurement.failure).toBeUndefined();
       expect(measurement.wrongBytes).toBe(0);
@@ -67,4 +76,32 @@ describe("bench", () => {
     expect(finished.code).toBe(1);
     expect(result.wrong_bytes).toBe(1);
   });
+
+  // The hand-written clients check every byte as the C load generator does (a runtime that cannot run is skipped, its reason in the name).
+  for (const client of listClients(detectRuntimes()).filter((c) => c.kind === "native"))
+    test.skipIf(client.missing !== undefined)(
+      `${client.label}: a server that changes one byte is caught, and the run fails${client.missing ? ` (${client.missing})` : ""}`,
+      async () => {
+        const corrupting = await corruptingServer("flip");
+        const [file, ...rest] = client.command as [string, ...string[]];
+        const args = [
+          "--port",
+          String(corrupting.port),
+          "--conns",
+          "2",
+          "--depth",
+          "4",
+          "--duration",
+          "0.3",
+          "--warmup",
+          "0",
+        ];
+        const finished = await runManaged(file, [...rest, ...args], { cwd: ROOT, timeoutMs: 30_000 });
+        await corrupting.close();
+        const result = parseLoadgen(finished.stdout.toString()) as { wrong_bytes: number; first_error: string };
+        expect(finished.code, finished.stderr.toString()).toBe(1);
+        expect(result.wrong_bytes).toBe(1);
+        expect(result.first_error).toBe("echo differs from what was sent (1 bytes)");
+      },
+    );
 });

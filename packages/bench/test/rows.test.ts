@@ -1,12 +1,25 @@
 /**
  * The pure half of the bench's rows: which servers run where (the workers rows
  * only in (b) and (d), unpinned), the `--workers 2` / `--workers 1` ratio taken
- * within each repetition, and the UDP loss column. No process is started.
+ * within each repetition, the UDP loss column, and the client rows (our `load`
+ * beside each runtime's hand-written client, and the ratio between them). No
+ * process is started.
  */
 
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { type Measurement, type Subject, summarize, workerLines } from "../src/report.ts";
-import { listScenarios, listWorkerServers, type Runtime, runningIn, type Server } from "../src/targets.ts";
+import { PEERS_DIR } from "../src/paths.ts";
+import { type Measurement, type Subject, summarize, table, workerLines } from "../src/report.ts";
+import {
+  CLIENT_SCENARIOS,
+  clientArgs,
+  listClients,
+  listScenarios,
+  listWorkerServers,
+  type Runtime,
+  runningIn,
+  type Server,
+} from "../src/targets.ts";
 
 const scenarios = listScenarios({ floodBytes: 1, idleConnections: 1 });
 const scenario = (id: string) => scenarios.find((s) => s.id === id) as (typeof scenarios)[number];
@@ -139,4 +152,71 @@ test("UDP rows: the median share lost, beside the ratio to the C server", () => 
     ["c", 1, 0],
     ["bun", 0.4, 0.5],
   ]);
+});
+
+describe("client rows", () => {
+  const clients = listClients({ node: runtime("node"), bun: runtime("bun"), deno: runtime("deno") });
+
+  test("each runtime has our load command and a hand-written client, which speaks the C load generator's flags", () => {
+    expect(clients.map((c) => [c.id, c.kind, c.command])).toEqual([
+      ["node-client", "client", ["node", "cli.ts", "load"]],
+      ["node-native-client", "native", ["node", join(PEERS_DIR, "node-onread-load.ts")]],
+      ["bun-client", "client", ["bun", "cli.ts", "load"]],
+      ["bun-native-client", "native", ["bun", join(PEERS_DIR, "bun-native-load.ts")]],
+      ["deno-client", "client", ["deno", "cli.ts", "load"]],
+      ["deno-native-client", "native", ["deno", join(PEERS_DIR, "deno-native-load.ts")]],
+    ]);
+    const churn = CLIENT_SCENARIOS.find((s) => s.id === "d") as (typeof CLIENT_SCENARIOS)[number];
+    const [ours, handWritten] = clients;
+    expect(clientArgs(ours, churn)).toEqual([...churn.load, "--json"]);
+    expect(clientArgs(handWritten, churn)).toEqual(churn.loadgen);
+    expect(clientArgs(undefined, churn)).toEqual(churn.loadgen);
+  });
+
+  const subjects: Subject[] = [
+    { id: "c-loadgen", label: "C load generator", runtime: "c", kind: "reference" },
+    { id: "node-client", label: "node: tcp-echo load", runtime: "node", kind: "client" },
+    { id: "node-native-client", label: "node: hand-written client", runtime: "node", kind: "native" },
+    { id: "bun-client", label: "bun: tcp-echo load", runtime: "bun", kind: "client" },
+    { id: "bun-native-client", label: "bun: hand-written client", runtime: "bun", kind: "native" },
+  ];
+  // Repetition 2 is a machine twice as busy; repetition 3 lost the hand-written Node run.
+  const measurements = [
+    measurement("client-b", "c-loadgen", 1, 1000),
+    measurement("client-b", "node-client", 1, 300),
+    measurement("client-b", "node-native-client", 1, 600),
+    measurement("client-b", "bun-client", 1, 900),
+    measurement("client-b", "bun-native-client", 1, 100),
+    measurement("client-b", "c-loadgen", 2, 500),
+    measurement("client-b", "node-client", 2, 140),
+    measurement("client-b", "node-native-client", 2, 200),
+    measurement("client-b", "bun-client", 2, 450),
+    measurement("client-b", "bun-native-client", 2, 50),
+    measurement("client-b", "c-loadgen", 3, 1000),
+    measurement("client-b", "node-client", 3, 300),
+    measurement("client-b", "node-native-client", 3, Number.NaN, { failure: "hard timeout" }),
+    measurement("client-b", "bun-client", 3, 900),
+    measurement("client-b", "bun-native-client", 3, 100),
+  ];
+  const rows = summarize(measurements, subjects, "client-b", "unpinned", "c-loadgen", "higher", true);
+
+  test("ours / hand-written is the median of per-repetition ratios against the same runtime's hand-written client", () => {
+    // Node: repetitions 1 and 2, 0.5 and 0.7 (3 failed); a ratio of medians would say 300/400.
+    expect(rows.map((row) => [row.target, row.vsNative])).toEqual([
+      ["c-loadgen", undefined],
+      ["node-client", expect.closeTo(0.6, 10)],
+      ["node-native-client", undefined],
+      ["bun-client", 9],
+      ["bun-native-client", undefined],
+    ]);
+    expect(rows.find((row) => row.target === "node-native-client")?.vsC).toBeCloseTo(0.5, 10);
+  });
+
+  test("the table shows it in the x native column, on our load rows only", () => {
+    const [, header, ...lines] = table("(client-b)", "msg/s", rows).split("\n") as string[];
+    const end = (header as string).indexOf("x native") + "x native".length;
+    const column = (label: string) =>
+      (lines.find((line) => line.startsWith(label)) as string).slice(end - "x native".length, end).trim();
+    expect(subjects.map((s) => column(s.label))).toEqual(["", "0.60x", "", "9.00x", ""]);
+  });
 });
