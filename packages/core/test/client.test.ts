@@ -111,8 +111,9 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
     };
     connection.attach({ info: { localAddress: address, remoteAddress: address }, io });
     const ticks = 100;
+    const echoes: Promise<Uint8Array>[] = [];
     for (let tick = 0; tick < ticks; tick++) {
-      for (let i = 0; i < 3; i++) void connection.echo(new Uint8Array(300).fill(tick * 3 + i));
+      for (let i = 0; i < 3; i++) echoes.push(connection.echo(new Uint8Array(300).fill(tick * 3 + i)));
       await Promise.resolve();
     }
     expect(written).toHaveLength(ticks);
@@ -122,6 +123,11 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
         expect({ tick, first: chunk[0], last: chunk[899] }).toBe("this tick's own bytes");
     }
     await connection.close();
+    // Never echoed: close() rejects each pending echo with ECLOSED.
+    const settled = await Promise.allSettled(echoes);
+    expect(settled.map((s) => (s.status === "rejected" ? (s.reason as { code?: string }).code : s.status))).toEqual(
+      new Array(ticks * 3).fill("ECLOSED"),
+    );
   });
 
   test("a large write goes straight through, after the small ones queued before it", () => {
