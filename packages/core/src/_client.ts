@@ -282,6 +282,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     this.watch();
     if (bytes.byteLength >= COALESCE_BYTES) {
       this.flushBatch();
+      this.ledger.sent(bytes);
       (this.io as SocketIO).write(bytes);
       return;
     }
@@ -301,7 +302,9 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     // The list is reused: `gather` copied its pieces, and one piece goes out as it is.
     this.batch.length = 0;
     this.batchBytes = 0;
-    if (!this.failure) this.io?.write(chunk);
+    if (this.failure) return;
+    this.ledger.sent(chunk);
+    this.io?.write(chunk);
   };
 
   private finishWrite(): void {

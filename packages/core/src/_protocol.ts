@@ -246,11 +246,23 @@ export interface Segment {
  * Matches the bytes a server sends back to what the client sent, in order.
  * Every byte is compared: an echo server that changes, adds or drops bytes is
  * caught here, not by each caller.
+ *
+ * Two records: the segments (what each `echo()` or `write()` waits for, in
+ * call order) and the wire (the views actually handed to the socket, in write
+ * order: a tick's small echoes gathered into one, or a large one as it is).
+ * The echo is compared against the wire, so the 16 echoes of 64 B that went
+ * out as one 1 KiB write come back through one native comparison rather than
+ * 16 byte loops (the loops were 14.5% of the Node client's samples in the
+ * 50 x 16 bench); the segments are then only counted off.
  */
 export class EchoLedger {
   private readonly segments: Segment[] = [];
   private readonly equal: BytesEqual | undefined;
   private head = 0;
+  private readonly wire: Uint8Array[] = [];
+  private wireHead = 0;
+  /** How much of `wire[wireHead]` has come back. */
+  private wireAt = 0;
   /** Bytes sent and not yet echoed. */
   outstanding = 0;
   /** Total bytes matched so far, for error messages. */
@@ -268,7 +280,8 @@ export class EchoLedger {
   /**
    * Records bytes being sent. `onEcho` receives `bytes` themselves once their
    * whole echo has matched, and `onFail` the error that ends it; without them
-   * the echoed bytes are for `read()`.
+   * the echoed bytes are for `read()`. They are compared once `sent` has
+   * recorded them on the wire.
    */
   expect(bytes: Uint8Array, onEcho?: (echoed: Uint8Array) => void, onFail?: (error: EchoError) => void): Segment {
     // Every field in the literal: one object shape for every segment keeps `receive` monomorphic.
@@ -279,30 +292,26 @@ export class EchoLedger {
   }
 
   /**
+   * Records a view handed to the socket: the bytes of expected segments, in
+   * order, which the echo is compared against. The view must not change until
+   * its echo is back (the client's gathered writes never do).
+   */
+  sent(view: Uint8Array): void {
+    this.wire.push(view);
+  }
+
+  /**
    * Matches received bytes. Appends to `raw` the pieces of `chunk` that belong to
    * `write()` data, in order (views: the only memory of `chunk` the ledger hands
    * out); completes `echo()` segments as they fill. Throws `EPROTO` on bytes that
    * differ from, or go beyond, what was sent.
    */
   receive(chunk: Uint8Array, raw: Uint8Array[]): void {
+    this.verify(chunk);
     let offset = 0;
     while (offset < chunk.byteLength) {
-      const segment = this.segments[this.head];
-      if (!segment) {
-        throw new EchoError(
-          "EPROTO",
-          `the server sent ${chunk.byteLength - offset} more bytes than were sent to it (after byte ${this.matched}); it is not an echo server`,
-        );
-      }
+      const segment = this.segments[this.head] as Segment;
       const take = Math.min(segment.bytes.byteLength - segment.received, chunk.byteLength - offset);
-      const mismatch = differsAt(chunk, offset, take, segment.bytes, segment.received, this.equal);
-      if (mismatch >= 0) {
-        const piece = chunk.subarray(offset, offset + take);
-        throw new EchoError(
-          "EPROTO",
-          `the echo differs from what was sent at byte ${this.matched + mismatch}: sent 0x${hex(segment.bytes[segment.received + mismatch])}, got 0x${hex(piece[mismatch])}${this.matched + mismatch === 0 && looksLikeTls(piece) ? TLS_HINT : ""}`,
-        );
-      }
       if (!segment.complete) raw.push(chunk.subarray(offset, offset + take));
       segment.received += take;
       offset += take;
@@ -318,11 +327,44 @@ export class EchoLedger {
     this.compact();
   }
 
+  /** Compares `chunk` with the wire where the last chunk left off, and moves past it. */
+  private verify(chunk: Uint8Array): void {
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      const view = this.wire[this.wireHead];
+      if (!view) {
+        throw new EchoError(
+          "EPROTO",
+          `the server sent ${chunk.byteLength - offset} more bytes than were sent to it (after byte ${this.matched + offset}); it is not an echo server`,
+        );
+      }
+      const take = Math.min(view.byteLength - this.wireAt, chunk.byteLength - offset);
+      const mismatch = differsAt(chunk, offset, take, view, this.wireAt, this.equal);
+      if (mismatch >= 0) {
+        const at = this.matched + offset + mismatch;
+        throw new EchoError(
+          "EPROTO",
+          `the echo differs from what was sent at byte ${at}: sent 0x${hex(view[this.wireAt + mismatch])}, got 0x${hex(chunk[offset + mismatch])}${at === 0 && looksLikeTls(chunk.subarray(offset)) ? TLS_HINT : ""}`,
+        );
+      }
+      offset += take;
+      this.wireAt += take;
+      if (this.wireAt === view.byteLength) {
+        this.wire[this.wireHead] = undefined as unknown as Uint8Array;
+        this.wireHead++;
+        this.wireAt = 0;
+      }
+    }
+  }
+
   /** Takes every pending segment out, for failing them. */
   drain(): Segment[] {
     const rest = this.segments.slice(this.head);
     this.segments.length = 0;
     this.head = 0;
+    this.wire.length = 0;
+    this.wireHead = 0;
+    this.wireAt = 0;
     this.outstanding = 0;
     return rest;
   }
@@ -331,6 +373,10 @@ export class EchoLedger {
     if (this.head > 1024 && this.head * 2 > this.segments.length) {
       this.segments.splice(0, this.head);
       this.head = 0;
+    }
+    if (this.wireHead > 1024 && this.wireHead * 2 > this.wire.length) {
+      this.wire.splice(0, this.wireHead);
+      this.wireHead = 0;
     }
   }
 }

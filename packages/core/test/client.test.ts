@@ -23,6 +23,9 @@ function client(options: { replyTimeout?: number } = {}) {
   return { connection, calls };
 }
 
+/** A tick's small writes go out together in a microtask, and a server echoes only what was written. */
+const written = () => Promise.resolve();
+
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   try {
     await promise;
@@ -46,6 +49,7 @@ describe("ClientConnection: how an early EOF is reported (no sockets)", () => {
   test("EOF while we are still sending is a torn connection: ECONNRESET, as Linux reports some resets", async () => {
     const { connection, calls } = client();
     const echo = connection.echo("abcdef");
+    await written();
     connection.onData(new TextEncoder().encode("abc"));
     connection.onEnd();
     expect(await codeOf(echo)).toBe("ECONNRESET");
@@ -155,6 +159,7 @@ describe("ClientConnection: a TLS peer closing without close_notify (no sockets)
   test("with nothing outstanding it is a clean EOF, not ETLS", async () => {
     const { connection } = client();
     const echo = connection.echo("abc");
+    await written();
     connection.onData(new TextEncoder().encode("abc"));
     await echo;
     await connection.closeWrite();
@@ -258,6 +263,7 @@ describe("ClientConnection: a plain client against a TLS server (no sockets)", (
   test("a reply that starts like a TLS alert record is EPROTO naming TLS", async () => {
     const { connection } = client();
     const echo = connection.echo("Hello, server!");
+    await written();
     connection.onData(new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32]));
     const error = await echo.catch((e: EchoError) => e);
     expect((error as EchoError).code).toBe("EPROTO");

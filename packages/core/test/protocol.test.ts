@@ -161,12 +161,23 @@ describe("EchoSession (server side, no sockets)", () => {
   });
 });
 
+/** `expect` and `sent` at once: each call written as its own view, as the client writes a large echo. */
+function sendOn(
+  ledger: EchoLedger,
+  bytes: Uint8Array,
+  onEcho?: (echoed: Uint8Array) => void,
+  onFail?: (error: EchoError) => void,
+): void {
+  ledger.expect(bytes, onEcho, onFail);
+  ledger.sent(bytes);
+}
+
 describe("EchoLedger (client side matching, no sockets)", () => {
   test("pipelining: echoes complete in call order with exactly their own bytes", () => {
     const ledger = new EchoLedger();
     const results: string[] = [];
-    ledger.expect(new TextEncoder().encode("abc"), (e) => results.push(new TextDecoder().decode(e)));
-    ledger.expect(new TextEncoder().encode("de"), (e) => results.push(new TextDecoder().decode(e)));
+    sendOn(ledger, new TextEncoder().encode("abc"), (e) => results.push(new TextDecoder().decode(e)));
+    sendOn(ledger, new TextEncoder().encode("de"), (e) => results.push(new TextDecoder().decode(e)));
     const raw: Uint8Array[] = [];
     ledger.receive(new TextEncoder().encode("ab"), raw);
     expect(results).toEqual([]);
@@ -179,8 +190,8 @@ describe("EchoLedger (client side matching, no sockets)", () => {
   test("pieces: an echo that arrives in one piece, or in three, completes with exactly its bytes", () => {
     const ledger = new EchoLedger();
     const results: string[] = [];
-    ledger.expect(new TextEncoder().encode("xy"), (e) => results.push(new TextDecoder().decode(e)));
-    ledger.expect(new TextEncoder().encode("abcd"), (e) => results.push(new TextDecoder().decode(e)));
+    sendOn(ledger, new TextEncoder().encode("xy"), (e) => results.push(new TextDecoder().decode(e)));
+    sendOn(ledger, new TextEncoder().encode("abcd"), (e) => results.push(new TextDecoder().decode(e)));
     for (const piece of ["xy", "a", "b", "cd"]) ledger.receive(new TextEncoder().encode(piece), []);
     expect(results).toEqual(["xy", "abcd"]);
   });
@@ -189,7 +200,7 @@ describe("EchoLedger (client side matching, no sockets)", () => {
     const ledger = new EchoLedger();
     const sent = [bytes(5, 1), new Uint8Array(300).map((_, i) => i * 7), bytes(3, 9)];
     const done: Uint8Array[] = [];
-    for (const s of sent) ledger.expect(s, (e) => done.push(e));
+    for (const s of sent) sendOn(ledger, s, (e) => done.push(e));
     const echo = new Uint8Array(308);
     let at = 0;
     for (const s of sent) {
@@ -212,7 +223,7 @@ describe("EchoLedger (client side matching, no sockets)", () => {
     const ledger = new EchoLedger();
     const sent = new Uint8Array(200).map((_, i) => i);
     let completed = false;
-    ledger.expect(sent, () => {
+    sendOn(ledger, sent, () => {
       completed = true;
     });
     for (let i = 0; i < 199; i++) ledger.receive(sent.slice(i, i + 1), []);
@@ -229,8 +240,8 @@ describe("EchoLedger (client side matching, no sockets)", () => {
   test("streaming: write() bytes come back through the raw list, interleaved with echo() in send order", () => {
     const ledger = new EchoLedger();
     const echoed: Uint8Array[] = [];
-    ledger.expect(bytes(2, 7));
-    ledger.expect(bytes(2, 8), (e) => echoed.push(e));
+    sendOn(ledger, bytes(2, 7));
+    sendOn(ledger, bytes(2, 8), (e) => echoed.push(e));
     const raw: Uint8Array[] = [];
     ledger.receive(new Uint8Array([7, 7, 8, 8]), raw);
     expect(raw.map((r) => [...r])).toEqual([[7, 7]]);
@@ -239,13 +250,13 @@ describe("EchoLedger (client side matching, no sockets)", () => {
 
   test("verification: a changed byte is EPROTO naming its offset", () => {
     const ledger = new EchoLedger();
-    ledger.expect(new Uint8Array([1, 2, 3]), () => {});
+    sendOn(ledger, new Uint8Array([1, 2, 3]), () => {});
     expect(() => ledger.receive(new Uint8Array([1, 9]), [])).toThrowError(/byte 1: sent 0x02, got 0x09/);
   });
 
   test("verification: bytes beyond what was sent are EPROTO", () => {
     const ledger = new EchoLedger();
-    ledger.expect(new Uint8Array([1]), () => {});
+    sendOn(ledger, new Uint8Array([1]), () => {});
     try {
       ledger.receive(new Uint8Array([1, 2]), []);
       expect.unreachable();
@@ -257,18 +268,83 @@ describe("EchoLedger (client side matching, no sockets)", () => {
 
   test("drain hands back every unfinished segment", () => {
     const ledger = new EchoLedger();
-    ledger.expect(bytes(4), () => {});
-    ledger.expect(bytes(4), () => {});
+    sendOn(ledger, bytes(4), () => {});
+    sendOn(ledger, bytes(4), () => {});
     ledger.receive(bytes(5), []);
     expect(ledger.outstanding).toBe(3);
     expect(ledger.drain()).toHaveLength(1);
     expect(ledger.isEmpty).toBe(true);
   });
 
+  test("wire: bytes expected but not yet written are no echo: EPROTO, more than was sent", () => {
+    const ledger = new EchoLedger();
+    ledger.expect(bytes(3, 4), () => {});
+    expect(() => ledger.receive(bytes(3, 4), [])).toThrowError(/3 more bytes than were sent to it \(after byte 0\)/);
+  });
+
+  test("wire: the echo is compared with the view written, not with the caller's bytes", () => {
+    // A caller changing its buffer after echo() does not change what went out, nor what must come back.
+    const ledger = new EchoLedger();
+    const payload = bytes(4, 1);
+    const written = payload.slice();
+    let echoed: Uint8Array | undefined;
+    ledger.expect(payload, (e) => {
+      echoed = e;
+    });
+    ledger.sent(written);
+    payload.fill(9);
+    ledger.receive(bytes(4, 1), []);
+    expect(echoed).toBe(payload);
+  });
+
+  test("wire: many echoes gathered into one write are checked by one native comparison, a wrong byte named in the stream", () => {
+    const { equal, calls } = countingEqual();
+    const sent = Array.from({ length: 16 }, (_, i) => new Uint8Array(64).map((_, j) => (i * 64 + j) * 13));
+    const gathered = new Uint8Array(1024);
+    sent.forEach((s, i) => gathered.set(s, i * 64));
+    const run = (echo: Uint8Array) => {
+      const ledger = new EchoLedger(equal);
+      const done: Uint8Array[] = [];
+      for (const s of sent) ledger.expect(s, (e) => done.push(e));
+      ledger.sent(gathered);
+      ledger.receive(echo, []);
+      return done;
+    };
+    const done = run(gathered.slice());
+    expect(done).toHaveLength(16);
+    for (const [i, s] of sent.entries()) expect(done[i]).toBe(s);
+    expect(calls).toEqual([1024]);
+    const wrong = gathered.slice();
+    wrong[700] = (wrong[700] as number) ^ 0x10;
+    expect(() => run(wrong)).toThrowError(
+      new RegExp(
+        `at byte 700: sent 0x${(gathered[700] as number).toString(16).padStart(2, "0")}, got 0x${(wrong[700] as number).toString(16).padStart(2, "0")}`,
+      ),
+    );
+  });
+
+  test("wire: an echo that spans two writes, split anywhere, completes each echo once", () => {
+    const first = bytes(300, 1);
+    const second = bytes(5, 2);
+    const echo = new Uint8Array(305);
+    echo.set(first);
+    echo.set(second, 300);
+    for (const cut of [1, 299, 300, 301, 304]) {
+      const ledger = new EchoLedger();
+      const done: number[] = [];
+      sendOn(ledger, first, (e) => done.push(e.byteLength));
+      sendOn(ledger, second, (e) => done.push(e.byteLength));
+      ledger.receive(echo.slice(0, cut), []);
+      ledger.receive(echo.slice(cut), []);
+      expect(done).toEqual([300, 5]);
+      expect(ledger.isEmpty).toBe(true);
+    }
+  });
+
   test("many small echoes: memory of finished segments is released", () => {
     const ledger = new EchoLedger();
     let done = 0;
-    for (let i = 0; i < 5000; i++) ledger.expect(bytes(1), () => done++);
+    for (let i = 0; i < 5000; i++) sendOn(ledger, bytes(1), () => done++);
     for (let i = 0; i < 5000; i++) ledger.receive(bytes(1), []);
     expect(done).toBe(5000);
     expect(ledger.isEmpty).toBe(true);
@@ -362,8 +438,8 @@ describe("firstDifference (byte loop, word loop, native comparison)", () => {
     const { equal, calls } = countingEqual();
     const ledger = new EchoLedger(equal);
     const sent = view(3000, 3, 5);
-    ledger.expect(view(10, 0, 1).slice(), () => {});
-    ledger.expect(sent, () => {});
+    sendOn(ledger, view(10, 0, 1).slice(), () => {});
+    sendOn(ledger, sent, () => {});
     const echo = new Uint8Array(3010);
     echo.set(view(10, 0, 1));
     echo.set(sent, 10);
@@ -395,7 +471,7 @@ describe("firstDifference (byte loop, word loop, native comparison)", () => {
       for (let wrong = 0; wrong < total; wrong++) {
         const ledger = new EchoLedger(equal);
         const done: number[] = [];
-        for (const s of sent) ledger.expect(s, (e) => done.push(e.byteLength));
+        for (const s of sent) sendOn(ledger, s, (e) => done.push(e.byteLength));
         const kept = echo[wrong] as number;
         echo[wrong] = kept ^ 0x40;
         expect(() => ledger.receive(echo, [])).toThrowError(new RegExp(`at byte ${wrong}: `));
@@ -403,7 +479,7 @@ describe("firstDifference (byte loop, word loop, native comparison)", () => {
       }
       const ledger = new EchoLedger(equal);
       const done: number[] = [];
-      for (const s of sent) ledger.expect(s, (e) => done.push(e.byteLength));
+      for (const s of sent) sendOn(ledger, s, (e) => done.push(e.byteLength));
       ledger.receive(echo, []);
       expect(done).toEqual([64, 64, 200, 17]);
     }
