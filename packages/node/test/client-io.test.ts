@@ -15,7 +15,7 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test("chunks returned by read() keep their bytes after later reads (small reads, growing reads, bulk)", async () => {
   const server = await listen({ port: 0 });
-  const client = await connect({ port: server.address.port as number, host: "127.0.0.1" });
+  const client = await connect({ port: server.address.port as number, hostname: "127.0.0.1" });
   const payload = randomBytes(8 * 1024 * 1024);
   const chunks: Uint8Array[] = [];
   const reading = (async () => {
@@ -48,7 +48,7 @@ test("a server that does not read stops the client's write() at its high-water m
   });
   const client = await connect({
     port: (rawServer.address() as net.AddressInfo).port,
-    host: "127.0.0.1",
+    hostname: "127.0.0.1",
     highWaterMark: 64 * 1024,
   });
   const chunk = randomBytes(64 * 1024);
