@@ -455,7 +455,12 @@ class DenoSocketIO implements AcceptedIO {
           // The client may keep what it reads (the echo of `write()` data, for
           // `read()`; `echo()` keeps none), so a buffer it was given is never
           // read into again: small reads are copied out, large ones handed
-          // over and a new buffer allocated.
+          // over and a new buffer allocated. That fresh memory is most of what
+          // the bulk client costs beyond the hand-written one, which reads
+          // into one buffer again: doing so here measured 0.62-0.77x the CPU
+          // per byte (4 x 16 x 64 KiB stream, 4 pairs), and only core could say
+          // when `read()`'s caller is done with a chunk. The copy of small
+          // reads costs nothing measurable (50 x 16 x 64 B pipeline, 8 pairs).
           target.onData(buffer.slice(0, count));
         } else {
           target.onData(buffer.subarray(0, count));

@@ -59,7 +59,7 @@ function bind(config: ListenConfig, server: ServerCore): Promise<Listener> {
     if (secure) socket.allowHalfOpen = true;
     if (config.transport === "tcp") socket.setNoDelay(config.noDelay);
     // Where the runtime honoured the listener's highWaterMark 0 (Node and Bun do, Deno's node:net does not).
-    const io = socket.writableHighWaterMark === 0 ? new ServerSocketIO(socket) : new NodeSocketIO(socket);
+    const io = socket.writableHighWaterMark === 0 ? new DrainSocketIO(socket) : new NodeSocketIO(socket);
     io.wire(server.accept(io));
     // Plain TCP and Unix: read into memory of our own, from the second read on
     // (TLS decrypts into fresh buffers anyway).
@@ -112,7 +112,7 @@ function bind(config: ListenConfig, server: ServerCore): Promise<Listener> {
  * listener turns half-open on once the handshake is done.
  */
 function createListener(config: ListenConfig): net.Server {
-  // highWaterMark 0: the accepted sockets' write() then says whether the kernel took everything (ServerSocketIO).
+  // highWaterMark 0: the accepted sockets' write() then says whether the kernel took everything (DrainSocketIO).
   if (config.transport === "unix") return net.createServer({ allowHalfOpen: true, highWaterMark: 0 });
   const { noDelay, tls: secure } = config;
   if (!secure) return net.createServer({ allowHalfOpen: true, noDelay, highWaterMark: 0 });
@@ -139,17 +139,24 @@ function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSignal):
     socket.once(socket instanceof tls.TLSSocket ? "secureConnect" : "connect", () => {
       signal.removeEventListener("abort", onAbort);
       socket.off("error", reject);
-      const io = new NodeSocketIO(socket);
+      const io = socket.writableHighWaterMark === 0 ? new ClientSocketIO(socket) : new NodeSocketIO(socket);
       io.wire(events);
       resolve({ info: infoOf(socket, config, "client"), io });
     });
   });
 }
 
+/**
+ * Plain TCP and Unix: reads go to memory of our own (`onClientRead`), and
+ * writes carry no callback (`DrainSocketIO`, highWaterMark 0 as on the server).
+ * Only on Node itself: Bun's and Deno's `node:net` may run this package too,
+ * and there the sockets keep 'data' events and write callbacks.
+ */
 function openSocket(config: ConnectConfig): net.Socket {
-  if (config.transport === "unix") return net.connect({ path: config.path, allowHalfOpen: true });
+  const own = isNode ? { highWaterMark: 0, onread: { buffer: nextClientBuffer, callback: onClientRead } } : {};
+  if (config.transport === "unix") return net.connect({ path: config.path, allowHalfOpen: true, ...own });
   const { hostname, port, noDelay, tls: secure } = config;
-  if (!secure) return net.connect({ host: hostname, port, allowHalfOpen: true, noDelay });
+  if (!secure) return net.connect({ host: hostname, port, allowHalfOpen: true, noDelay, ...own });
   const { serverName, sni } = secure;
   // Node passes allowHalfOpen and noDelay on to the socket; its TLS types leave them out.
   const options: tls.ConnectionOptions & net.TcpSocketConnectOpts & net.SocketConstructorOpts = {
@@ -251,9 +258,10 @@ class NodeSocketIO implements AcceptedIO {
 }
 
 /**
- * A server socket over plain TCP or Unix whose `writableHighWaterMark` is 0
- * (the listener's `highWaterMark` option,
- * https://nodejs.org/api/net.html#netcreateserveroptions-connectionlistener):
+ * A socket over plain TCP or Unix whose `writableHighWaterMark` is 0 (the
+ * listener's `highWaterMark` option,
+ * https://nodejs.org/api/net.html#netcreateserveroptions-connectionlistener,
+ * or the client's `net.connect` option):
  * its writes carry no callback, and what reached the kernel is read from
  * `write()` and 'drain' instead.
  *
@@ -269,7 +277,7 @@ class NodeSocketIO implements AcceptedIO {
  * the mark. The option sets the readable mark to 0 too, which changes nothing
  * here: reads go to our own buffer, or to 'data' listeners in flowing mode.
  */
-class ServerSocketIO extends NodeSocketIO {
+class DrainSocketIO extends NodeSocketIO {
   /** Written and not yet reported as flushed. */
   unflushed = 0;
 
@@ -292,7 +300,7 @@ class ServerSocketIO extends NodeSocketIO {
 
 // Node calls a listener with the socket as `this`.
 function onDrain(this: AdaptedSocket): void {
-  (this[ADAPTER] as ServerSocketIO).flushed();
+  (this[ADAPTER] as DrainSocketIO).flushed();
 }
 function onData(this: AdaptedSocket, chunk: Buffer): void {
   const io = this[ADAPTER];
@@ -397,6 +405,64 @@ function nextReadBuffer(): Buffer | undefined {
   const next = nextBuffer;
   nextBuffer = undefined;
   return next;
+}
+
+// --- reading into our own memory (client, plain TCP and Unix) ---
+
+const isNode = !("Bun" in globalThis) && !("Deno" in globalThis);
+
+/**
+ * Core's client hands `read()` views of what it reads (`EchoLedger.receive`),
+ * and the caller may keep them as long as it likes, so a client cannot reuse
+ * one buffer the way the server does. Instead every read goes to a fresh
+ * region of a slab of ours (`net.connect`'s `onread`,
+ * https://nodejs.org/api/net.html#socketconnectoptions-connectlistener): the
+ * next read starts where the bytes just handed out end, and a slab is never
+ * written twice. A new slab is made only when the rest is smaller than a read,
+ * rather than Node's fresh 64 KiB allocation and Buffer per 'data' event.
+ *
+ * Reads start at 2 KiB (the first buffer is made when the socket is), and grow
+ * 4x whenever one fills its region, to 64 KiB; a slab holds `SLAB_READS`
+ * reads of the current size. Memory: a view `read()` returned keeps its whole
+ * slab alive (at most `SLAB_READS` x 64 KiB) until it is dropped; an idle
+ * connection keeps the slab it last read into.
+ */
+const SLAB_READS = 4;
+
+/** Set by `onClientRead` for the generator Node calls right after it (as `nextBuffer` above). */
+let clientNext: Buffer | undefined;
+
+/** The buffer for the socket's next read; the first one is asked for when the socket is made. */
+function nextClientBuffer(): Buffer {
+  const next = clientNext ?? Buffer.allocUnsafe(FIRST_READ_BUFFER);
+  clientNext = undefined;
+  return next;
+}
+
+/** What the socket read into `buffer` (a region of the connection's slab). */
+function onClientRead(this: AdaptedSocket, count: number, buffer: Uint8Array): boolean {
+  const io = this[ADAPTER] as ClientSocketIO;
+  io.events.onData(buffer.subarray(0, count));
+  clientNext = io.nextRegion(buffer as Buffer, count);
+  return true;
+}
+
+class ClientSocketIO extends DrainSocketIO {
+  /** Where reads go, and how much of it was handed out. */
+  slab: Buffer | undefined;
+  used = 0;
+
+  nextRegion(read: Buffer, count: number): Buffer {
+    let size = read.byteLength;
+    if (this.slab === undefined) this.slab = read; // the first read, into Node's first buffer
+    this.used += count;
+    if (count === size && size < MAX_READ_BUFFER) size = Math.min(4 * size, MAX_READ_BUFFER);
+    if (this.slab.byteLength - this.used < size) {
+      this.slab = Buffer.allocUnsafe(SLAB_READS * size);
+      this.used = 0;
+    }
+    return this.slab.subarray(this.used, this.used + size);
+  }
 }
 
 // --- datagram ---

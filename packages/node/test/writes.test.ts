@@ -1,5 +1,5 @@
 /**
- * The server's writes without a callback (adapter.ts, `ServerSocketIO`): what
+ * The server's writes without a callback (adapter.ts, `DrainSocketIO`): what
  * the kernel did not take at once is reported flushed at 'drain', so a session
  * paused at its high-water mark reads again, every byte is counted out, and
  * the FIN after a half-close waits for the last of them.
