@@ -298,8 +298,10 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private readonly flushBatch = (): void => {
     this.batchScheduled = false;
     if (this.batch.length === 0) return;
-    const chunk = this.batch.length === 1 ? (this.batch[0] as Uint8Array) : gather(this.batch, this.batchBytes);
-    // The list is reused: `gather` copied its pieces, and one piece goes out as it is.
+    // Copied even when it is one piece: `read()` hands out views of what was
+    // written (EchoLedger.advance), and a copy of ours is one no caller can change.
+    const chunk = gather(this.batch, this.batchBytes);
+    // The list is reused: `gather` copied its pieces.
     this.batch.length = 0;
     this.batchBytes = 0;
     if (this.failure) return;

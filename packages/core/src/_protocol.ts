@@ -39,7 +39,12 @@ export interface SocketIO {
 
 /** What an adapter reports about its socket. */
 export interface SocketEvents {
-  /** Bytes arrived. The protocol keeps `chunk`: the adapter must not reuse its memory. */
+  /**
+   * Bytes arrived. A server session writes `chunk` back: its memory must stay
+   * as it is until that write has flushed. A client keeps nothing of it once
+   * `onData` returns (the echo is compared, and `read()` gets views of the bytes
+   * that were written), so a client adapter may read into the same memory again.
+   */
   onData(chunk: Uint8Array): void;
   /** `bytes` of what was passed to `write` reached the kernel. */
   onFlushed(bytes: number): void;
@@ -301,10 +306,11 @@ export class EchoLedger {
   }
 
   /**
-   * Matches received bytes. Appends to `raw` the pieces of `chunk` that belong to
-   * `write()` data, in order (views: the only memory of `chunk` the ledger hands
-   * out); completes `echo()` segments as they fill. Throws `EPROTO` on bytes that
-   * differ from, or go beyond, what was sent.
+   * Matches received bytes. Appends to `raw` the echo of `write()` data, in
+   * order, as views of the bytes that were written (now known to be equal to
+   * the echo; see `advance`); completes `echo()` segments as they fill. Nothing of `chunk` is
+   * kept or handed out, so the adapter may read into its memory again. Throws
+   * `EPROTO` on bytes that differ from, or go beyond, what was sent.
    */
   receive(chunk: Uint8Array, raw: Uint8Array[]): void {
     this.verify(chunk);
@@ -312,7 +318,7 @@ export class EchoLedger {
     while (offset < chunk.byteLength) {
       const segment = this.segments[this.head] as Segment;
       const take = Math.min(segment.bytes.byteLength - segment.received, chunk.byteLength - offset);
-      if (!segment.complete) raw.push(chunk.subarray(offset, offset + take));
+      this.advance(take, segment.complete ? undefined : raw);
       segment.received += take;
       offset += take;
       this.matched += take;
@@ -327,27 +333,53 @@ export class EchoLedger {
     this.compact();
   }
 
-  /** Compares `chunk` with the wire where the last chunk left off, and moves past it. */
+  /**
+   * Compares `chunk` with the wire from where the last chunk left off, in runs
+   * as long as each written view. Moves nothing: `advance` does, once it is known good.
+   */
   private verify(chunk: Uint8Array): void {
     let offset = 0;
+    let head = this.wireHead;
+    let at = this.wireAt;
     while (offset < chunk.byteLength) {
-      const view = this.wire[this.wireHead];
+      const view = this.wire[head];
       if (!view) {
         throw new EchoError(
           "EPROTO",
           `the server sent ${chunk.byteLength - offset} more bytes than were sent to it (after byte ${this.matched + offset}); it is not an echo server`,
         );
       }
-      const take = Math.min(view.byteLength - this.wireAt, chunk.byteLength - offset);
-      const mismatch = differsAt(chunk, offset, take, view, this.wireAt, this.equal);
+      const take = Math.min(view.byteLength - at, chunk.byteLength - offset);
+      const mismatch = differsAt(chunk, offset, take, view, at, this.equal);
       if (mismatch >= 0) {
-        const at = this.matched + offset + mismatch;
+        const byte = this.matched + offset + mismatch;
         throw new EchoError(
           "EPROTO",
-          `the echo differs from what was sent at byte ${at}: sent 0x${hex(view[this.wireAt + mismatch])}, got 0x${hex(chunk[offset + mismatch])}${at === 0 && looksLikeTls(chunk.subarray(offset)) ? TLS_HINT : ""}`,
+          `the echo differs from what was sent at byte ${byte}: sent 0x${hex(view[at + mismatch])}, got 0x${hex(chunk[offset + mismatch])}${byte === 0 && looksLikeTls(chunk.subarray(offset)) ? TLS_HINT : ""}`,
         );
       }
       offset += take;
+      at += take;
+      if (at === view.byteLength) {
+        head++;
+        at = 0;
+      }
+    }
+  }
+
+  /**
+   * Moves `length` verified bytes along the wire; with `raw`, appends them as
+   * views of what was written: the tick's gathered copy for small writes (so a
+   * caller reusing its buffer after `write()` cannot change what `read()` gets),
+   * the caller's own bytes for a large write (which `verify` compared as they are now).
+   */
+  private advance(length: number, raw: Uint8Array[] | undefined): void {
+    let left = length;
+    while (left > 0) {
+      const view = this.wire[this.wireHead] as Uint8Array;
+      const take = Math.min(view.byteLength - this.wireAt, left);
+      raw?.push(view.subarray(this.wireAt, this.wireAt + take));
+      left -= take;
       this.wireAt += take;
       if (this.wireAt === view.byteLength) {
         this.wire[this.wireHead] = undefined as unknown as Uint8Array;

@@ -341,6 +341,30 @@ describe("EchoLedger (client side matching, no sockets)", () => {
     }
   });
 
+  test("wire: write() data comes back as views of what was written, never of the chunk, so the reader may reuse its buffer", () => {
+    const ledger = new EchoLedger();
+    const first = bytes(3, 5);
+    const second = bytes(4, 6);
+    ledger.expect(first);
+    ledger.expect(second);
+    // Written as one gathered copy, as the client writes a tick's small writes.
+    const gathered = new Uint8Array(7);
+    gathered.set(first);
+    gathered.set(second, 3);
+    ledger.sent(gathered);
+    const chunk = gathered.slice();
+    const raw: Uint8Array[] = [];
+    ledger.receive(chunk.subarray(0, 5), raw);
+    chunk.fill(0xee); // the adapter reads into the same memory again
+    ledger.receive(gathered.slice(5), raw);
+    expect(raw.map((r) => [...r])).toEqual([
+      [5, 5, 5],
+      [6, 6],
+      [6, 6],
+    ]);
+    for (const piece of raw) expect(piece.buffer).toBe(gathered.buffer);
+  });
+
   test("many small echoes: memory of finished segments is released", () => {
     const ledger = new EchoLedger();
     let done = 0;

@@ -39,8 +39,6 @@ const READ_SIZE = 64 * 1024;
  */
 const FIRST_READ_SIZE = 64;
 const READ_GROWTH = 8;
-/** A client read that fills less than this is copied out, so its buffer can take the next read. */
-const COPY_BELOW = READ_SIZE / 4;
 /** Server read buffers kept for reuse once their echo is written (see `readLoop`). */
 const SPARE_BUFFERS = 2;
 /** Server read buffers lent to core at once, their echo not yet written, beyond which a small read is copied. */
@@ -451,20 +449,16 @@ class DenoSocketIO implements AcceptedIO {
           } else {
             target.onData(buffer.slice(0, count));
           }
-        } else if (count < COPY_BELOW) {
-          // The client may keep what it reads (the echo of `write()` data, for
-          // `read()`; `echo()` keeps none), so a buffer it was given is never
-          // read into again: small reads are copied out, large ones handed
-          // over and a new buffer allocated. That fresh memory is most of what
-          // the bulk client costs beyond the hand-written one, which reads
-          // into one buffer again: doing so here measured 0.62-0.77x the CPU
-          // per byte (4 x 16 x 64 KiB stream, 4 pairs), and only core could say
-          // when `read()`'s caller is done with a chunk. The copy of small
-          // reads costs nothing measurable (50 x 16 x 64 B pipeline, 8 pairs).
-          target.onData(buffer.slice(0, count));
         } else {
+          // The client keeps nothing of a chunk once onData returns (core
+          // compares the echo, and `read()` gets views of what was written:
+          // SocketEvents.onData), so it reads into the same buffer again, as the
+          // hand-written client does. Fresh memory per read was most of what the
+          // bulk client cost beyond that one: reading into one buffer measured
+          // 0.62-0.77x the CPU per byte (4 x 16 x 64 KiB stream, 4 pairs). One
+          // buffer per connection, not one for all: each connection's read is
+          // an op of its own, in flight while the others complete.
           target.onData(buffer.subarray(0, count));
-          buffer = new Uint8Array(buffer.byteLength);
         }
         if (count === buffer.byteLength && buffer.byteLength < READ_SIZE) {
           buffer = new Uint8Array(Math.min(buffer.byteLength * READ_GROWTH, READ_SIZE));

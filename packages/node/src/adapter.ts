@@ -139,7 +139,7 @@ function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSignal):
     socket.once(socket instanceof tls.TLSSocket ? "secureConnect" : "connect", () => {
       signal.removeEventListener("abort", onAbort);
       socket.off("error", reject);
-      const io = socket.writableHighWaterMark === 0 ? new ClientSocketIO(socket) : new NodeSocketIO(socket);
+      const io = socket.writableHighWaterMark === 0 ? new DrainSocketIO(socket) : new NodeSocketIO(socket);
       io.wire(events);
       resolve({ info: infoOf(socket, config, "client"), io });
     });
@@ -147,13 +147,13 @@ function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSignal):
 }
 
 /**
- * Plain TCP and Unix: reads go to memory of our own (`onClientRead`), and
+ * Plain TCP and Unix: reads go to one buffer of ours (`CLIENT_READ_BUFFER`), and
  * writes carry no callback (`DrainSocketIO`, highWaterMark 0 as on the server).
  * Only on Node itself: Bun's and Deno's `node:net` may run this package too,
  * and there the sockets keep 'data' events and write callbacks.
  */
 function openSocket(config: ConnectConfig): net.Socket {
-  const own = isNode ? { highWaterMark: 0, onread: { buffer: nextClientBuffer, callback: onClientRead } } : {};
+  const own = isNode ? { highWaterMark: 0, onread: { buffer: CLIENT_READ_BUFFER, callback: onClientRead } } : {};
   if (config.transport === "unix") return net.connect({ path: config.path, allowHalfOpen: true, ...own });
   const { hostname, port, noDelay, tls: secure } = config;
   if (!secure) return net.connect({ host: hostname, port, allowHalfOpen: true, noDelay, ...own });
@@ -412,57 +412,21 @@ function nextReadBuffer(): Buffer | undefined {
 const isNode = !("Bun" in globalThis) && !("Deno" in globalThis);
 
 /**
- * Core's client hands `read()` views of what it reads (`EchoLedger.receive`),
- * and the caller may keep them as long as it likes, so a client cannot reuse
- * one buffer the way the server does. Instead every read goes to a fresh
- * region of a slab of ours (`net.connect`'s `onread`,
- * https://nodejs.org/api/net.html#socketconnectoptions-connectlistener): the
- * next read starts where the bytes just handed out end, and a slab is never
- * written twice. A new slab is made only when the rest is smaller than a read,
- * rather than Node's fresh 64 KiB allocation and Buffer per 'data' event.
- *
- * Reads start at 2 KiB (the first buffer is made when the socket is), and grow
- * 4x whenever one fills its region, to 64 KiB; a slab holds `SLAB_READS`
- * reads of the current size. Memory: a view `read()` returned keeps its whole
- * slab alive (at most `SLAB_READS` x 64 KiB) until it is dropped; an idle
- * connection keeps the slab it last read into.
+ * Every client socket reads into this one buffer (`net.connect`'s `onread`,
+ * https://nodejs.org/api/net.html#socketconnectoptions-connectlistener), as
+ * the hand-written client does, instead of Node's fresh 64 KiB allocation and
+ * Buffer per 'data' event: core's client keeps nothing of a chunk once
+ * `onData` returns (it compares the echo, and `read()` gets views of what was
+ * written; `SocketEvents.onData`), and Node calls back for one read at a time.
+ * The fresh memory per read was most of the bulk client's cost beyond the
+ * hand-written one: V8's GC threads were 38% of its CPU.
  */
-const SLAB_READS = 4;
+const CLIENT_READ_BUFFER = Buffer.allocUnsafe(MAX_READ_BUFFER);
 
-/** Set by `onClientRead` for the generator Node calls right after it (as `nextBuffer` above). */
-let clientNext: Buffer | undefined;
-
-/** The buffer for the socket's next read; the first one is asked for when the socket is made. */
-function nextClientBuffer(): Buffer {
-  const next = clientNext ?? Buffer.allocUnsafe(FIRST_READ_BUFFER);
-  clientNext = undefined;
-  return next;
-}
-
-/** What the socket read into `buffer` (a region of the connection's slab). */
+/** What a client socket read into `CLIENT_READ_BUFFER`. */
 function onClientRead(this: AdaptedSocket, count: number, buffer: Uint8Array): boolean {
-  const io = this[ADAPTER] as ClientSocketIO;
-  io.events.onData(buffer.subarray(0, count));
-  clientNext = io.nextRegion(buffer as Buffer, count);
+  this[ADAPTER].events.onData(buffer.subarray(0, count));
   return true;
-}
-
-class ClientSocketIO extends DrainSocketIO {
-  /** Where reads go, and how much of it was handed out. */
-  slab: Buffer | undefined;
-  used = 0;
-
-  nextRegion(read: Buffer, count: number): Buffer {
-    let size = read.byteLength;
-    if (this.slab === undefined) this.slab = read; // the first read, into Node's first buffer
-    this.used += count;
-    if (count === size && size < MAX_READ_BUFFER) size = Math.min(4 * size, MAX_READ_BUFFER);
-    if (this.slab.byteLength - this.used < size) {
-      this.slab = Buffer.allocUnsafe(SLAB_READS * size);
-      this.used = 0;
-    }
-    return this.slab.subarray(this.used, this.used + size);
-  }
 }
 
 // --- datagram ---
