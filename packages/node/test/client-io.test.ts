@@ -1,7 +1,8 @@
 /**
- * The client's socket over plain TCP (adapter.ts, `ClientSocketIO`): reads go
- * to regions of a slab of ours, each region fresh, so what `read()` returned
- * keeps its bytes however many reads follow; writes carry no callback, and
+ * The client's socket over plain TCP (adapter.ts, `openSocket`): every read
+ * goes to one shared buffer, and what `read()` returned keeps its bytes however
+ * many reads follow (core hands out views of what was written, never of the
+ * read buffer); writes carry no callback (`DrainSocketIO`), and
  * what the kernel held is reported at 'drain', so `write()` still waits while
  * a server does not read and goes on once it does.
  */
@@ -21,7 +22,7 @@ test("chunks returned by read() keep their bytes after later reads (small reads,
   const reading = (async () => {
     for (let chunk = await client.read(); chunk; chunk = await client.read()) chunks.push(chunk);
   })();
-  // Small writes one at a time first (small reads, in the first regions), then the bulk.
+  // Small writes one at a time first (small reads), then the bulk.
   let offset = 0;
   for (; offset < 64 * 100; offset += 100) {
     await client.write(payload.subarray(offset, offset + 100));
