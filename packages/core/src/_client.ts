@@ -24,11 +24,90 @@ export interface Dialed {
 }
 
 /**
- * Opens a socket and wires its callbacks to `events`. It should give up when
- * `signal` aborts (connect timeout or the caller's signal); if it cannot, the
- * core destroys the socket once it opens.
+ * A dial in progress, as the dialer sees it. Core gives up on it at the
+ * connect timeout or when the caller's signal aborts: `aborted` is then true
+ * and `onAbort`, if the dialer set it, is called once. A dialer that cannot
+ * give up may ignore both: core destroys the socket once it opens.
  */
-export type Dialer = (config: ConnectConfig, events: SocketEvents, signal: AbortSignal) => Promise<Dialed>;
+export interface DialAttempt {
+  readonly aborted: boolean;
+  onAbort: (() => void) | undefined;
+  /** An `AbortSignal` that aborts with the attempt, for APIs that take one (`Deno.connect`); made on first use. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Opens a socket and wires its callbacks to `events`. It should give up when
+ * `attempt` is aborted (see `DialAttempt`).
+ */
+export type Dialer = (config: ConnectConfig, events: SocketEvents, attempt: DialAttempt) => Promise<Dialed>;
+
+/**
+ * One connect's timeout and abort, without an `AbortController`, a listener
+ * closure or a `Promise.race` per connect: under connection churn those were
+ * a tenth of our client's own time on Node (an `EventTarget` per connect, and
+ * three listeners on it). The timer calls a shared function with the attempt
+ * as its argument, and the caller's signal gets the attempt itself as its
+ * listener (`handleEvent`).
+ */
+class Attempt implements DialAttempt {
+  aborted = false;
+  onAbort: (() => void) | undefined = undefined;
+  failure: EchoError | undefined = undefined;
+  readonly config: ConnectConfig;
+  private controller: AbortController | undefined = undefined;
+  private reject: ((error: EchoError) => void) | undefined = undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined = undefined;
+
+  constructor(config: ConnectConfig) {
+    this.config = config;
+    if (config.timeout > 0) this.timer = setTimeout(timedOut, config.timeout, this);
+    config.signal?.addEventListener("abort", this, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.failure);
+    }
+    return this.controller.signal;
+  }
+
+  /** The dial's outcome, or the attempt's failure as soon as it is given up. */
+  outcome(dialing: Promise<Dialed>): Promise<Dialed> {
+    return new Promise((resolve, reject) => {
+      this.reject = reject;
+      dialing.then(resolve, reject);
+    });
+  }
+
+  abort(error: EchoError): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.failure = error;
+    this.controller?.abort(error);
+    this.onAbort?.();
+    this.reject?.(error);
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    this.abort(echoError("EABORTED", connectContext(this.config)));
+  }
+
+  done(): void {
+    clearTimeout(this.timer);
+    this.config.signal?.removeEventListener("abort", this);
+  }
+}
+
+function timedOut(attempt: Attempt): void {
+  attempt.abort(echoError("ETIMEDOUT", connectContext(attempt.config)));
+}
+
+function connectContext(config: ConnectConfig) {
+  return { operation: "connect" as const, ...contextOf(config) };
+}
 
 /** Validates options, dials with a timeout, and returns the open connection. */
 export async function openConnection(
@@ -38,26 +117,12 @@ export async function openConnection(
   bytesEqual?: BytesEqual,
 ): Promise<EchoConnection<Address>> {
   const config = resolveConnectOptions(options);
-  const context = { operation: "connect" as const, ...contextOf(config) };
-  if (config.signal?.aborted) throw echoError("EABORTED", context);
+  if (config.signal?.aborted) throw echoError("EABORTED", connectContext(config));
   const connection = new ClientConnection(runtime, config, bytesEqual);
-  const controller = new AbortController();
-  let failure: EchoError | undefined;
-  const stop = (error: EchoError) => {
-    failure ??= error;
-    controller.abort(error);
-  };
-  const timer =
-    config.timeout > 0 ? setTimeout(() => stop(echoError("ETIMEDOUT", context)), config.timeout) : undefined;
-  const onAbort = () => stop(echoError("EABORTED", context));
-  config.signal?.addEventListener("abort", onAbort, { once: true });
-  const aborted = new Promise<never>((_, reject) => {
-    controller.signal.addEventListener("abort", () => reject(failure), { once: true });
-  });
-  const dialing = dial(config, connection, controller.signal);
+  const attempt = new Attempt(config);
+  const dialing = dial(config, connection, attempt);
   try {
-    const dialed = await Promise.race([dialing, aborted]);
-    connection.attach(dialed);
+    connection.attach(await attempt.outcome(dialing));
     return connection;
   } catch (error) {
     // A dial that still succeeds after the timeout must not leak its socket.
@@ -65,10 +130,9 @@ export async function openConnection(
       ({ io }) => io.destroy(),
       () => {},
     );
-    throw failure ?? toEchoError(error, context);
+    throw attempt.failure ?? toEchoError(error, connectContext(config));
   } finally {
-    clearTimeout(timer);
-    config.signal?.removeEventListener("abort", onAbort);
+    attempt.done();
   }
 }
 
@@ -167,10 +231,15 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     this.info = info;
     this.io = io;
     if (this.failure || this.finished) io.destroy();
-    this.config.signal?.addEventListener("abort", this.onAbort, { once: true });
+    const { signal } = this.config;
+    if (signal) {
+      this.onAbort = () => this.fail(echoError("EABORTED", this.context("close")));
+      signal.addEventListener("abort", this.onAbort, { once: true });
+    }
   }
 
-  private readonly onAbort = () => this.fail(echoError("EABORTED", this.context("close")));
+  /** The caller's signal's listener, made only when there is a signal. */
+  private onAbort: (() => void) | undefined;
 
   get localAddress(): Address {
     return (this.info as SocketInfo<Address>).localAddress;
@@ -411,14 +480,27 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private watch(): void {
     if (this.config.replyTimeout === 0 || this.stallTimer !== undefined || this.failure || this.finished) return;
     this.lastProgress = performance.now();
-    this.stallTimer = setTimeout(this.checkStall, this.config.replyTimeout);
+    this.stallTimer = setTimeout(ClientConnection.stalled, this.config.replyTimeout, this);
+  }
+
+  /**
+   * The timers' callbacks are shared and take the connection as their argument:
+   * a closure per connection for each was made (and, under tsx, named by
+   * `Object.defineProperty`) even by the connections that never arm them.
+   */
+  private static stalled(connection: ClientConnection): void {
+    connection.checkStall();
+  }
+
+  private static drainExpired(connection: ClientConnection): void {
+    connection.drainExpired();
   }
 
   /**
    * One timer per stall rather than one reset per chunk: progress only records
    * the time, and the timer re-arms itself for what is left of the window.
    */
-  private readonly checkStall = (): void => {
+  private checkStall(): void {
     this.stallTimer = undefined;
     if (this.failure || this.finished) return;
     const awaitingEcho = !this.ledger.isEmpty;
@@ -429,7 +511,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     const timeout = this.config.replyTimeout;
     const idle = now - this.lastProgress;
     if (idle < timeout) {
-      this.stallTimer = setTimeout(this.checkStall, timeout - idle);
+      this.stallTimer = setTimeout(ClientConnection.stalled, timeout - idle, this);
       return;
     }
     const sent = this.ledger.matched + this.ledger.outstanding;
@@ -443,7 +525,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
         this.context("read"),
       ),
     );
-  };
+  }
 
   private stopWatch(): void {
     clearTimeout(this.stallTimer);
@@ -534,7 +616,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
       this.io?.destroy();
       return;
     }
-    this.drainTimer = setTimeout(this.drainExpired, this.config.drainTimeout);
+    this.drainTimer = setTimeout(ClientConnection.drainExpired, this.config.drainTimeout, this);
     if (this.pending === 0) this.finishWrite();
     this.releaseIfDrained();
   }
@@ -548,7 +630,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     if (this.closing && this.pending === 0 && (this.owed <= 0 || this.serverEnded)) this.finish();
   }
 
-  private readonly drainExpired = (): void => {
+  private drainExpired(): void {
     const ms = this.config.drainTimeout;
     const what =
       this.pending > 0
@@ -561,7 +643,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
         this.context("close"),
       ),
     );
-  };
+  }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
@@ -583,13 +665,13 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     clearTimeout(this.drainTimer);
     this.rejectPending(error);
     this.io?.destroy();
-    this.config.signal?.removeEventListener("abort", this.onAbort);
+    if (this.onAbort) this.config.signal?.removeEventListener("abort", this.onAbort);
     this.rejectClosed(error);
   }
 
   private settle(): void {
     this.stopWatch();
-    this.config.signal?.removeEventListener("abort", this.onAbort);
+    if (this.onAbort) this.config.signal?.removeEventListener("abort", this.onAbort);
     this.finished = true;
     for (const waiter of this.readWaiters.splice(0)) waiter.resolve(null);
     this.resolveClosed();
