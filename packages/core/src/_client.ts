@@ -4,6 +4,7 @@
  * `SocketEvents` it is given.
  */
 
+import { type Deadline, Deadlines } from "./_deadlines.ts";
 import { contextOf, EchoError, echoError, formatEndpoint, isTlsTruncation, toEchoError } from "./_errors.ts";
 import { type ConnectConfig, resolveConnectOptions, resolveEchoOptions, toBytes } from "./_options.ts";
 import { type BytesEqual, EchoLedger, type SocketEvents, type SocketIO } from "./_protocol.ts";
@@ -57,11 +58,11 @@ class Attempt implements DialAttempt {
   readonly config: ConnectConfig;
   private controller: AbortController | undefined = undefined;
   private reject: ((error: EchoError) => void) | undefined = undefined;
-  private timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  private timer: Deadline | undefined = undefined;
 
   constructor(config: ConnectConfig) {
     this.config = config;
-    if (config.timeout > 0) this.timer = setTimeout(timedOut, config.timeout, this);
+    if (config.timeout > 0) this.timer = connectDeadlines(config.timeout).add(this);
     config.signal?.addEventListener("abort", this, { once: true });
   }
 
@@ -96,13 +97,25 @@ class Attempt implements DialAttempt {
   }
 
   done(): void {
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.config.signal?.removeEventListener("abort", this);
   }
 }
 
 function timedOut(attempt: Attempt): void {
   attempt.abort(echoError("ETIMEDOUT", connectContext(attempt.config)));
+}
+
+/** The connect timeouts of each length (a process mostly uses one). */
+const connectTimeouts = new Map<number, Deadlines<Attempt>>();
+
+function connectDeadlines(ms: number): Deadlines<Attempt> {
+  let deadlines = connectTimeouts.get(ms);
+  if (deadlines === undefined) {
+    deadlines = new Deadlines(ms, timedOut);
+    connectTimeouts.set(ms, deadlines);
+  }
+  return deadlines;
 }
 
 function connectContext(config: ConnectConfig) {
