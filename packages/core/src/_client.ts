@@ -44,11 +44,12 @@ export interface DialAttempt {
 export type Dialer = (config: ConnectConfig, events: SocketEvents, attempt: DialAttempt) => Promise<Dialed>;
 
 /**
- * One connect's timeout and abort, without an `AbortController`, a listener
- * closure or a `Promise.race` per connect: under connection churn those were
- * a tenth of our client's own time on Node (an `EventTarget` per connect, and
- * three listeners on it). The timer calls a shared function with the attempt
- * as its argument, and the caller's signal gets the attempt itself as its
+ * One connect's timeout and abort, without an `AbortController`, listener
+ * closures or a `Promise.race` per connect: under connection churn (`load
+ * --mode churn`) those, with the timer, were about 3% of the Node client's
+ * profile samples (an `EventTarget` per connect, three listeners on it, and
+ * under tsx a `__name` call per closure). The timeout is one of the shared
+ * `Deadlines`, and the caller's signal gets the attempt itself as its
  * listener (`handleEvent`).
  */
 class Attempt implements DialAttempt {
@@ -224,7 +225,12 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private rejectClosed!: (error: EchoError) => void;
   private streams: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } | undefined;
   /** `replyTimeout`: armed while the connection waits on the server; see `checkStall`. */
-  private stallTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Armed: a `Deadline` among every connection's of this `replyTimeout`
+   * (`stallDeadlines`), or a timer for the rest of a window (`stallRearmed`).
+   */
+  private stallTimer: Deadline | ReturnType<typeof setTimeout> | undefined;
+  private stallRearmed = false;
   private lastProgress = 0;
 
   constructor(runtime: Runtime, config: ConnectConfig, bytesEqual?: BytesEqual) {
@@ -493,7 +499,19 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private watch(): void {
     if (this.config.replyTimeout === 0 || this.stallTimer !== undefined || this.failure || this.finished) return;
     this.lastProgress = performance.now();
-    this.stallTimer = setTimeout(ClientConnection.stalled, this.config.replyTimeout, this);
+    this.stallTimer = ClientConnection.stallDeadlines(this.config.replyTimeout).add(this);
+  }
+
+  /** The stall timeouts of each length: one timer for all of them (see `Deadlines`). */
+  private static readonly stallTimeouts = new Map<number, Deadlines<ClientConnection>>();
+
+  private static stallDeadlines(ms: number): Deadlines<ClientConnection> {
+    let deadlines = ClientConnection.stallTimeouts.get(ms);
+    if (deadlines === undefined) {
+      deadlines = new Deadlines(ms, ClientConnection.stalled);
+      ClientConnection.stallTimeouts.set(ms, deadlines);
+    }
+    return deadlines;
   }
 
   /**
@@ -515,6 +533,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
    */
   private checkStall(): void {
     this.stallTimer = undefined;
+    this.stallRearmed = false;
     if (this.failure || this.finished) return;
     const awaitingEcho = !this.ledger.isEmpty;
     if (!awaitingEcho && !(this.writeClosing && !this.serverEnded)) return;
@@ -524,7 +543,9 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     const timeout = this.config.replyTimeout;
     const idle = now - this.lastProgress;
     if (idle < timeout) {
+      // The rest of the window is shorter than the others': a timer of its own.
       this.stallTimer = setTimeout(ClientConnection.stalled, timeout - idle, this);
+      this.stallRearmed = true;
       return;
     }
     const sent = this.ledger.matched + this.ledger.outstanding;
@@ -541,8 +562,12 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   }
 
   private stopWatch(): void {
-    clearTimeout(this.stallTimer);
+    const timer = this.stallTimer;
+    if (timer === undefined) return;
     this.stallTimer = undefined;
+    if (this.stallRearmed) clearTimeout(timer as ReturnType<typeof setTimeout>);
+    else (timer as Deadline).cancel();
+    this.stallRearmed = false;
   }
 
   onEnd(): void {

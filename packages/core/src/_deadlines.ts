@@ -1,9 +1,10 @@
 /**
- * Timeouts of one length, armed in the order they fall due, on one timer:
- * a connect's timeout is armed at every connect and cleared a millisecond
- * later, and a timer each cost more than the rest of the connect's own
- * bookkeeping on Deno, whose global `setTimeout` builds a Node `Timeout` over
- * a web timer (ext/node/polyfills/internal/timers.mjs). Like Node's own timer
+ * Timeouts of one length, armed in the order they fall due, on one timer. A
+ * client arms two per connection (the connect's timeout, then `replyTimeout`
+ * while it waits on the server) and mostly clears them a few milliseconds
+ * later: a timer each was 5-6% of the Deno client's profile samples under
+ * connection churn, where `setTimeout` in our modules builds a Node `Timeout`
+ * over a web timer (ext/node/polyfills/internal/timers.mjs); 1% with these. Like Node's own timer
  * lists (lib/internal/timers.js): items of one duration are due in the order
  * they were added, so the head is always the next due, and the one timer is
  * armed for it. A cancelled item is dropped when it reaches the head; with

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { openConnection } from "../src/_client.ts";
+import { ClientConnection, openConnection } from "../src/_client.ts";
 import { Deadlines } from "../src/_deadlines.ts";
 import type { EchoError } from "../src/_errors.ts";
+import { resolveConnectOptions } from "../src/_options.ts";
 import type { SocketIO } from "../src/_protocol.ts";
 import type { SocketAddress } from "../src/types.ts";
 
@@ -131,5 +132,63 @@ describe("openConnection: the connect timeout and the caller's signal (no socket
     expect((await failure).code).toBe("EABORTED");
     expect(calls).toEqual(["onAbort"]);
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe("ClientConnection: replyTimeout's timers are gone once a connection is done (no sockets)", () => {
+  function timed() {
+    const connection = new ClientConnection("node", resolveConnectOptions({ port: 7, replyTimeout: 100 }));
+    const io: SocketIO = {
+      write: (chunk) => connection.onFlushed(chunk.byteLength),
+      pause: () => {},
+      resume: () => {},
+      closeWrite: () => {},
+      close: () => {},
+      destroy: () => {},
+    };
+    connection.attach({ info: { localAddress: address, remoteAddress: address }, io });
+    return connection;
+  }
+  const bytes = (text: string) => new TextEncoder().encode(text);
+
+  test("an echo, the half-close and the server's EOF leave no timer armed", async () => {
+    const connection = timed();
+    const echo = connection.echo("hello");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(vi.getTimerCount()).toBe(1);
+    connection.onData(bytes("hello"));
+    await echo;
+    await connection.closeWrite();
+    connection.onEnd();
+    connection.onClose();
+    await connection.closed;
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  test("after a re-arm for the rest of a window, too", async () => {
+    const connection = timed();
+    const echo = connection.echo("hello");
+    await vi.advanceTimersByTimeAsync(60);
+    connection.onData(bytes("he"));
+    // The window's first timer finds progress and arms one for what is left.
+    await vi.advanceTimersByTimeAsync(50);
+    expect(vi.getTimerCount()).toBe(1);
+    connection.onData(bytes("llo"));
+    await echo;
+    await connection.closeWrite();
+    connection.onEnd();
+    connection.onClose();
+    await connection.closed;
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  test("many connections share one timer, and a silent server still fails each at its time", async () => {
+    const connections = [timed(), timed(), timed()];
+    const failures = connections.map((connection) => failureOf(connection.closed));
+    for (const connection of connections) void connection.write("hi").catch(() => {});
+    await vi.advanceTimersByTimeAsync(0);
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(100);
+    for (const failure of failures) expect((await failure).code).toBe("ETIMEDOUT");
   });
 });
