@@ -15,6 +15,7 @@ import {
   type DatagramBindConfig,
   type DatagramEvents,
   type DatagramIO,
+  type DialAttempt,
   type Dialed,
   datagramAddress,
   defineRuntime,
@@ -247,51 +248,71 @@ const RETRY_MAX_MS = 1000;
 
 // --- connect ---
 
-function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSignal): Promise<Dialed> {
+/**
+ * Every dial shares one handler table (`DIAL_HANDLERS`); what is its own
+ * rides in the socket's `data`, a `BunDial` until the socket is ready and its
+ * `BunSocketIO` after. A table per connect (a spread of `SOCKET_HANDLERS` and
+ * four closures) was most of what our client allocated per connection.
+ */
+function dial(config: ConnectConfig, events: SocketEvents, attempt: DialAttempt): Promise<Dialed> {
   return new Promise((resolve, reject) => {
     // Bun.connect cannot be cancelled before it opens: an abort rejects now,
     // and a socket that opens afterwards is closed at once.
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    const secure = config.transport === "tcp" && config.tls !== undefined;
-    const ready = (socket: BunSocket) => {
-      const adapter = new BunSocketIO(socket);
-      adapter.events = events;
-      socket.data = adapter;
-      resolve({ info: infoOf(socket, config, "client"), io: adapter });
-    };
-    const handlers: SocketHandler<BunSocketIO> = {
-      ...SOCKET_HANDLERS,
-      open(socket) {
-        signal.removeEventListener("abort", onAbort);
-        if (signal.aborted) {
-          socket.terminate();
-          return;
-        }
-        if (config.transport === "tcp" && !config.noDelay) socket.setNoDelay(false);
-        // A TLS socket is ready once its handshake is done and the certificate checked.
-        if (!secure) ready(socket);
-      },
-      // A failed check (unknown CA, wrong name) arrives here, not in
-      // connectError, and Bun closes the socket after it.
-      handshake(socket, success, authorizationError) {
-        if (signal.aborted) return;
-        if (success && !authorizationError) ready(socket);
-        else reject(authorizationError ?? new Error("TLS handshake failed"));
-      },
-      // With this handler the rejected Bun.connect promise is not reported as
-      // unhandled; the error (ECONNREFUSED, ENOTFOUND) carries its code.
-      connectError(_socket, error) {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    };
+    attempt.onAbort = reject;
+    const data = new BunDial(config, events, attempt, resolve, reject) as unknown as BunSocketIO;
     const dialing =
       config.transport === "unix"
-        ? Bun.connect<BunSocketIO>({ unix: config.path, allowHalfOpen: true, socket: handlers })
-        : Bun.connect<BunSocketIO>({ ...tcpTarget(config), allowHalfOpen: true, socket: handlers });
+        ? Bun.connect<BunSocketIO>({ unix: config.path, allowHalfOpen: true, data, socket: DIAL_HANDLERS })
+        : Bun.connect<BunSocketIO>({ ...tcpTarget(config), allowHalfOpen: true, data, socket: DIAL_HANDLERS });
     dialing.catch(reject);
   });
+}
+
+/**
+ * A dialing socket's `data`. Until the socket is ready `SOCKET_HANDLERS` see
+ * this in its place, so it answers for a `BunSocketIO`: its `events` are its
+ * own, of which only an error means anything (it fails the dial).
+ */
+class BunDial implements SocketEvents {
+  readonly config: ConnectConfig;
+  /** Core's, for the `BunSocketIO` once ready. */
+  readonly connection: SocketEvents;
+  readonly events: SocketEvents = this;
+  ended = false;
+  readonly attempt: DialAttempt;
+  readonly resolve: (dialed: Dialed) => void;
+  readonly reject: (error: unknown) => void;
+
+  constructor(
+    config: ConnectConfig,
+    events: SocketEvents,
+    attempt: DialAttempt,
+    resolve: (dialed: Dialed) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.config = config;
+    this.connection = events;
+    this.attempt = attempt;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  /** The socket is open (TLS: its handshake done and the certificate checked): hand it to core. */
+  ready(socket: BunSocket): void {
+    const adapter = new BunSocketIO(socket);
+    adapter.events = this.connection;
+    socket.data = adapter;
+    this.resolve({ info: infoOf(socket, this.config, "client"), io: adapter });
+  }
+
+  flush(): void {}
+  onData(): void {}
+  onFlushed(): void {}
+  onEnd(): void {}
+  onClose(): void {}
+  onError(error: unknown): void {
+    this.reject(error);
+  }
 }
 
 /** Where Bun.connect goes over TCP: the host and port, with TLS options if asked. */
@@ -331,7 +352,8 @@ const SOCKET_HANDLERS: SocketHandler<BunSocketIO> = {
   // A reset arrives here as `error` (ECONNRESET), not through the `error` handler.
   close(socket, error) {
     const adapter = socket.data;
-    if (!adapter) return;
+    // Not yet ready (a dial's failed handshake): the dial has its error already.
+    if (!(adapter instanceof BunSocketIO)) return;
     const { events } = adapter;
     const peerFin = !error && adapter.state === "write-shut" && !adapter.ended;
     adapter.state = "closed";
@@ -345,6 +367,37 @@ const SOCKET_HANDLERS: SocketHandler<BunSocketIO> = {
   // Called when a handler throws.
   error(socket, error) {
     socket.data?.events.onError(error);
+  },
+};
+
+/** A socket's `data` while it dials. */
+const dialOf = (socket: BunSocket) => socket.data as unknown as BunDial;
+
+const DIAL_HANDLERS: SocketHandler<BunSocketIO> = {
+  ...SOCKET_HANDLERS,
+  open(socket) {
+    const dial = dialOf(socket);
+    if (dial.attempt.aborted) {
+      socket.terminate();
+      return;
+    }
+    const { config } = dial;
+    if (config.transport === "tcp" && !config.noDelay) socket.setNoDelay(false);
+    // A TLS socket is ready once its handshake is done and the certificate checked.
+    if (config.transport === "unix" || config.tls === undefined) dial.ready(socket);
+  },
+  // A failed check (unknown CA, wrong name) arrives here, not in
+  // connectError, and Bun closes the socket after it.
+  handshake(socket, success, authorizationError) {
+    const dial = dialOf(socket);
+    if (dial.attempt.aborted) return;
+    if (success && !authorizationError) dial.ready(socket);
+    else dial.reject(authorizationError ?? new Error("TLS handshake failed"));
+  },
+  // With this handler the rejected Bun.connect promise is not reported as
+  // unhandled; the error (ECONNREFUSED, ENOTFOUND) carries its code.
+  connectError(socket, error) {
+    dialOf(socket).reject(error);
   },
 };
 
@@ -568,8 +621,14 @@ function infoOf(
   side: "server" | "client",
 ): SocketInfo<Address> {
   if (config.transport === "unix") return unixSocketInfo(config.path, side);
+  // Dialled by its IPv4 literal, the peer is that address: no getpeername(),
+  // which Bun makes for remoteAddress and again for remotePort. (A connect to
+  // 0.0.0.0 reaches a local address, which only the socket knows.)
+  const dialled = side === "client" && isIPv4(config.hostname) && config.hostname !== "0.0.0.0";
   return {
     localAddress: tcpAddress(socket.localAddress, socket.localPort),
-    remoteAddress: tcpAddress(socket.remoteAddress, socket.remotePort),
+    remoteAddress: dialled
+      ? tcpAddress(config.hostname, config.port)
+      : tcpAddress(socket.remoteAddress, socket.remotePort),
   };
 }

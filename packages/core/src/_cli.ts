@@ -700,10 +700,12 @@ async function load(host: CliHost, { values, positionals }: Parsed): Promise<num
   const json = values.json === true;
   const terminal = host.stderrIsTerminal === true;
   let line = false;
+  // One options object for every connect: resolveConnectOptions only reads it.
+  const options = { ...to, timeout, replyTimeout: timeout, drainTimeout: timeout };
   const report = await runLoad(
     {
       runtime: host.runtime,
-      connect: () => dial(host, { ...to, timeout, replyTimeout: timeout, drainTimeout: timeout }),
+      connect: () => dial(host, options),
       progress: (text) => {
         line = terminal;
         host.stderr(terminal ? `\r\x1b[K${text}` : `${text}\n`);

@@ -4,6 +4,7 @@
  * `SocketEvents` it is given.
  */
 
+import { type Deadline, Deadlines } from "./_deadlines.ts";
 import { contextOf, EchoError, echoError, formatEndpoint, isTlsTruncation, toEchoError } from "./_errors.ts";
 import { type ConnectConfig, resolveConnectOptions, resolveEchoOptions, toBytes } from "./_options.ts";
 import { type BytesEqual, EchoLedger, type SocketEvents, type SocketIO } from "./_protocol.ts";
@@ -24,11 +25,103 @@ export interface Dialed {
 }
 
 /**
- * Opens a socket and wires its callbacks to `events`. It should give up when
- * `signal` aborts (connect timeout or the caller's signal); if it cannot, the
- * core destroys the socket once it opens.
+ * A dial in progress, as the dialer sees it. Core gives up on it at the
+ * connect timeout or when the caller's signal aborts: `aborted` is then true
+ * and `onAbort`, if the dialer set it, is called once. A dialer that cannot
+ * give up may ignore both: core destroys the socket once it opens.
  */
-export type Dialer = (config: ConnectConfig, events: SocketEvents, signal: AbortSignal) => Promise<Dialed>;
+export interface DialAttempt {
+  readonly aborted: boolean;
+  onAbort: (() => void) | undefined;
+  /** An `AbortSignal` that aborts with the attempt, for APIs that take one (`Deno.connect`); made on first use. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Opens a socket and wires its callbacks to `events`. It should give up when
+ * `attempt` is aborted (see `DialAttempt`).
+ */
+export type Dialer = (config: ConnectConfig, events: SocketEvents, attempt: DialAttempt) => Promise<Dialed>;
+
+/**
+ * One connect's timeout and abort, without an `AbortController`, listener
+ * closures or a `Promise.race` per connect: under connection churn (`load
+ * --mode churn`) those, with the timer, were about 3% of the Node client's
+ * profile samples (an `EventTarget` per connect, three listeners on it, and
+ * under tsx a `__name` call per closure). The timeout is one of the shared
+ * `Deadlines`, and the caller's signal gets the attempt itself as its
+ * listener (`handleEvent`).
+ */
+class Attempt implements DialAttempt {
+  aborted = false;
+  onAbort: (() => void) | undefined = undefined;
+  failure: EchoError | undefined = undefined;
+  readonly config: ConnectConfig;
+  private controller: AbortController | undefined = undefined;
+  private reject: ((error: EchoError) => void) | undefined = undefined;
+  private timer: Deadline | undefined = undefined;
+
+  constructor(config: ConnectConfig) {
+    this.config = config;
+    if (config.timeout > 0) this.timer = connectDeadlines(config.timeout).add(this);
+    config.signal?.addEventListener("abort", this, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.failure);
+    }
+    return this.controller.signal;
+  }
+
+  /** The dial's outcome, or the attempt's failure as soon as it is given up. */
+  outcome(dialing: Promise<Dialed>): Promise<Dialed> {
+    return new Promise((resolve, reject) => {
+      this.reject = reject;
+      dialing.then(resolve, reject);
+    });
+  }
+
+  abort(error: EchoError): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.failure = error;
+    this.controller?.abort(error);
+    this.onAbort?.();
+    this.reject?.(error);
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    this.abort(echoError("EABORTED", connectContext(this.config)));
+  }
+
+  done(): void {
+    this.timer?.cancel();
+    this.config.signal?.removeEventListener("abort", this);
+  }
+}
+
+function timedOut(attempt: Attempt): void {
+  attempt.abort(echoError("ETIMEDOUT", connectContext(attempt.config)));
+}
+
+/** The connect timeouts of each length (a process mostly uses one). */
+const connectTimeouts = new Map<number, Deadlines<Attempt>>();
+
+function connectDeadlines(ms: number): Deadlines<Attempt> {
+  let deadlines = connectTimeouts.get(ms);
+  if (deadlines === undefined) {
+    deadlines = new Deadlines(ms, timedOut);
+    connectTimeouts.set(ms, deadlines);
+  }
+  return deadlines;
+}
+
+function connectContext(config: ConnectConfig) {
+  return { operation: "connect" as const, ...contextOf(config) };
+}
 
 /** Validates options, dials with a timeout, and returns the open connection. */
 export async function openConnection(
@@ -38,26 +131,12 @@ export async function openConnection(
   bytesEqual?: BytesEqual,
 ): Promise<EchoConnection<Address>> {
   const config = resolveConnectOptions(options);
-  const context = { operation: "connect" as const, ...contextOf(config) };
-  if (config.signal?.aborted) throw echoError("EABORTED", context);
+  if (config.signal?.aborted) throw echoError("EABORTED", connectContext(config));
   const connection = new ClientConnection(runtime, config, bytesEqual);
-  const controller = new AbortController();
-  let failure: EchoError | undefined;
-  const stop = (error: EchoError) => {
-    failure ??= error;
-    controller.abort(error);
-  };
-  const timer =
-    config.timeout > 0 ? setTimeout(() => stop(echoError("ETIMEDOUT", context)), config.timeout) : undefined;
-  const onAbort = () => stop(echoError("EABORTED", context));
-  config.signal?.addEventListener("abort", onAbort, { once: true });
-  const aborted = new Promise<never>((_, reject) => {
-    controller.signal.addEventListener("abort", () => reject(failure), { once: true });
-  });
-  const dialing = dial(config, connection, controller.signal);
+  const attempt = new Attempt(config);
+  const dialing = dial(config, connection, attempt);
   try {
-    const dialed = await Promise.race([dialing, aborted]);
-    connection.attach(dialed);
+    connection.attach(await attempt.outcome(dialing));
     return connection;
   } catch (error) {
     // A dial that still succeeds after the timeout must not leak its socket.
@@ -65,10 +144,9 @@ export async function openConnection(
       ({ io }) => io.destroy(),
       () => {},
     );
-    throw failure ?? toEchoError(error, context);
+    throw attempt.failure ?? toEchoError(error, connectContext(config));
   } finally {
-    clearTimeout(timer);
-    config.signal?.removeEventListener("abort", onAbort);
+    attempt.done();
   }
 }
 
@@ -147,7 +225,12 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private rejectClosed!: (error: EchoError) => void;
   private streams: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } | undefined;
   /** `replyTimeout`: armed while the connection waits on the server; see `checkStall`. */
-  private stallTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Armed: a `Deadline` among every connection's of this `replyTimeout`
+   * (`stallDeadlines`), or a timer for the rest of a window (`stallRearmed`).
+   */
+  private stallTimer: Deadline | ReturnType<typeof setTimeout> | undefined;
+  private stallRearmed = false;
   private lastProgress = 0;
 
   constructor(runtime: Runtime, config: ConnectConfig, bytesEqual?: BytesEqual) {
@@ -167,10 +250,15 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     this.info = info;
     this.io = io;
     if (this.failure || this.finished) io.destroy();
-    this.config.signal?.addEventListener("abort", this.onAbort, { once: true });
+    const { signal } = this.config;
+    if (signal) {
+      this.onAbort = () => this.fail(echoError("EABORTED", this.context("close")));
+      signal.addEventListener("abort", this.onAbort, { once: true });
+    }
   }
 
-  private readonly onAbort = () => this.fail(echoError("EABORTED", this.context("close")));
+  /** The caller's signal's listener, made only when there is a signal. */
+  private onAbort: (() => void) | undefined;
 
   get localAddress(): Address {
     return (this.info as SocketInfo<Address>).localAddress;
@@ -416,15 +504,41 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private watch(): void {
     if (this.config.replyTimeout === 0 || this.stallTimer !== undefined || this.failure || this.finished) return;
     this.lastProgress = performance.now();
-    this.stallTimer = setTimeout(this.checkStall, this.config.replyTimeout);
+    this.stallTimer = ClientConnection.stallDeadlines(this.config.replyTimeout).add(this);
+  }
+
+  /** The stall timeouts of each length: one timer for all of them (see `Deadlines`). */
+  private static readonly stallTimeouts = new Map<number, Deadlines<ClientConnection>>();
+
+  private static stallDeadlines(ms: number): Deadlines<ClientConnection> {
+    let deadlines = ClientConnection.stallTimeouts.get(ms);
+    if (deadlines === undefined) {
+      deadlines = new Deadlines(ms, ClientConnection.stalled);
+      ClientConnection.stallTimeouts.set(ms, deadlines);
+    }
+    return deadlines;
+  }
+
+  /**
+   * The timers' callbacks are shared and take the connection as their argument:
+   * a closure per connection for each was made (and, under tsx, named by
+   * `Object.defineProperty`) even by the connections that never arm them.
+   */
+  private static stalled(connection: ClientConnection): void {
+    connection.checkStall();
+  }
+
+  private static drainExpired(connection: ClientConnection): void {
+    connection.drainExpired();
   }
 
   /**
    * One timer per stall rather than one reset per chunk: progress only records
    * the time, and the timer re-arms itself for what is left of the window.
    */
-  private readonly checkStall = (): void => {
+  private checkStall(): void {
     this.stallTimer = undefined;
+    this.stallRearmed = false;
     if (this.failure || this.finished) return;
     const awaitingEcho = !this.ledger.isEmpty;
     if (!awaitingEcho && !(this.writeClosing && !this.serverEnded)) return;
@@ -434,7 +548,9 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     const timeout = this.config.replyTimeout;
     const idle = now - this.lastProgress;
     if (idle < timeout) {
-      this.stallTimer = setTimeout(this.checkStall, timeout - idle);
+      // The rest of the window is shorter than the others': a timer of its own.
+      this.stallTimer = setTimeout(ClientConnection.stalled, timeout - idle, this);
+      this.stallRearmed = true;
       return;
     }
     const sent = this.ledger.matched + this.ledger.outstanding;
@@ -448,11 +564,15 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
         this.context("read"),
       ),
     );
-  };
+  }
 
   private stopWatch(): void {
-    clearTimeout(this.stallTimer);
+    const timer = this.stallTimer;
+    if (timer === undefined) return;
     this.stallTimer = undefined;
+    if (this.stallRearmed) clearTimeout(timer as ReturnType<typeof setTimeout>);
+    else (timer as Deadline).cancel();
+    this.stallRearmed = false;
   }
 
   onEnd(): void {
@@ -539,7 +659,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
       this.io?.destroy();
       return;
     }
-    this.drainTimer = setTimeout(this.drainExpired, this.config.drainTimeout);
+    this.drainTimer = setTimeout(ClientConnection.drainExpired, this.config.drainTimeout, this);
     if (this.pending === 0) this.finishWrite();
     this.releaseIfDrained();
   }
@@ -553,7 +673,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     if (this.closing && this.pending === 0 && (this.owed <= 0 || this.serverEnded)) this.finish();
   }
 
-  private readonly drainExpired = (): void => {
+  private drainExpired(): void {
     const ms = this.config.drainTimeout;
     const what =
       this.pending > 0
@@ -566,7 +686,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
         this.context("close"),
       ),
     );
-  };
+  }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
@@ -588,13 +708,13 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     clearTimeout(this.drainTimer);
     this.rejectPending(error);
     this.io?.destroy();
-    this.config.signal?.removeEventListener("abort", this.onAbort);
+    if (this.onAbort) this.config.signal?.removeEventListener("abort", this.onAbort);
     this.rejectClosed(error);
   }
 
   private settle(): void {
     this.stopWatch();
-    this.config.signal?.removeEventListener("abort", this.onAbort);
+    if (this.onAbort) this.config.signal?.removeEventListener("abort", this.onAbort);
     this.finished = true;
     for (const waiter of this.readWaiters.splice(0)) waiter.resolve(null);
     this.resolveClosed();

@@ -80,7 +80,11 @@ export function defineRuntime({ runtime, bind, dial, unixFs, datagram, bytesEqua
 function unixProbe(dial: Dialer): UnixProbe {
   return async (path) => {
     const config = resolveConnectOptions({ transport: "unix", path });
-    const { io } = await dial(config, NO_EVENTS, new AbortController().signal);
+    const { io } = await dial(config, NO_EVENTS, {
+      aborted: false,
+      onAbort: undefined,
+      signal: new AbortController().signal,
+    });
     io.destroy();
   };
 }

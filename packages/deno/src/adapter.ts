@@ -13,6 +13,7 @@ import {
   type DatagramBindConfig,
   type DatagramEvents,
   type DatagramIO,
+  type DialAttempt,
   type Dialed,
   datagramAddress,
   defineRuntime,
@@ -171,8 +172,8 @@ function unstableNet(): boolean {
 
 // --- connect ---
 
-async function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSignal): Promise<Dialed> {
-  const conn = await openSocket(config, signal);
+async function dial(config: ConnectConfig, events: SocketEvents, attempt: DialAttempt): Promise<Dialed> {
+  const conn = await openSocket(config, attempt.signal);
   const io = new DenoSocketIO(conn, "client");
   try {
     const info = infoOf(conn, config, "client");

@@ -17,6 +17,7 @@ import {
   type DatagramBindConfig,
   type DatagramEvents,
   type DatagramIO,
+  type DialAttempt,
   type Dialed,
   datagramAddress,
   defineRuntime,
@@ -129,21 +130,63 @@ function createListener(config: ListenConfig): net.Server {
 
 // --- connect ---
 
-function dial(config: ConnectConfig, events: SocketEvents, signal: AbortSignal): Promise<Dialed> {
-  const socket = openSocket(config);
+/**
+ * The socket's own listeners from the start, shared by every socket (see
+ * `NodeSocketIO`): until it connects, its events go to a `Connecting`, whose
+ * `onError` fails the dial. A `once` listener per connect costs a wrapper and
+ * a bound function, and removing one a search of the listener list.
+ */
+function dial(config: ConnectConfig, events: SocketEvents, attempt: DialAttempt): Promise<Dialed> {
+  const socket = openSocket(config) as AdaptedSocket;
+  // Plain TCP and Unix on Node itself: writes without callbacks (see `openSocket`).
+  const io = socket.writableHighWaterMark === 0 ? new DrainSocketIO(socket) : new NodeSocketIO(socket);
   return new Promise((resolve, reject) => {
-    const onAbort = () => socket.destroy();
-    signal.addEventListener("abort", onAbort, { once: true });
-    socket.once("error", reject);
+    io.events = new Connecting(config, events, resolve, reject);
+    attempt.onAbort = () => socket.destroy();
+    socket[ADAPTER] = io;
+    socket.on("error", onError);
+    socket.on("close", onClose);
     // A TLS socket is ready once the handshake is done and the certificate checked.
-    socket.once(socket instanceof tls.TLSSocket ? "secureConnect" : "connect", () => {
-      signal.removeEventListener("abort", onAbort);
-      socket.off("error", reject);
-      const io = socket.writableHighWaterMark === 0 ? new DrainSocketIO(socket) : new NodeSocketIO(socket);
-      io.wire(events);
-      resolve({ info: infoOf(socket, config, "client"), io });
-    });
+    socket.on(socket instanceof tls.TLSSocket ? "secureConnect" : "connect", onConnect);
   });
+}
+
+/** A dialing socket's events: only an error means anything before it connects. */
+class Connecting implements SocketEvents {
+  readonly config: ConnectConfig;
+  readonly events: SocketEvents;
+  readonly resolve: (dialed: Dialed) => void;
+  readonly reject: (error: unknown) => void;
+
+  constructor(
+    config: ConnectConfig,
+    events: SocketEvents,
+    resolve: (dialed: Dialed) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.config = config;
+    this.events = events;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  onData(): void {}
+  onFlushed(): void {}
+  onEnd(): void {}
+  onClose(): void {}
+  onError(error: unknown): void {
+    this.reject(error);
+  }
+}
+
+function onConnect(this: AdaptedSocket): void {
+  const io = this[ADAPTER];
+  const connecting = io.events as Connecting;
+  io.events = connecting.events;
+  this.on("data", onData);
+  this.on("end", onEnd);
+  if (io instanceof DrainSocketIO) this.on("drain", onDrain);
+  connecting.resolve({ info: infoOf(this, connecting.config, "client"), io });
 }
 
 /**
@@ -476,7 +519,13 @@ function infoOf(
   side: "server" | "client",
 ): SocketInfo<Address> {
   if (config.transport === "unix") return unixSocketInfo(config.path, side);
-  return { localAddress: localEndpoint(socket), remoteAddress: remoteEndpoint(socket) };
+  // Dialled by its IPv4 literal, the peer is that address: no getpeername().
+  // (A connect to 0.0.0.0 reaches a local address, which only the socket knows.)
+  const dialled = side === "client" && isIPv4(config.hostname) && config.hostname !== "0.0.0.0";
+  return {
+    localAddress: localEndpoint(socket),
+    remoteAddress: dialled ? tcpAddress(config.hostname, config.port) : remoteEndpoint(socket),
+  };
 }
 
 const localEndpoint = (socket: net.Socket) => tcpAddress(socket.localAddress, socket.localPort);
