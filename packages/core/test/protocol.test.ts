@@ -301,7 +301,7 @@ describe("EchoLedger (client side matching, no sockets)", () => {
     const { equal, calls } = countingEqual();
     const sent = Array.from({ length: 16 }, (_, i) => new Uint8Array(64).map((_, j) => (i * 64 + j) * 13));
     const gathered = new Uint8Array(1024);
-    sent.forEach((s, i) => gathered.set(s, i * 64));
+    for (const [i, s] of sent.entries()) gathered.set(s, i * 64);
     const run = (echo: Uint8Array) => {
       const ledger = new EchoLedger(equal);
       const done: Uint8Array[] = [];
