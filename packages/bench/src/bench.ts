@@ -21,6 +21,7 @@ import {
   evaluateGoals,
   fmt,
   type Goal,
+  goalsTable,
   type Measurement,
   type Pin,
   type Row,
@@ -508,7 +509,11 @@ async function main(): Promise<number> {
     log(
       `\nserve --workers N against --workers 1, same run, unpinned (on ${machine.cores} cores the load generator shares them):\n${workers.join("\n")}`,
     );
-  if (goals.length) log(`\ngoals (issue 16):\n${goalLines(goals)}`);
+  if (goals.length) {
+    log(`\ngoals (issue 16):\n${goalLines(goals)}`);
+    const met = goals.filter((g) => g.met).length;
+    log(`\ngoals as the bench README's table (${met} of ${goals.length} met):\n${goalsTable(goals)}`);
+  }
 
   const missing = [...servers, ...clients, ...udpServers]
     .filter((s) => s.missing)

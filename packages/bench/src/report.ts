@@ -235,6 +235,52 @@ export function evaluateGoals(rows: Row[], scenarios: Scenario[]): Goal[] {
   return goals;
 }
 
+/**
+ * The goals as the bench README's table (Markdown): a row per goal, a column
+ * per runtime, "pinned / unpinned" in a cell, a met figure in bold. Goals that
+ * differ only in their floor by runtime share a row that names each floor.
+ */
+export function goalsTable(goals: readonly Goal[]): string {
+  const runtimes = ["node", "bun", "deno"];
+  const rows = new Map<string, { floors: Map<string, string>; pins: Set<Pin>; cells: Map<string, Goal[]> }>();
+  for (const goal of goals) {
+    const key = goal.goal.replace(/>= [0-9.]+x /, ">= Nx ");
+    const runtime = goal.target.replace(/-client$/, "");
+    let row = rows.get(key);
+    if (!row) {
+      row = { floors: new Map(), pins: new Set(), cells: new Map() };
+      rows.set(key, row);
+    }
+    const floor = /(>= [0-9.]+x) /.exec(goal.goal)?.[1];
+    if (floor) row.floors.set(runtime, floor.slice(3));
+    row.pins.add(goal.pin);
+    row.cells.set(runtime, [...(row.cells.get(runtime) ?? []), goal]);
+  }
+  const lines = [...rows].map(([key, row]) => {
+    const floors = [...new Set(row.floors.values())];
+    const floorText =
+      floors.length <= 1
+        ? `${floors[0] ?? ""} `
+        : `${floors.map((f) => `${f} (${runtimes.filter((r) => row.floors.get(r) === f).join(", ")})`).join(", ")} `;
+    const label = `${key.replace(">= Nx ", `>= ${floorText}`)}${row.pins.size > 1 ? ", pinned / unpinned" : ""}`;
+    const cells = runtimes.map((runtime) => {
+      const ofRuntime = (row.cells.get(runtime) ?? []).sort((a, b) => a.pin.localeCompare(b.pin));
+      if (!ofRuntime.length) return "-";
+      return ofRuntime
+        .map((g) => {
+          const text = g.measured.replace(/x$/, "");
+          return g.met ? `**${text}**` : text;
+        })
+        .join(" / ");
+    });
+    return [label, ...cells];
+  });
+  const header = ["goal (median of ratios)", ...runtimes];
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => (line[i] as string).length)));
+  const render = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ")} |`;
+  return [render(header), render(widths.map((w) => "-".repeat(w))), ...lines.map(render)].join("\n");
+}
+
 // --- the terminal table -------------------------------------------------------
 
 export function fmt(value: number | undefined, digits?: number): string {

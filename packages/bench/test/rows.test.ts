@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { PEERS_DIR } from "../src/paths.ts";
-import { type Measurement, type Subject, summarize, table, workerLines } from "../src/report.ts";
+import { goalsTable, type Measurement, type Subject, summarize, table, workerLines } from "../src/report.ts";
 import {
   CLIENT_SCENARIOS,
   clientArgs,
@@ -218,5 +218,43 @@ describe("client rows", () => {
     const column = (label: string) =>
       (lines.find((line) => line.startsWith(label)) as string).slice(end - "x native".length, end).trim();
     expect(subjects.map((s) => column(s.label))).toEqual(["", "0.60x", "", "9.00x", ""]);
+  });
+});
+
+describe("the goals table (Markdown, as in the bench README)", () => {
+  const goal = (goal: string, target: string, pin: "pinned" | "unpinned", measured: string, met: boolean) => ({
+    goal,
+    target,
+    pin,
+    measured,
+    met,
+  });
+
+  test("a row per goal, pinned / unpinned per runtime, met in bold, floors named per runtime where they differ", () => {
+    const text = goalsTable([
+      goal("(b) >= 0.7x the C epoll server", "node", "pinned", "0.88x", true),
+      goal("(b) >= 0.9x the C epoll server", "bun", "pinned", "0.96x", true),
+      goal("(b) >= 0.9x the C epoll server", "deno", "pinned", "0.81x", false),
+      goal("(b) >= 0.7x the C epoll server", "node", "unpinned", "0.69x", false),
+      goal("(b) >= 0.9x the C epoll server", "bun", "unpinned", "0.82x", false),
+      goal("(client-a) >= 0.9x the C load generator", "node-client", "pinned", "0.61x", false),
+      goal("(e) peak RSS within 32 MB of idle", "bun", "unpinned", "+12.0 MB", true),
+    ]);
+    const lines = text.split("\n");
+    expect(lines).toHaveLength(5);
+    const cells = (line: string) => line.split("|").map((c) => c.trim());
+    expect(cells(lines[0] as string)).toEqual(["", "goal (median of ratios)", "node", "bun", "deno", ""]);
+    expect(cells(lines[2] as string)).toEqual([
+      "",
+      "(b) >= 0.7x (node), 0.9x (bun, deno) the C epoll server, pinned / unpinned",
+      "**0.88** / 0.69",
+      "**0.96** / 0.82",
+      "0.81",
+      "",
+    ]);
+    expect(cells(lines[3] as string)).toEqual(["", "(client-a) >= 0.9x the C load generator", "0.61", "-", "-", ""]);
+    expect(cells(lines[4] as string)).toEqual(["", "(e) peak RSS within 32 MB of idle", "-", "**+12.0 MB**", "-", ""]);
+    // Every line is as wide as the header: the table lines up as text too.
+    for (const line of lines) expect(line.length).toBe((lines[0] as string).length);
   });
 });
