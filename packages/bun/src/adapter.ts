@@ -25,6 +25,7 @@ import {
   type ListenConfig,
   type Listener,
   NO_EVENTS,
+  PendingDial,
   type ServerCore,
   type SocketEvents,
   type TcpConnectConfig,
@@ -273,15 +274,10 @@ function dial(config: ConnectConfig, events: SocketEvents, attempt: DialAttempt)
  * this in its place, so it answers for a `BunSocketIO`: its `events` are its
  * own, of which only an error means anything (it fails the dial).
  */
-class BunDial implements SocketEvents {
-  readonly config: ConnectConfig;
-  /** Core's, for the `BunSocketIO` once ready. */
-  readonly connection: SocketEvents;
+class BunDial extends PendingDial {
   readonly events: SocketEvents = this;
   ended = false;
   readonly attempt: DialAttempt;
-  readonly resolve: (dialed: Dialed) => void;
-  readonly reject: (error: unknown) => void;
 
   constructor(
     config: ConnectConfig,
@@ -290,11 +286,8 @@ class BunDial implements SocketEvents {
     resolve: (dialed: Dialed) => void,
     reject: (error: unknown) => void,
   ) {
-    this.config = config;
-    this.connection = events;
+    super(config, events, resolve, reject);
     this.attempt = attempt;
-    this.resolve = resolve;
-    this.reject = reject;
   }
 
   /** The socket is open (TLS: its handshake done and the certificate checked): hand it to core. */
@@ -306,13 +299,6 @@ class BunDial implements SocketEvents {
   }
 
   flush(): void {}
-  onData(): void {}
-  onFlushed(): void {}
-  onEnd(): void {}
-  onClose(): void {}
-  onError(error: unknown): void {
-    this.reject(error);
-  }
 }
 
 /** Where Bun.connect goes over TCP: the host and port, with TLS options if asked. */

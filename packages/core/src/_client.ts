@@ -44,6 +44,39 @@ export interface DialAttempt {
 export type Dialer = (config: ConnectConfig, events: SocketEvents, attempt: DialAttempt) => Promise<Dialed>;
 
 /**
+ * What a dialing socket's events go to until it is open, in an adapter that
+ * wires its shared listeners from the start: only an error means anything
+ * then, and it fails the dial. `connection` is core's, for the socket's IO
+ * once the adapter resolves the dial with it.
+ */
+export class PendingDial implements SocketEvents {
+  readonly config: ConnectConfig;
+  readonly connection: SocketEvents;
+  readonly resolve: (dialed: Dialed) => void;
+  readonly reject: (error: unknown) => void;
+
+  constructor(
+    config: ConnectConfig,
+    connection: SocketEvents,
+    resolve: (dialed: Dialed) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.config = config;
+    this.connection = connection;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  onData(): void {}
+  onFlushed(): void {}
+  onEnd(): void {}
+  onClose(): void {}
+  onError(error: unknown): void {
+    this.reject(error);
+  }
+}
+
+/**
  * One connect's timeout and abort, without an `AbortController`, listener
  * closures or a `Promise.race` per connect: under connection churn (`load
  * --mode churn`) those, with the timer, were about 3% of the Node client's

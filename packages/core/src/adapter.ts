@@ -7,6 +7,7 @@
  */
 
 export type { DialAttempt, Dialed, Dialer } from "./_client.ts";
+export { PendingDial } from "./_client.ts";
 export type { DatagramBindConfig, DatagramEvents, DatagramIO, DatagramTable } from "./_datagram_io.ts";
 export { datagramAddress } from "./_datagram_io.ts";
 export { echoError } from "./_errors.ts";

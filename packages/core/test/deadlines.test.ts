@@ -150,6 +150,13 @@ describe("ClientConnection: replyTimeout's timers are gone once a connection is 
     return connection;
   }
   const bytes = (text: string) => new TextEncoder().encode(text);
+  /** The half-close, the server's EOF and the socket's close, as a clean end goes. */
+  async function endCleanly(connection: ClientConnection) {
+    await connection.closeWrite();
+    connection.onEnd();
+    connection.onClose();
+    await connection.closed;
+  }
 
   test("an echo, the half-close and the server's EOF leave no timer armed", async () => {
     const connection = timed();
@@ -158,10 +165,7 @@ describe("ClientConnection: replyTimeout's timers are gone once a connection is 
     expect(vi.getTimerCount()).toBe(1);
     connection.onData(bytes("hello"));
     await echo;
-    await connection.closeWrite();
-    connection.onEnd();
-    connection.onClose();
-    await connection.closed;
+    await endCleanly(connection);
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -175,10 +179,7 @@ describe("ClientConnection: replyTimeout's timers are gone once a connection is 
     expect(vi.getTimerCount()).toBe(1);
     connection.onData(bytes("llo"));
     await echo;
-    await connection.closeWrite();
-    connection.onEnd();
-    connection.onClose();
-    await connection.closed;
+    await endCleanly(connection);
     expect(vi.getTimerCount()).toBe(0);
   });
 

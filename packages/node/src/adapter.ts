@@ -26,6 +26,7 @@ import {
   type ListenConfig,
   type Listener,
   NO_EVENTS,
+  PendingDial,
   type ServerCore,
   type SocketEvents,
   tcpAddress,
@@ -132,7 +133,7 @@ function createListener(config: ListenConfig): net.Server {
 
 /**
  * The socket's own listeners from the start, shared by every socket (see
- * `NodeSocketIO`): until it connects, its events go to a `Connecting`, whose
+ * `NodeSocketIO`): until it connects, its events go to a `PendingDial` (core), whose
  * `onError` fails the dial. A `once` listener per connect costs a wrapper and
  * a bound function, and removing one a search of the listener list.
  */
@@ -141,7 +142,7 @@ function dial(config: ConnectConfig, events: SocketEvents, attempt: DialAttempt)
   // Plain TCP and Unix on Node itself: writes without callbacks (see `openSocket`).
   const io = socket.writableHighWaterMark === 0 ? new DrainSocketIO(socket) : new NodeSocketIO(socket);
   return new Promise((resolve, reject) => {
-    io.events = new Connecting(config, events, resolve, reject);
+    io.events = new PendingDial(config, events, resolve, reject);
     attempt.onAbort = () => socket.destroy();
     socket[ADAPTER] = io;
     socket.on("error", onError);
@@ -151,38 +152,10 @@ function dial(config: ConnectConfig, events: SocketEvents, attempt: DialAttempt)
   });
 }
 
-/** A dialing socket's events: only an error means anything before it connects. */
-class Connecting implements SocketEvents {
-  readonly config: ConnectConfig;
-  readonly events: SocketEvents;
-  readonly resolve: (dialed: Dialed) => void;
-  readonly reject: (error: unknown) => void;
-
-  constructor(
-    config: ConnectConfig,
-    events: SocketEvents,
-    resolve: (dialed: Dialed) => void,
-    reject: (error: unknown) => void,
-  ) {
-    this.config = config;
-    this.events = events;
-    this.resolve = resolve;
-    this.reject = reject;
-  }
-
-  onData(): void {}
-  onFlushed(): void {}
-  onEnd(): void {}
-  onClose(): void {}
-  onError(error: unknown): void {
-    this.reject(error);
-  }
-}
-
 function onConnect(this: AdaptedSocket): void {
   const io = this[ADAPTER];
-  const connecting = io.events as Connecting;
-  io.events = connecting.events;
+  const connecting = io.events as PendingDial;
+  io.events = connecting.connection;
   this.on("data", onData);
   this.on("end", onEnd);
   if (io instanceof DrainSocketIO) this.on("drain", onDrain);
