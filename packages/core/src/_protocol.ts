@@ -314,22 +314,36 @@ export class EchoLedger {
    */
   receive(chunk: Uint8Array, raw: Uint8Array[]): void {
     this.verify(chunk);
+    const size = chunk.byteLength;
     let offset = 0;
-    while (offset < chunk.byteLength) {
+    // Verified bytes of `echo()` segments the wire cursor has not moved over yet:
+    // they need no views, so a run of them (a chunk's 16 echoes) is one `advance`.
+    let echoed = 0;
+    while (offset < size) {
       const segment = this.segments[this.head] as Segment;
-      const take = Math.min(segment.bytes.byteLength - segment.received, chunk.byteLength - offset);
-      this.advance(take, segment.complete ? undefined : raw);
+      const take = Math.min(segment.bytes.byteLength - segment.received, size - offset);
+      if (segment.complete === undefined) {
+        // `write()` data: its views start where the echoes before it end.
+        if (echoed > 0) {
+          this.advance(echoed, undefined);
+          echoed = 0;
+        }
+        this.advance(take, raw);
+      } else echoed += take;
       segment.received += take;
       offset += take;
-      this.matched += take;
-      this.outstanding -= take;
       if (segment.received === segment.bytes.byteLength) {
         this.segments[this.head] = undefined as unknown as Segment;
         this.head++;
         // The bytes sent, now known to be exactly the echo: no view of `chunk` is made or kept.
+        // `complete` runs none of the caller's code now (a promise's resolve queues its
+        // reactions), so nothing sees the wire cursor still behind the run.
         segment.complete?.(segment.bytes);
       }
     }
+    if (echoed > 0) this.advance(echoed, undefined);
+    this.matched += size;
+    this.outstanding -= size;
     this.compact();
   }
 

@@ -2,6 +2,7 @@ import { describe, expect, test } from "vitest";
 import { EchoError, echoError } from "../src/_errors.ts";
 import {
   type BytesEqual,
+  concat,
   EchoLedger,
   EchoSession,
   firstDifference,
@@ -363,6 +364,65 @@ describe("EchoLedger (client side matching, no sockets)", () => {
       [6, 6],
     ]);
     for (const piece of raw) expect(piece.buffer).toBe(gathered.buffer);
+  });
+
+  test("wire: echo() and write() segments mixed in gathered writes, cut into chunks anywhere: views of the right bytes, echoes in order", () => {
+    // echo() segments move the wire cursor once per run (EchoLedger.receive); a
+    // write() segment after such a run must still get views that start where the run ends.
+    const segments: Array<{ bytes: Uint8Array; echo: boolean }> = [
+      { bytes: bytes(3, 1), echo: true },
+      { bytes: bytes(4, 2), echo: false },
+      { bytes: bytes(2, 3), echo: true },
+      { bytes: bytes(5, 4), echo: true },
+      { bytes: bytes(3, 5), echo: false },
+      { bytes: bytes(1, 6), echo: true },
+    ];
+    // Written as two gathered copies, as the client writes two ticks' small writes: A W1 B | C W2 D.
+    const writes = [concat(segments.slice(0, 3).map((s) => s.bytes)), concat(segments.slice(3).map((s) => s.bytes))];
+    const echo = concat(writes);
+    const expectedRaw = [...segments[1]!.bytes, ...segments[4]!.bytes];
+    for (let i = 0; i <= echo.byteLength; i++) {
+      for (let j = i; j <= echo.byteLength; j++) {
+        const ledger = new EchoLedger();
+        const done: Uint8Array[] = [];
+        for (const s of segments) ledger.expect(s.bytes, s.echo ? (e) => done.push(e) : undefined);
+        for (const w of writes) ledger.sent(w);
+        const raw: Uint8Array[] = [];
+        for (const [from, to] of [
+          [0, i],
+          [i, j],
+          [j, echo.byteLength],
+        ]) {
+          const chunk = echo.slice(from, to);
+          ledger.receive(chunk, raw);
+          chunk.fill(0xee); // the adapter reads into the same memory again
+        }
+        const cut = `cut at ${i} and ${j}`;
+        expect(
+          raw.flatMap((r) => [...r]),
+          cut,
+        ).toEqual(expectedRaw);
+        for (const piece of raw)
+          expect(
+            writes.map((w) => w.buffer),
+            cut,
+          ).toContain(piece.buffer);
+        expect(done, cut).toEqual(segments.filter((s) => s.echo).map((s) => s.bytes));
+        for (const [k, e] of done.entries()) expect(e, cut).toBe(segments.filter((s) => s.echo)[k]!.bytes);
+        expect(ledger.isEmpty, cut).toBe(true);
+        // The cursor is where the next write starts.
+        const next = bytes(2, 7);
+        const after: Uint8Array[] = [];
+        ledger.expect(bytes(2, 8), () => {});
+        ledger.expect(next);
+        ledger.sent(concat([bytes(2, 8), next]));
+        ledger.receive(concat([bytes(2, 8), next]), after);
+        expect(
+          after.map((r) => [...r]),
+          cut,
+        ).toEqual([[7, 7]]);
+      }
+    }
   });
 
   test("many small echoes: memory of finished segments is released", () => {
