@@ -425,6 +425,47 @@ describe("EchoLedger (client side matching, no sockets)", () => {
     }
   });
 
+  test("pipelining: a ledger that empties reuses its slots from the start, and still catches bytes beyond what was sent", () => {
+    const ledger = new EchoLedger();
+    const done: number[] = [];
+    const raw: Uint8Array[] = [];
+    for (let round = 0; round < 100; round++) {
+      const pieces = Array.from({ length: 16 }, (_, i) => bytes(4, (round * 16 + i) & 0xff));
+      // One write() among the echoes, as a stream of both would.
+      for (const [i, piece] of pieces.entries()) {
+        ledger.expect(piece, i === 5 ? undefined : () => done.push(round * 16 + i));
+      }
+      const gathered = concat(pieces);
+      ledger.sent(gathered);
+      // Back in two chunks, the cut inside the write() data.
+      ledger.receive(gathered.slice(0, 22), raw);
+      ledger.receive(gathered.slice(22), raw);
+    }
+    expect(done).toEqual(Array.from({ length: 1600 }, (_, n) => n).filter((n) => n % 16 !== 5));
+    expect(raw.flatMap((r) => [...r])).toEqual(
+      Array.from({ length: 100 }, (_, round) => Array(4).fill((round * 16 + 5) & 0xff)).flat(),
+    );
+    const lists = ledger as unknown as { segments: unknown[]; wire: unknown[] };
+    expect([lists.segments.length, lists.wire.length]).toEqual([16, 1]);
+    expect(() => ledger.receive(bytes(1), [])).toThrowError(/1 more bytes than were sent to it \(after byte 6400\)/);
+  });
+
+  test("pipelining: slots reused while some are pending keep the order", () => {
+    const ledger = new EchoLedger();
+    const done: number[] = [];
+    sendOn(ledger, bytes(2, 1), () => done.push(1));
+    sendOn(ledger, bytes(2, 2), () => done.push(2));
+    ledger.receive(bytes(2, 1), []);
+    sendOn(ledger, bytes(2, 3), () => done.push(3));
+    ledger.receive(new Uint8Array([2, 2, 3]), []);
+    expect(done).toEqual([1, 2]);
+    ledger.receive(bytes(1, 3), []);
+    sendOn(ledger, bytes(1, 4), () => done.push(4));
+    ledger.receive(bytes(1, 4), []);
+    expect(done).toEqual([1, 2, 3, 4]);
+    expect(ledger.isEmpty).toBe(true);
+  });
+
   test("many small echoes: memory of finished segments is released", () => {
     const ledger = new EchoLedger();
     let done = 0;
