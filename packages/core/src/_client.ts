@@ -238,10 +238,10 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   /** Unflushed bytes handed to `io.write`. */
   private pending = 0;
   private readonly writeWaiters: Waiter[] = [];
-  /** Small writes of this tick, sent together by `flushBatch`. */
   /**
-   * The first `batchCount` slots. Emptied by `gather`, never shortened: `length = 0`
-   * gave up the list's backing store at every flush, and the next tick grew a new one.
+   * Small writes of this tick, sent together by `flushBatch`: the first
+   * `batchCount` slots. Emptied by `gather`, never shortened: `length = 0` gave
+   * up the list's backing store at every flush, and the next tick grew a new one.
    */
   private readonly batch: Array<Uint8Array | undefined> = [];
   private batchCount = 0;

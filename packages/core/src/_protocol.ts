@@ -265,7 +265,8 @@ export class EchoLedger {
    * Pending from `head` to `end`, and emptied slots either side. Both lists are
    * reused from slot 0 once all of them have matched (a pipelined chunk mostly
    * ends so), not spliced: a list spliced from the front gives up its storage,
-   * and growing it again was 1.6% of a JS-only model of the 50 x 16 client on Node.
+   * and grows it again. With 16 echoes of 64 B per chunk, a ledger's expect,
+   * sent and receive went from 27-34 to 22-26 ns per echo on Node.
    */
   private readonly segments: Array<Segment | undefined> = [];
   private readonly equal: BytesEqual | undefined;
