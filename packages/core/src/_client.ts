@@ -202,8 +202,11 @@ const SLAB_BYTES = 64 * 1024;
 let slab = new Uint8Array(0);
 let slabUsed = 0;
 
-/** `pieces` (`total` bytes in all, at most 2 * COALESCE_BYTES) as one view. */
-function gather(pieces: readonly Uint8Array[], total: number): Uint8Array {
+/**
+ * The first `count` of `pieces` (`total` bytes in all, at most 2 * COALESCE_BYTES)
+ * as one view; their slots are emptied, and the list keeps its length for the next batch.
+ */
+function gather(pieces: Array<Uint8Array | undefined>, count: number, total: number): Uint8Array {
   if (slabUsed + total > slab.byteLength) {
     slab = new Uint8Array(SLAB_BYTES);
     slabUsed = 0;
@@ -211,7 +214,9 @@ function gather(pieces: readonly Uint8Array[], total: number): Uint8Array {
   const out = slab.subarray(slabUsed, slabUsed + total);
   slabUsed += total;
   let offset = 0;
-  for (const piece of pieces) {
+  for (let i = 0; i < count; i++) {
+    const piece = pieces[i] as Uint8Array;
+    pieces[i] = undefined;
     out.set(piece, offset);
     offset += piece.byteLength;
   }
@@ -233,8 +238,13 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   /** Unflushed bytes handed to `io.write`. */
   private pending = 0;
   private readonly writeWaiters: Waiter[] = [];
-  /** Small writes of this tick, sent together by `flushBatch`. */
-  private readonly batch: Uint8Array[] = [];
+  /**
+   * Small writes of this tick, sent together by `flushBatch`: the first
+   * `batchCount` slots. Emptied by `gather`, never shortened: `length = 0` gave
+   * up the list's backing store at every flush, and the next tick grew a new one.
+   */
+  private readonly batch: Array<Uint8Array | undefined> = [];
+  private batchCount = 0;
   private batchBytes = 0;
   private batchScheduled = false;
   private readonly rawChunks: Uint8Array[] = [];
@@ -407,7 +417,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
       (this.io as SocketIO).write(bytes);
       return;
     }
-    this.batch.push(bytes);
+    this.batch[this.batchCount++] = bytes;
     this.batchBytes += bytes.byteLength;
     if (this.batchBytes >= COALESCE_BYTES) this.flushBatch();
     else if (!this.batchScheduled) {
@@ -418,12 +428,11 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
 
   private readonly flushBatch = (): void => {
     this.batchScheduled = false;
-    if (this.batch.length === 0) return;
+    if (this.batchCount === 0) return;
     // Copied even when it is one piece: `read()` hands out views of what was
     // written (EchoLedger.advance), and a copy of ours is one no caller can change.
-    const chunk = gather(this.batch, this.batchBytes);
-    // The list is reused: `gather` copied its pieces.
-    this.batch.length = 0;
+    const chunk = gather(this.batch, this.batchCount, this.batchBytes);
+    this.batchCount = 0;
     this.batchBytes = 0;
     if (this.failure) return;
     this.ledger.sent(chunk);
@@ -507,15 +516,19 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
       this.fail(error as EchoError);
       return;
     }
-    for (const piece of raw) {
-      const waiter = this.readWaiters.shift();
-      if (waiter) waiter.resolve(piece);
-      else {
-        this.rawChunks.push(piece);
-        this.rawBytes += piece.byteLength;
+    // Only `write()` data makes pieces: a chunk of echoes skips the list (setting
+    // an array's length goes through its accessor, a runtime call in V8).
+    if (raw.length > 0) {
+      for (const piece of raw) {
+        const waiter = this.readWaiters.shift();
+        if (waiter) waiter.resolve(piece);
+        else {
+          this.rawChunks.push(piece);
+          this.rawBytes += piece.byteLength;
+        }
       }
+      raw.length = 0;
     }
-    raw.length = 0;
     if (!this.readPaused && this.rawBytes > this.config.highWaterMark) {
       this.readPaused = true;
       this.io?.pause();

@@ -1,7 +1,7 @@
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { type CliHost, runCli } from "../src/_cli.ts";
 import { echoError } from "../src/_errors.ts";
-import { LatencyHistogram } from "../src/_load.ts";
+import { batchClock, LatencyHistogram } from "../src/_load.ts";
 
 /** A host that records every socket the CLI asks for; `connect` fails as told. */
 function host(args: string[], connectError?: Error) {
@@ -147,5 +147,29 @@ describe("load: latency histogram", () => {
 
   test("empty: NaN", () => {
     expect(new LatencyHistogram().percentile(0.5)).toBeNaN();
+  });
+});
+
+describe("load: the clock read once per batch of echoes", () => {
+  test("one reading for the echoes that resume together, at most `uses` of them, and a new one once their microtasks are done", async () => {
+    let now = 0;
+    const read = vi.spyOn(performance, "now").mockImplementation(() => ++now);
+    try {
+      const clock = batchClock(3);
+      // One microtask checkpoint: three readings share the clock, the fourth reads it again.
+      expect([clock(), clock(), clock(), clock()]).toEqual([1, 1, 1, 2]);
+      expect(read).toHaveBeenCalledTimes(2);
+      // The checkpoint's microtasks are done: the reading is stale.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      expect(clock()).toBe(3);
+      // Resumed by microtasks queued together, as a read callback's resolved echoes resume their lanes.
+      const lanes = await Promise.all([1, 2, 3].map(() => Promise.resolve().then(clock)));
+      expect(lanes).toEqual([4, 4, 4]);
+      // Without batching (pingpong, one echo per connection) every call reads the clock.
+      const single = batchClock(1);
+      expect([single(), single()]).toEqual([5, 6]);
+    } finally {
+      read.mockRestore();
+    }
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, test } from "vitest";
 import { EchoError, echoError } from "../src/_errors.ts";
 import {
   type BytesEqual,
+  concat,
   EchoLedger,
   EchoSession,
   firstDifference,
@@ -363,6 +364,106 @@ describe("EchoLedger (client side matching, no sockets)", () => {
       [6, 6],
     ]);
     for (const piece of raw) expect(piece.buffer).toBe(gathered.buffer);
+  });
+
+  test("wire: echo() and write() segments mixed in gathered writes, cut into chunks anywhere: views of the right bytes, echoes in order", () => {
+    // echo() segments move the wire cursor once per run (EchoLedger.receive); a
+    // write() segment after such a run must still get views that start where the run ends.
+    const segments: Array<{ bytes: Uint8Array; echo: boolean }> = [
+      { bytes: bytes(3, 1), echo: true },
+      { bytes: bytes(4, 2), echo: false },
+      { bytes: bytes(2, 3), echo: true },
+      { bytes: bytes(5, 4), echo: true },
+      { bytes: bytes(3, 5), echo: false },
+      { bytes: bytes(1, 6), echo: true },
+    ];
+    // Written as two gathered copies, as the client writes two ticks' small writes: A W1 B | C W2 D.
+    const writes = [concat(segments.slice(0, 3).map((s) => s.bytes)), concat(segments.slice(3).map((s) => s.bytes))];
+    const echo = concat(writes);
+    const expectedRaw = [...segments[1]!.bytes, ...segments[4]!.bytes];
+    for (let i = 0; i <= echo.byteLength; i++) {
+      for (let j = i; j <= echo.byteLength; j++) {
+        const ledger = new EchoLedger();
+        const done: Uint8Array[] = [];
+        for (const s of segments) ledger.expect(s.bytes, s.echo ? (e) => done.push(e) : undefined);
+        for (const w of writes) ledger.sent(w);
+        const raw: Uint8Array[] = [];
+        for (const [from, to] of [
+          [0, i],
+          [i, j],
+          [j, echo.byteLength],
+        ]) {
+          const chunk = echo.slice(from, to);
+          ledger.receive(chunk, raw);
+          chunk.fill(0xee); // the adapter reads into the same memory again
+        }
+        const cut = `cut at ${i} and ${j}`;
+        expect(
+          raw.flatMap((r) => [...r]),
+          cut,
+        ).toEqual(expectedRaw);
+        for (const piece of raw)
+          expect(
+            writes.map((w) => w.buffer),
+            cut,
+          ).toContain(piece.buffer);
+        expect(done, cut).toEqual(segments.filter((s) => s.echo).map((s) => s.bytes));
+        for (const [k, e] of done.entries()) expect(e, cut).toBe(segments.filter((s) => s.echo)[k]!.bytes);
+        expect(ledger.isEmpty, cut).toBe(true);
+        // The cursor is where the next write starts.
+        const next = bytes(2, 7);
+        const after: Uint8Array[] = [];
+        ledger.expect(bytes(2, 8), () => {});
+        ledger.expect(next);
+        ledger.sent(concat([bytes(2, 8), next]));
+        ledger.receive(concat([bytes(2, 8), next]), after);
+        expect(
+          after.map((r) => [...r]),
+          cut,
+        ).toEqual([[7, 7]]);
+      }
+    }
+  });
+
+  test("pipelining: a ledger that empties reuses its slots from the start, and still catches bytes beyond what was sent", () => {
+    const ledger = new EchoLedger();
+    const done: number[] = [];
+    const raw: Uint8Array[] = [];
+    for (let round = 0; round < 100; round++) {
+      const pieces = Array.from({ length: 16 }, (_, i) => bytes(4, (round * 16 + i) & 0xff));
+      // One write() among the echoes, as a stream of both would.
+      for (const [i, piece] of pieces.entries()) {
+        ledger.expect(piece, i === 5 ? undefined : () => done.push(round * 16 + i));
+      }
+      const gathered = concat(pieces);
+      ledger.sent(gathered);
+      // Back in two chunks, the cut inside the write() data.
+      ledger.receive(gathered.slice(0, 22), raw);
+      ledger.receive(gathered.slice(22), raw);
+    }
+    expect(done).toEqual(Array.from({ length: 1600 }, (_, n) => n).filter((n) => n % 16 !== 5));
+    expect(raw.flatMap((r) => [...r])).toEqual(
+      Array.from({ length: 100 }, (_, round) => Array(4).fill((round * 16 + 5) & 0xff)).flat(),
+    );
+    const lists = ledger as unknown as { segments: unknown[]; wire: unknown[] };
+    expect([lists.segments.length, lists.wire.length]).toEqual([16, 1]);
+    expect(() => ledger.receive(bytes(1), [])).toThrowError(/1 more bytes than were sent to it \(after byte 6400\)/);
+  });
+
+  test("pipelining: slots reused while some are pending keep the order", () => {
+    const ledger = new EchoLedger();
+    const done: number[] = [];
+    sendOn(ledger, bytes(2, 1), () => done.push(1));
+    sendOn(ledger, bytes(2, 2), () => done.push(2));
+    ledger.receive(bytes(2, 1), []);
+    sendOn(ledger, bytes(2, 3), () => done.push(3));
+    ledger.receive(new Uint8Array([2, 2, 3]), []);
+    expect(done).toEqual([1, 2]);
+    ledger.receive(bytes(1, 3), []);
+    sendOn(ledger, bytes(1, 4), () => done.push(4));
+    ledger.receive(bytes(1, 4), []);
+    expect(done).toEqual([1, 2, 3, 4]);
+    expect(ledger.isEmpty).toBe(true);
   });
 
   test("many small echoes: memory of finished segments is released", () => {
