@@ -292,7 +292,7 @@ class BunDial extends PendingDial {
 
   /** The socket is open (TLS: its handshake done and the certificate checked): hand it to core. */
   ready(socket: BunSocket): void {
-    const adapter = new BunSocketIO(socket);
+    const adapter = new BunClientIO(socket);
     adapter.events = this.connection;
     socket.data = adapter;
     this.resolve({ info: infoOf(socket, this.config, "client"), io: adapter });
@@ -535,6 +535,77 @@ class BunSocketIO implements AcceptedIO {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * A dialed socket's `BunSocketIO`: its large writes that continue one another
+ * in memory (adjacent views of one buffer, as a stream written in slices is) go
+ * out as one `write` at the end of the tick. Bun has no writev, and each send()
+ * with room in the window transmits at once, waking the peer: with 1 MiB in
+ * flight on loopback, 256 KiB writes cost a quarter less CPU per MB than 64 KiB
+ * ones. A server's echo is a fresh buffer per read, never adjacent: its
+ * sockets keep the plain `write`.
+ */
+class BunClientIO extends BunSocketIO {
+  /** The last large view written this tick, which the next one may continue; cleared at the end of the tick. */
+  private last: Uint8Array | undefined;
+  /** Views that continued `last`, as one view, to write at the end of the tick. */
+  private tail: Uint8Array | undefined;
+  private tickEnding = false;
+
+  /**
+   * A large write is sent at once, unless it continues the last one written
+   * this tick: then it waits in `tail` for the end of the tick (a
+   * `setImmediate`, after the microtasks in which a stream's writer and reader
+   * take turns), with those that continue it. Only adjacent writes wait, so a
+   * write alone (an echo, a request) goes out as before.
+   */
+  override write(chunk: Uint8Array): void {
+    if (chunk.byteLength >= MERGE_BYTES) {
+      const last = this.last;
+      this.last = chunk;
+      if (
+        last !== undefined &&
+        chunk.byteOffset === last.byteOffset + last.byteLength &&
+        chunk.buffer === last.buffer
+      ) {
+        const tail = this.tail;
+        this.tail =
+          tail === undefined
+            ? chunk
+            : new Uint8Array(chunk.buffer, tail.byteOffset, tail.byteLength + chunk.byteLength);
+        return;
+      }
+      if (!this.tickEnding) {
+        this.tickEnding = true;
+        setImmediate(this.endTick);
+      }
+    }
+    // What waits goes first: the bytes stay in order.
+    if (this.tail !== undefined) this.flushTail();
+    super.write(chunk);
+  }
+
+  override destroy(): void {
+    this.tail = undefined;
+    super.destroy();
+  }
+
+  private readonly endTick = (): void => {
+    this.tickEnding = false;
+    this.last = undefined;
+    if (this.tail !== undefined) this.flushTail();
+  };
+
+  private flushTail(): void {
+    const tail = this.tail as Uint8Array;
+    this.tail = undefined;
+    // Closed by the peer meanwhile: `close` has reported it.
+    if (this.state !== "closed") super.write(tail);
+  }
+}
+
+/** `BunClientIO.write`: writes from this size may wait to merge; core gathers smaller ones itself (COALESCE_BYTES). */
+const MERGE_BYTES = 16 * 1024;
 
 // --- datagram ---
 

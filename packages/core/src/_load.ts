@@ -78,6 +78,8 @@ export interface LoadReport {
 const PROGRESS_SECONDS = 1;
 /** Distinct messages, each at its own offset in the pattern (1,031: prime, so no in-flight depth lines up with it). */
 const PAYLOADS = 1031;
+/** Bytes between two stream lanes' starts in the pattern (prime, so lanes do not line up with each other's chunks). */
+const LANE_STRIDE = 262147;
 
 /**
  * Latency histogram, log-linear over microseconds (HdrHistogram's layout, made
@@ -286,12 +288,26 @@ export async function runLoad(host: LoadHost, plan: LoadPlan): Promise<LoadRepor
     }
   };
 
+  /**
+   * A stream lane's chunks are consecutive runs of the pattern, each lane
+   * starting at its own offset: one stream, as a buffer written in slices is,
+   * which an adapter may send as fewer, larger writes (the Bun adapter merges
+   * adjacent views: Bun has no writev). Every chunk still differs from the next.
+   */
+  let lanes = 0;
   /** Writes `inFlight` chunks ahead of their echo; the connection checks each echoed byte. */
   const streamLanes = async (connection: EchoConnection<Address>) => {
     const window = plan.inFlight * plan.size;
     let sent = 0;
     let received = 0;
     let room: (() => void) | undefined;
+    let at = (lanes++ * LANE_STRIDE) % span;
+    const nextChunk = () => {
+      if (at > span) at = 0;
+      const chunk = pattern.subarray(at, at + plan.size);
+      at += plan.size;
+      return chunk;
+    };
     const reader = (async () => {
       for (let chunk = await connection.read(); chunk; chunk = await connection.read()) {
         received += chunk.byteLength;
@@ -310,7 +326,7 @@ export async function runLoad(host: LoadHost, plan: LoadPlan): Promise<LoadRepor
         await pace();
         if (stopping) break;
       }
-      await connection.write(nextPayload());
+      await connection.write(nextChunk());
       sent += plan.size;
     }
     // Wrapped: an async function returning a promise would wait for it (the reader ends only at EOF).
