@@ -185,6 +185,31 @@ export async function openConnection(
 
 type Waiter = { resolve: () => void; reject: (error: EchoError) => void };
 
+/**
+ * The executors of the promises every connection makes, once for the process
+ * rather than a closure per connection (or per echo): their arguments go in
+ * and out through these variables, set and cleared around `new Promise`,
+ * which runs its executor at once. Under tsx (`./tcp-echo` on Node) a closure
+ * in a class field is also named by an `Object.defineProperty` call each time
+ * it is made (esbuild's keepNames).
+ */
+let echoing: EchoLedger | undefined;
+let echoingBytes: Uint8Array | undefined;
+
+function expectEcho(resolve: (echoed: Uint8Array) => void, reject: (error: EchoError) => void): void {
+  (echoing as EchoLedger).expect(echoingBytes as Uint8Array, resolve, reject);
+}
+
+let closedResolve: (() => void) | undefined;
+let closedReject: ((error: EchoError) => void) | undefined;
+
+function captureClosed(resolve: () => void, reject: (error: EchoError) => void): void {
+  closedResolve = resolve;
+  closedReject = reject;
+}
+
+function ignore(): void {}
+
 /** Writes smaller than this are gathered per tick; see `send`. */
 const COALESCE_BYTES = 16 * 1024;
 
@@ -264,8 +289,8 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
   private failure: EchoError | undefined;
   private finished = false;
-  private resolveClosed!: () => void;
-  private rejectClosed!: (error: EchoError) => void;
+  private readonly resolveClosed: () => void;
+  private readonly rejectClosed: (error: EchoError) => void;
   private streams: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> } | undefined;
   /** `replyTimeout`: armed while the connection waits on the server; see `checkStall`. */
   /**
@@ -280,13 +305,14 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     this.runtime = runtime;
     this.config = config;
     this.ledger = new EchoLedger(bytesEqual);
-    this.closed = new Promise((resolve, reject) => {
-      this.resolveClosed = resolve;
-      this.rejectClosed = reject;
-    });
+    this.closed = new Promise(captureClosed);
+    this.resolveClosed = closedResolve as () => void;
+    this.rejectClosed = closedReject as (error: EchoError) => void;
+    closedResolve = undefined;
+    closedReject = undefined;
     // `closed` may reject with nobody listening; that must never crash the process
     // (Deno and Node end the process on an unobserved rejection).
-    this.closed.catch(() => {});
+    this.closed.catch(ignore);
   }
 
   attach({ info, io }: Dialed): void {
@@ -332,10 +358,12 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     if (bytes.byteLength === 0) return Promise.resolve(bytes);
     if (timeout === 0 && !signal) {
       // The common case allocates nothing beyond the promise and its segment (the
-      // executor is made once per connection): pipelined small echoes are GC-bound otherwise.
-      this.echoing = bytes;
-      const echoed = new Promise<Uint8Array>(this.expectEcho);
-      this.echoing = undefined;
+      // executor is made once, see `expectEcho`): pipelined small echoes are GC-bound otherwise.
+      echoing = this.ledger;
+      echoingBytes = bytes;
+      const echoed = new Promise<Uint8Array>(expectEcho);
+      echoing = undefined;
+      echoingBytes = undefined;
       this.send(bytes);
       return echoed;
     }
@@ -371,12 +399,6 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
       this.send(bytes);
     });
   }
-
-  /** `echo()`'s bytes while its promise's executor runs: see `expectEcho`. */
-  private echoing: Uint8Array | undefined;
-  private readonly expectEcho = (resolve: (echoed: Uint8Array) => void, reject: (error: EchoError) => void): void => {
-    this.ledger.expect(this.echoing as Uint8Array, resolve, reject);
-  };
 
   write(data: Uint8Array | string): Promise<void> {
     try {
@@ -422,11 +444,17 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     if (this.batchBytes >= COALESCE_BYTES) this.flushBatch();
     else if (!this.batchScheduled) {
       this.batchScheduled = true;
-      queueMicrotask(this.flushBatch);
+      // Made at the first batch, not in a class field: a connection that never
+      // batches makes none, and under tsx a field's closure is named at each construction.
+      this.flusher ??= () => this.flushBatch();
+      queueMicrotask(this.flusher);
     }
   }
 
-  private readonly flushBatch = (): void => {
+  /** `flushBatch` for `queueMicrotask`. */
+  private flusher: (() => void) | undefined;
+
+  private flushBatch(): void {
     this.batchScheduled = false;
     if (this.batchCount === 0) return;
     // Copied even when it is one piece: `read()` hands out views of what was
@@ -437,7 +465,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     if (this.failure) return;
     this.ledger.sent(chunk);
     this.io?.write(chunk);
-  };
+  }
 
   private finishWrite(): void {
     if (this.writeClosed || this.failure) return;
@@ -537,7 +565,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
 
   onFlushed(bytes: number): void {
     this.pending -= bytes;
-    if (this.pending <= this.config.highWaterMark) {
+    if (this.pending <= this.config.highWaterMark && this.writeWaiters.length > 0) {
       for (const waiter of this.writeWaiters.splice(0)) waiter.resolve();
     }
     if (this.writeClosing && this.pending === 0) this.finishWrite();
@@ -645,7 +673,7 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
       this.fail(error);
       return;
     }
-    for (const waiter of this.readWaiters.splice(0)) waiter.resolve(null);
+    this.endReads();
     // An echo server only closes once we have half-closed (or it is shutting down):
     // either way nothing more will come back, so the connection is done.
     this.finish();
@@ -762,8 +790,14 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     this.stopWatch();
     if (this.onAbort) this.config.signal?.removeEventListener("abort", this.onAbort);
     this.finished = true;
-    for (const waiter of this.readWaiters.splice(0)) waiter.resolve(null);
+    this.endReads();
     this.resolveClosed();
+  }
+
+  /** `read()`s still waiting get `null`; the check first spares an array per connection (`splice`). */
+  private endReads(): void {
+    if (this.readWaiters.length === 0) return;
+    for (const waiter of this.readWaiters.splice(0)) waiter.resolve(null);
   }
 
   private rejectPending(error: EchoError): void {

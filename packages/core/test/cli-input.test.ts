@@ -1,7 +1,7 @@
 import { describe, expect, test, vi } from "vitest";
 import { type CliHost, runCli } from "../src/_cli.ts";
 import { echoError } from "../src/_errors.ts";
-import { batchClock, LatencyHistogram } from "../src/_load.ts";
+import { batchClock, LatencyHistogram, thousands } from "../src/_load.ts";
 
 /** A host that records every socket the CLI asks for; `connect` fails as told. */
 function host(args: string[], connectError?: Error) {
@@ -172,4 +172,9 @@ describe("load: the clock read once per batch of echoes", () => {
       read.mockRestore();
     }
   });
+});
+
+test("load: the progress line's counts read as toLocaleString('en-US') writes them, without it", () => {
+  for (const value of [0, 7, 999, 1000, 12_345, 999_999, 1_000_000, 123_456_789, -4_321])
+    expect(thousands(value)).toBe(value.toLocaleString("en-US"));
 });

@@ -83,3 +83,40 @@ test("a server that does not read stops the client's write() at its high-water m
   server.destroy();
   rawServer.close();
 }, 60_000);
+
+test("a reader that falls behind pauses the socket at highWaterMark, and its reads go on once it reads again", async () => {
+  // The socket reads into our buffer and has no 'data' listener (adapter.ts,
+  // `onConnect`): pause() and resume() must still stop and restart its reads.
+  const pauses: net.Socket[] = [];
+  const pause = net.Socket.prototype.pause;
+  net.Socket.prototype.pause = function (this: net.Socket) {
+    pauses.push(this);
+    return pause.call(this);
+  };
+  const server = await listen({ port: 0 });
+  try {
+    const client = await connect({
+      port: server.address.port as number,
+      hostname: "127.0.0.1",
+      highWaterMark: 16 * 1024,
+    });
+    const payload = randomBytes(1024 * 1024);
+    const writes: Promise<void>[] = [];
+    for (let offset = 0; offset < payload.byteLength; offset += 16 * 1024)
+      writes.push(client.write(payload.subarray(offset, offset + 16 * 1024)));
+    // Nothing is read until the echo has come back past the mark and the client has paused.
+    while (pauses.length === 0) await delay(10);
+    const chunks: Uint8Array[] = [];
+    const reading = (async () => {
+      for (let chunk = await client.read(); chunk; chunk = await client.read()) chunks.push(chunk);
+    })();
+    await Promise.all(writes);
+    await client.closeWrite();
+    await reading;
+    await client.closed;
+    assert.ok(Buffer.concat(chunks).equals(payload), "the echo read after the pause differs from what was written");
+  } finally {
+    net.Socket.prototype.pause = pause;
+    await server.close();
+  }
+}, 30_000);
