@@ -70,6 +70,13 @@ export function haproxyConfig(options: {
 defaults
   mode tcp
   timeout connect 2s
+  # Without it a check's whole timeout is its \`inter\` (100 ms here): with \`fall 1\` one
+  # answer later than that, from a backend slowed by a loaded machine, marked it DOWN and
+  # sent every new connection to the other one (a CI run did). With it the check still
+  # connects within min(connect, inter) and a dead backend still fails at once (refused),
+  # but a live one has this long to answer.
+  # https://docs.haproxy.org/2.6/configuration.html#4.2-timeout%20check
+  timeout check 2s
   timeout client 60s
   timeout server 60s
   # In TCP mode HAProxy forwards a FIN as a FIN (a half-close) by default: no option is
