@@ -261,13 +261,10 @@ function dial(config: ConnectConfig, events: SocketEvents, attempt: DialAttempt)
     // and a socket that opens afterwards is closed at once.
     attempt.onAbort = reject;
     const data = new BunDial(config, events, attempt, resolve, reject) as unknown as BunSocketIO;
-    const socket = DIAL_HANDLERS;
-    let dialing: Promise<unknown>;
-    if (config.transport === "unix") dialing = Bun.connect({ unix: config.path, allowHalfOpen: true, data, socket });
-    // Plain TCP, the common case, in one literal: `tcpTarget`'s object spread into another was a copy per connect.
-    else if (config.tls === undefined)
-      dialing = Bun.connect({ hostname: config.hostname, port: config.port, allowHalfOpen: true, data, socket });
-    else dialing = Bun.connect({ ...tcpTarget(config), allowHalfOpen: true, data, socket });
+    const dialing =
+      config.transport === "unix"
+        ? Bun.connect<BunSocketIO>({ unix: config.path, allowHalfOpen: true, data, socket: DIAL_HANDLERS })
+        : Bun.connect<BunSocketIO>({ ...tcpTarget(config), allowHalfOpen: true, data, socket: DIAL_HANDLERS });
     dialing.catch(reject);
   });
 }

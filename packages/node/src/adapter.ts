@@ -156,13 +156,15 @@ function onConnect(this: AdaptedSocket): void {
   const io = this[ADAPTER];
   const connecting = io.events as PendingDial;
   io.events = connecting.connection;
-  // A socket that reads into our buffer calls `onClientRead` and emits no
-  // 'data'; a listener would only set the stream flowing, which schedules a
-  // `resume` (a tick and a `read(0)`) for each connection. Node starts the
-  // reads itself once connected (lib/net.js `afterConnect`).
-  if (!(isNode && !(this instanceof tls.TLSSocket))) this.on("data", onData);
+  if (io instanceof DrainSocketIO) {
+    // `openSocket` gives a socket both or neither: reads into our buffer and writes
+    // without callbacks. Reading into our buffer, it calls `onClientRead` and emits
+    // no 'data'; a listener would only set the stream flowing, which schedules a
+    // `resume` (a tick and a `read(0)`) for each connection. Node starts the reads
+    // itself once connected (lib/net.js `afterConnect`).
+    this.on("drain", onDrain);
+  } else this.on("data", onData);
   this.on("end", onEnd);
-  if (io instanceof DrainSocketIO) this.on("drain", onDrain);
   connecting.resolve({ info: infoOf(this, connecting.config, "client"), io });
 }
 
