@@ -5,6 +5,7 @@
  * checks every echoed byte; the servers' `--json` lines say whom they saw.
  */
 
+import { readFileSync } from "node:fs";
 import * as net from "node:net";
 import { connect, type EchoConnection } from "@tcp-echo/node";
 import { streamHalfClose } from "@tcp-echo/testkit/drive";
@@ -13,7 +14,9 @@ import {
   type Backend,
   type Balancer,
   type HaproxyBalancer,
+  haproxyConfig,
   missingBalancer,
+  nginxConfig,
   startHaproxy,
   startNginx,
 } from "../src/balancers.ts";
@@ -101,6 +104,32 @@ async function behindHaproxy(runtime: RuntimeName): Promise<{ servers: ServerPro
 }
 
 const haproxyMissing = missingBalancer("haproxy");
+
+describe("the configs docs/operating-at-scale.md shows", () => {
+  const doc = readFileSync(new URL("../../../docs/operating-at-scale.md", import.meta.url), "utf8");
+  /** The fenced block under the heading that starts with `heading`. */
+  const block = (heading: string): string => {
+    const at = doc.indexOf(`### ${heading}`);
+    expect(at, `a "### ${heading}" section`).toBeGreaterThanOrEqual(0);
+    const match = /```\n([\s\S]*?)```/.exec(doc.slice(at));
+    if (!match?.[1]) throw new Error(`no code block under "### ${heading}"`);
+    return match[1];
+  };
+  const backends = [
+    { name: "echo1", port: 7001 },
+    { name: "echo2", port: 7002 },
+  ];
+
+  test("are the HAProxy config the tests run, byte for byte (ports and paths filled in)", () => {
+    const generated = haproxyConfig({ port: 7000, backends, checkInterval: 100, stats: "/run/haproxy/admin.sock" });
+    expect(block("HAProxy")).toBe(generated);
+  });
+
+  test("are the nginx config the tests run, byte for byte (ports and paths filled in)", () => {
+    const generated = nginxConfig({ port: 7000, backends, dir: "/var/lib/tcp-echo-nginx" });
+    expect(block("nginx stream")).toBe(generated);
+  });
+});
 
 describe.skipIf(haproxyMissing)(
   `HAProxy (send-proxy-v2, echo health check) in front of our servers${haproxyMissing ? ` (skipped: ${haproxyMissing})` : ""}`,
