@@ -127,6 +127,11 @@ export class EchoSession implements SocketEvents {
     this.state = value ? this.state | ACTIVE : this.state & ~ACTIVE;
   }
 
+  /** Torn down (`abort`), its close not yet reported. */
+  get isDestroying(): boolean {
+    return (this.state & DESTROYING) !== 0;
+  }
+
   get isClosed(): boolean {
     return (this.state & DONE) !== 0;
   }

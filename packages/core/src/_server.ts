@@ -138,6 +138,10 @@ export class ServerCore implements EchoServer<Address> {
   private closing: Promise<void> | undefined;
   private resolveClosed!: () => void;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  /** The sweep's period, when it last ran, and whether that run was a late one it let pass. */
+  private sweepTick = 0;
+  private lastSweep = 0;
+  private sweepHeld = false;
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly onAbort = () => void this.close();
   private readonly gateOwner: GateOwner = {
@@ -211,6 +215,8 @@ export class ServerCore implements EchoServer<Address> {
       // timer on every chunk is measurable at high message rates. Ticks of a
       // quarter of the timeout (50-500 ms) keep the firing within T + 0.5 s.
       const tick = Math.min(500, Math.max(50, Math.floor(idleTimeout / 4)));
+      this.sweepTick = tick;
+      this.lastSweep = Date.now();
       this.sweepTimer = setInterval(() => this.sweep(), tick);
     }
     signal?.addEventListener("abort", this.onAbort, { once: true });
@@ -387,11 +393,26 @@ export class ServerCore implements EchoServer<Address> {
 
   private sweep(): void {
     const now = Date.now();
+    // A sweep more than a tick late ran after the event loop was held up (a long
+    // GC, a starved CPU, a blocking hook). Timers run before the loop polls for
+    // I/O (libuv: https://docs.libuv.org/en/v1.x/design.html#the-i-o-loop), so
+    // bytes that arrived in the meantime wait in the kernel, unread, and their
+    // connections still look idle. Time the server could not look does not count
+    // as idle: it is added to each quiet connection's start, and that sweep closes
+    // nothing, so the reads waiting get their turn first. Only one sweep in a row
+    // is let pass, so a server that is always late still closes idle connections.
+    const lag = now - this.lastSweep - this.sweepTick;
+    this.lastSweep = now;
+    const hold = lag > this.sweepTick && !this.sweepHeld;
+    this.sweepHeld = hold;
     for (const session of this.live) {
       if (session.active) {
         session.active = false;
         session.idleSince = now;
-      } else if (now - session.idleSince >= this.config.idleTimeout) {
+      } else if (hold) {
+        session.idleSince += lag;
+      } else if (!session.isDestroying && now - session.idleSince >= this.config.idleTimeout) {
+        // Once: a destroyed session stays live until its close is reported.
         this.counters.idleClosed++;
         session.abort("idle-timeout");
       }

@@ -42,6 +42,39 @@ export function limitCases(add: AddCase): void {
     },
   );
 
+  add(
+    "limits: idleTimeout: a byte that arrived while the server's event loop was held up longer than T is echoed, not closed as idle",
+    async (t) => {
+      const server = await t.listen({ port: 0, idleTimeout: 300 });
+      const peer = await rawPeer(t, { port: server.address.port });
+      const echoOf = () =>
+        new Promise<string>((resolve, reject) => {
+          peer.once("data", (chunk: Buffer) => resolve(chunk.toString()));
+          peer.once("close", () => reject(new Error(`closed by the server (idle-closed ${server.stats.idleClosed})`)));
+        });
+      const first = echoOf();
+      peer.write("first");
+      assert.equal(await first, "first");
+      // Two sweeps (every 75 ms) see it quiet after its echo.
+      await new Promise((resolve) => setTimeout(resolve, 160));
+      const late = echoOf();
+      // The server is in this process: hold the whole loop for twice T, from a
+      // setImmediate (after the loop's poll for I/O), so that on Node the next
+      // thing to run is the timers, the sweep among them, before "late" is read.
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          peer.write("late");
+          const end = Date.now() + 600;
+          while (Date.now() < end) {}
+          resolve();
+        }),
+      );
+      assert.equal(await late, "late");
+      assert.equal(server.stats.idleClosed, 0);
+      peer.destroy();
+    },
+  );
+
   // Bun's own socket.timeout() fires only in 4 s steps: core's sweep must close on time.
   for (const idleTimeout of [300, 1000]) {
     add(
