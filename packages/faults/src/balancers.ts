@@ -38,9 +38,6 @@ export function missingBalancer(which: "haproxy" | "nginx"): string | undefined 
   return existsSync(NGINX_STREAM_MODULE) ? undefined : `${NGINX_STREAM_MODULE} is missing: apt-get install nginx-full`;
 }
 
-/** HAProxy's `maxconn` on the select poller (see `haproxyConfig`). */
-export const MAXCONN = 490;
-
 /** The health check's probe: a line our echo servers send back unchanged. */
 export const CHECK_PROBE = "tcp-echo-health";
 
@@ -84,7 +81,7 @@ export function haproxyConfig(options: {
   # with a half-closed upload under load.
   noepoll
   nopoll
-  maxconn ${MAXCONN}
+  maxconn 490
   stats socket ${stats} mode 600 level admin
 
 defaults
