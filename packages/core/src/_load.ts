@@ -211,16 +211,14 @@ export async function runLoad(host: LoadHost, plan: LoadPlan): Promise<LoadRepor
   let measureEnd = 0;
   const loadStart = measureStart;
   const timers: ReturnType<typeof setTimeout>[] = [];
-  let wake: () => void = () => {};
-  const finished = new Promise<void>((resolve) => {
-    wake = resolve;
-  });
 
+  /** Stream lanes waiting for room in their window: `stop` wakes them. */
+  const waitingForRoom = new Set<() => void>();
   const stop = () => {
     if (stopping) return;
     stopping = true;
     measureEnd = performance.now();
-    wake();
+    for (const resume of waitingForRoom) resume();
   };
   const stopSignals = host.onSignal(() => {
     interrupted = true;
@@ -321,17 +319,31 @@ export async function runLoad(host: LoadHost, plan: LoadPlan): Promise<LoadRepor
       at += plan.size;
       return chunk;
     };
+    let reading = true;
     const reader = (async () => {
-      for (let chunk = await connection.read(); chunk; chunk = await connection.read()) {
-        received += chunk.byteLength;
-        if (measuring && !stopping) bytes += chunk.byteLength;
+      try {
+        for (let chunk = await connection.read(); chunk; chunk = await connection.read()) {
+          received += chunk.byteLength;
+          if (measuring && !stopping) bytes += chunk.byteLength;
+          room?.();
+        }
+      } finally {
+        reading = false;
         room?.();
       }
     })();
     reader.catch(() => {});
-    while (!stopping) {
+    // One plain promise per wait, woken by the reader (a chunk, or its end) or by
+    // `stop`: a `Promise.race` with `reader` and a run-long `finished` promise
+    // added two reactions to those at every wait, kept until the run ended.
+    const wait = (resolve: () => void) => {
+      room = resolve;
+      waitingForRoom.add(resolve);
+    };
+    while (!stopping && reading) {
       if (sent - received >= window) {
-        await Promise.race([new Promise<void>((resolve) => (room = resolve)), reader, finished]);
+        await new Promise<void>(wait);
+        waitingForRoom.delete(room as () => void);
         room = undefined;
         continue;
       }
@@ -342,6 +354,8 @@ export async function runLoad(host: LoadHost, plan: LoadPlan): Promise<LoadRepor
       await connection.write(nextChunk());
       sent += plan.size;
     }
+    // The read side failed or ended first: its failure is the lane's.
+    if (!reading) await reader;
     // Wrapped: an async function returning a promise would wait for it (the reader ends only at EOF).
     return { reader };
   };

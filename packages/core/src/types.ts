@@ -416,15 +416,19 @@ export interface EchoConnection<A extends Address = SocketAddress> extends Async
    * Streaming: sends bytes whose echo is delivered by `read()` instead of an
    * `echo()` promise. Resolves once the client's buffer is below its high-water
    * mark, so `await`ing each write gives backpressure. Writes under 16 KiB are
-   * copied; a larger `Uint8Array` is sent as it is, and `read()` later returns
-   * views of it: do not modify it until `read()` has returned its echo.
+   * copied and gathered: they go out together once the microtasks adding to
+   * them are done (an `await`ed loop of small writes is one socket write of up
+   * to 16 KiB), before any I/O or timer runs. A larger `Uint8Array` is sent as
+   * it is, and `read()` later returns views of it: do not modify it until
+   * `read()` has returned its echo.
    */
   write(data: Uint8Array | string): Promise<void>;
   /**
    * The next echoed chunk of `write()` data, or `null` once the server has
    * closed its side. Each chunk is verified equal to what was written, and is
    * a view of the written bytes (a copy of ours for small writes), never of
-   * the socket's read buffer: keep it as long as you like.
+   * the socket's read buffer: keep it as long as you like. Chunks do not keep
+   * `write()` boundaries: small writes gathered into one copy come back as one.
    */
   read(): Promise<Uint8Array | null>;
   /** `write()` and `read()` as web streams. Closing the writable half-closes. */

@@ -23,8 +23,12 @@ function client(options: { replyTimeout?: number } = {}) {
   return { connection, calls };
 }
 
-/** A tick's small writes go out together in a microtask, and a server echoes only what was written. */
-const written = () => Promise.resolve();
+/**
+ * A tick's small writes go out together once its microtasks are done (the batch
+ * waits while they add to it), so a timer turn later they are written; a server
+ * echoes only what was written.
+ */
+const written = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -81,10 +85,26 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
     const { connection, writes } = recording();
     const replies = ["ab", "cd", "ef"].map((text) => connection.echo(text));
     expect(writes).toEqual([]);
-    await Promise.resolve();
+    await written();
     expect(writes).toEqual([6]);
     connection.onData(new TextEncoder().encode("abcdef"));
     expect((await Promise.all(replies)).map((r) => new TextDecoder().decode(r))).toEqual(["ab", "cd", "ef"]);
+  });
+
+  test("small writes awaited one by one go to the socket as one write", async () => {
+    // `for (...) await conn.write(piece)` resumes a microtask after each write:
+    // a flush at the first microtask sent every piece alone, a syscall apiece.
+    const { connection, writes } = recording();
+    for (let i = 0; i < 10; i++) await connection.write("ab");
+    await written();
+    expect(writes).toEqual([20]);
+  });
+
+  test("a batch still growing goes out at 16 KiB, the rest when it stops", async () => {
+    const { connection, writes } = recording();
+    for (let i = 0; i < 300; i++) await connection.write(new Uint8Array(64));
+    await written();
+    expect(writes).toEqual([16 * 1024, 300 * 64 - 16 * 1024]);
   });
 
   test("echo() resolves with its own payload object once verified, a string's with its UTF-8 bytes", async () => {
@@ -92,7 +112,7 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
     const payload = new Uint8Array([1, 2, 3, 4]);
     const empty = new Uint8Array(0);
     const replies = [connection.echo(payload), connection.echo("hé"), connection.echo(empty)];
-    await Promise.resolve();
+    await written();
     for (const byte of [1, 2, 3, 4, 0x68, 0xc3, 0xa9]) connection.onData(new Uint8Array([byte]));
     const [echoed, text, none] = await Promise.all(replies);
     expect(echoed).toBe(payload);
@@ -101,12 +121,12 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
   });
 
   test("gathered writes keep their bytes after later ticks gather theirs (past a shared slab's end)", async () => {
-    const written: Uint8Array[] = [];
+    const chunks: Uint8Array[] = [];
     // drainTimeout 0: close() at the end drops the unflushed writes at once.
     const connection = new ClientConnection("node", resolveConnectOptions({ port: 7, drainTimeout: 0 }));
     const io: SocketIO = {
       // Kept unflushed, as a socket whose kernel buffer is full keeps them.
-      write: (chunk) => written.push(chunk),
+      write: (chunk) => chunks.push(chunk),
       pause: () => {},
       resume: () => {},
       closeWrite: () => {},
@@ -118,10 +138,10 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
     const echoes: Promise<Uint8Array>[] = [];
     for (let tick = 0; tick < ticks; tick++) {
       for (let i = 0; i < 3; i++) echoes.push(connection.echo(new Uint8Array(300).fill(tick * 3 + i)));
-      await Promise.resolve();
+      await written();
     }
-    expect(written).toHaveLength(ticks);
-    for (const [tick, chunk] of written.entries()) {
+    expect(chunks).toHaveLength(ticks);
+    for (const [tick, chunk] of chunks.entries()) {
       const expected = [0, 1, 2].flatMap((i) => new Array(300).fill((tick * 3 + i) & 0xff));
       if (chunk.byteLength !== 900 || chunk.some((byte, at) => byte !== expected[at]))
         expect({ tick, first: chunk[0], last: chunk[899] }).toBe("this tick's own bytes");
@@ -145,7 +165,7 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
     const { connection, writes } = recording();
     void connection.echo("x");
     await connection.closeWrite();
-    await Promise.resolve();
+    await written();
     expect(writes).toEqual([1, -1]);
   });
 });
@@ -237,6 +257,7 @@ describe("ClientConnection: replyTimeout bounds each wait on the server (no sock
     // The rest of the echo is held back, as a server paused by our backpressure would.
     const { connection } = timed();
     await connection.write("hello world");
+    await written();
     connection.onData(bytes("hello"));
     await sleep(TIMEOUT * 3);
     expect(new TextDecoder().decode((await connection.read()) ?? undefined)).toBe("hello");

@@ -41,18 +41,24 @@ function echoingConnection(writes: Uint8Array[]): EchoConnection<Address> {
   return connection as unknown as EchoConnection<Address>;
 }
 
-test("stream: each connection writes consecutive runs of one buffer, each chunk unlike the next", async () => {
+/** A host whose every connection is `make`'s, each recording its writes in `lanes`. */
+function fakeHost(make: (writes: Uint8Array[]) => EchoConnection<Address>) {
   const lanes: Uint8Array[][] = [];
   const host: LoadHost = {
     runtime: "fake",
     connect: async () => {
       const writes: Uint8Array[] = [];
       lanes.push(writes);
-      return echoingConnection(writes);
+      return make(writes);
     },
     progress() {},
     onSignal: () => () => {},
   };
+  return { host, lanes };
+}
+
+test("stream: each connection writes consecutive runs of one buffer, each chunk unlike the next", async () => {
+  const { host, lanes } = fakeHost(echoingConnection);
   const size = 4096;
   const report = await runLoad(host, {
     mode: "stream",
@@ -79,4 +85,46 @@ test("stream: each connection writes consecutive runs of one buffer, each chunk 
   }
   // The lanes start apart.
   expect((lanes[0] as Uint8Array[])[0]?.byteOffset).not.toBe((lanes[1] as Uint8Array[])[0]?.byteOffset);
+});
+
+/** A connection that takes every write and echoes nothing until the half-close, then ends: a server stalled on us. */
+function silentConnection(writes: Uint8Array[]): EchoConnection<Address> {
+  let ended = false;
+  let reader: ((chunk: Uint8Array | null) => void) | undefined;
+  return {
+    write(data: Uint8Array) {
+      writes.push(data);
+      return Promise.resolve();
+    },
+    read: () =>
+      ended
+        ? Promise.resolve(null)
+        : new Promise<Uint8Array | null>((resolve) => {
+            reader = resolve;
+          }),
+    closeWrite() {
+      ended = true;
+      reader?.(null);
+      return Promise.resolve();
+    },
+    closed: Promise.resolve(),
+    close: () => Promise.resolve(),
+  } as unknown as EchoConnection<Address>;
+}
+
+test("stream: a lane waiting for room in its window stops when the run ends, having written exactly its window", async () => {
+  const { host, lanes } = fakeHost(silentConnection);
+  const report = await runLoad(host, {
+    mode: "stream",
+    connections: 3,
+    inFlight: 4,
+    size: 100,
+    duration: 0.05,
+    warmup: 0,
+    rate: 0,
+    where: "fake",
+  });
+  expect(report.connectionsOpened).toBe(3);
+  expect(report.messages).toBe(0);
+  expect(lanes.map((writes) => writes.length)).toEqual([4, 4, 4]);
 });
