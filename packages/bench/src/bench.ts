@@ -53,7 +53,8 @@ const USAGE = `usage: bench [options]
   --reps N         repetitions; every server runs once per repetition (default 3)
   --scenarios L    comma list of a,b,c,d,e,f,client,udp (default all); client runs the client scenarios,
                    udp the UDP ping-pong and flood against the C UDP server (unpinned)
-  --clients L      client scenarios, comma list of a,b,c,d (default all): ping-pong, 50x16, bulk, churn
+  --clients L      client scenarios, comma list of a,b,c,d,e (default all): ping-pong, 50x16, bulk, churn,
+                   50x16 through write()/read()
   --servers L      comma list of server ids (default all): c,c-uring,node,node-native,node-net,bun,
                    bun-native,bun-net,deno,deno-native,deno-net,deno-pipeto; node-workers-1,node-workers-2
                    (bun-, deno-: serve --workers 1 and 2, run in (b) and (d) unpinned); a runtime's name also
@@ -121,9 +122,9 @@ function parseSettings(argv: string[]): Settings {
   const every = ["a", "b", "c", "d", "e", "f", "client", "udp"];
   const scenarios = list(values.scenarios) ?? (smoke ? ["b", "client"] : every);
   for (const id of scenarios) if (!every.includes(id)) throw new Error(`--scenarios: unknown scenario ${id}`);
-  const clients = list(values.clients) ?? (smoke ? ["b"] : ["a", "b", "c", "d"]);
+  const clients = list(values.clients) ?? (smoke ? ["b"] : CLIENT_SCENARIOS.map((s) => s.id));
   for (const id of clients)
-    if (!["a", "b", "c", "d"].includes(id)) throw new Error(`--clients: unknown client scenario ${id}`);
+    if (!CLIENT_SCENARIOS.some((s) => s.id === id)) throw new Error(`--clients: unknown client scenario ${id}`);
   return {
     duration: number("duration", values.duration, smoke ? 0.6 : 3, 0.1),
     warmup: number("warmup", values.warmup, smoke ? 0.2 : 1, 0),

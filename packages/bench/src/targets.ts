@@ -221,7 +221,7 @@ export function clientArgs(client: Pick<Client, "kind"> | undefined, scenario: C
  * fresh C epoll server.
  */
 export interface ClientScenario {
-  readonly id: "a" | "b" | "c" | "d";
+  readonly id: "a" | "b" | "c" | "d" | "e";
   readonly title: string;
   readonly load: string[];
   readonly loadgen: string[];
@@ -256,6 +256,15 @@ export const CLIENT_SCENARIOS: readonly ClientScenario[] = [
     load: ["--mode", "churn", "--connections", "16", "--size", "64"],
     loadgen: ["--mode", "churn", "--conns", "16", "--size", "64"],
     unit: "conn/s",
+  },
+  {
+    // (b) through the streaming API: the same bytes on the wire, so the C load
+    // generator and the hand-written clients run (b) here.
+    id: "e",
+    title: "50 conns, write()/read() of 64 B (16 ahead)",
+    load: ["--mode", "stream", "--connections", "50", "--in-flight", "16", "--size", "64"],
+    loadgen: ["--mode", "pipelined", "--conns", "50", "--size", "64", "--depth", "16"],
+    unit: "msg/s",
   },
 ];
 

@@ -9,7 +9,15 @@
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { PEERS_DIR } from "../src/paths.ts";
-import { goalsTable, type Measurement, type Subject, summarize, table, workerLines } from "../src/report.ts";
+import {
+  evaluateGoals,
+  goalsTable,
+  type Measurement,
+  type Subject,
+  summarize,
+  table,
+  workerLines,
+} from "../src/report.ts";
 import {
   CLIENT_SCENARIOS,
   clientArgs,
@@ -173,6 +181,15 @@ describe("client rows", () => {
     expect(clientArgs(undefined, churn)).toEqual(churn.loadgen);
   });
 
+  test("client (e) is (b) through write()/read(): our load streams, the references run (b) as it is", () => {
+    const byId = (id: string) => CLIENT_SCENARIOS.find((s) => s.id === id) as (typeof CLIENT_SCENARIOS)[number];
+    const [ours, handWritten] = clients;
+    const streamed = ["--mode", "stream", "--connections", "50", "--in-flight", "16", "--size", "64", "--json"];
+    expect(clientArgs(ours, byId("e"))).toEqual(streamed);
+    expect(clientArgs(handWritten, byId("e"))).toEqual(byId("b").loadgen);
+    expect(clientArgs(undefined, byId("e"))).toEqual(byId("b").loadgen);
+  });
+
   const subjects: Subject[] = [
     { id: "c-loadgen", label: "C load generator", runtime: "c", kind: "reference" },
     { id: "node-client", label: "node: tcp-echo load", runtime: "node", kind: "client" },
@@ -218,6 +235,15 @@ describe("client rows", () => {
     const column = (label: string) =>
       (lines.find((line) => line.startsWith(label)) as string).slice(end - "x native".length, end).trim();
     expect(subjects.map((s) => column(s.label))).toEqual(["", "0.60x", "", "9.00x", ""]);
+  });
+
+  test("client (e), small messages through write()/read(), is held to the small-message floors: 0.6x Node, 0.8x Bun", () => {
+    const streamed = measurements.map((m) => ({ ...m, group: "client-e" }));
+    const goals = evaluateGoals(summarize(streamed, subjects, "client-e", "unpinned", "c-loadgen", "higher", true), []);
+    expect(goals.map((g) => [g.goal, g.target, g.measured, g.met])).toEqual([
+      ["(client-e) >= 0.6x the C load generator", "node-client", "0.30x", false],
+      ["(client-e) >= 0.8x the C load generator", "bun-client", "0.90x", true],
+    ]);
   });
 });
 
