@@ -258,8 +258,8 @@ export const CLIENT_SCENARIOS: readonly ClientScenario[] = [
     unit: "conn/s",
   },
   {
-    // (b) through the streaming API: the same bytes on the wire, so the C load
-    // generator and the hand-written clients run (b) here.
+    // (b) through the streaming API: the same traffic (64 B, 16 ahead, on 50
+    // connections), so the C load generator and the hand-written clients run (b) here.
     id: "e",
     title: "50 conns, write()/read() of 64 B (16 ahead)",
     load: ["--mode", "stream", "--connections", "50", "--in-flight", "16", "--size", "64"],

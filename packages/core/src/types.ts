@@ -416,9 +416,10 @@ export interface EchoConnection<A extends Address = SocketAddress> extends Async
    * Streaming: sends bytes whose echo is delivered by `read()` instead of an
    * `echo()` promise. Resolves once the client's buffer is below its high-water
    * mark, so `await`ing each write gives backpressure. Writes under 16 KiB are
-   * copied and gathered: they go out together once the microtasks adding to
-   * them are done (an `await`ed loop of small writes is one socket write of up
-   * to 16 KiB), before any I/O or timer runs. A larger `Uint8Array` is sent as
+   * copied and gathered: they go out together once three microtask turns in a
+   * row add nothing (an `await`ed loop of small writes, directly, through an
+   * `async` helper or through `writable.getWriter()`, is one socket write of
+   * up to 16 KiB), before any I/O or timer runs. A larger `Uint8Array` is sent as
    * it is, and `read()` later returns views of it: do not modify it until
    * `read()` has returned its echo.
    */

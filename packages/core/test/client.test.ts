@@ -100,6 +100,28 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
     expect(writes).toEqual([20]);
   });
 
+  test("small writes through an async helper, a helper in a helper, or the web-stream writer go out as one write", async () => {
+    // Each comes back a turn or two later than a plain `await conn.write()`.
+    const helper = recording();
+    const send = async (piece: string) => {
+      await helper.connection.write(piece);
+    };
+    for (let i = 0; i < 10; i++) await send("ab");
+    const nested = recording();
+    const inner = async (piece: string) => {
+      await nested.connection.write(piece);
+    };
+    const outer = async (piece: string) => {
+      await inner(piece);
+    };
+    for (let i = 0; i < 10; i++) await outer("ab");
+    const streamed = recording();
+    const writer = streamed.connection.writable.getWriter();
+    for (let i = 0; i < 10; i++) await writer.write(new Uint8Array(2));
+    await written();
+    expect([helper.writes, nested.writes, streamed.writes]).toEqual([[20], [20], [20]]);
+  });
+
   test("a batch still growing goes out at 16 KiB, the rest when it stops", async () => {
     const { connection, writes } = recording();
     for (let i = 0; i < 300; i++) await connection.write(new Uint8Array(64));
@@ -230,6 +252,7 @@ describe("ClientConnection: replyTimeout bounds each wait on the server (no sock
     const { connection } = timed();
     await connection.write("hello");
     await connection.closeWrite();
+    await written();
     connection.onData(bytes("hello"));
     expect(new TextDecoder().decode((await connection.read()) ?? undefined)).toBe("hello");
     const error = await failedWithin(connection, TIMEOUT - 5, TIMEOUT + 500);
