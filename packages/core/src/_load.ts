@@ -333,9 +333,10 @@ export async function runLoad(host: LoadHost, plan: LoadPlan): Promise<LoadRepor
       }
     })();
     reader.catch(() => {});
-    // One plain promise per wait, woken by the reader (a chunk, or its end) or by
-    // `stop`: a `Promise.race` with `reader` and a run-long `finished` promise
-    // added two reactions to those at every wait, kept until the run ended.
+    // One plain promise per wait, woken by the reader (a chunk, or its end; its
+    // failure reaches the caller through `finish`, which awaits it) or by `stop`.
+    // A `Promise.race` with `reader` and a run-long `finished` promise added two
+    // reactions to those at every wait, kept until the run ended.
     const wait = (resolve: () => void) => {
       room = resolve;
       waitingForRoom.add(resolve);
@@ -354,8 +355,6 @@ export async function runLoad(host: LoadHost, plan: LoadPlan): Promise<LoadRepor
       await connection.write(nextChunk());
       sent += plan.size;
     }
-    // The read side failed or ended first: its failure is the lane's.
-    if (!reading) await reader;
     // Wrapped: an async function returning a promise would wait for it (the reader ends only at EOF).
     return { reader };
   };
