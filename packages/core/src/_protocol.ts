@@ -238,10 +238,17 @@ const REASONS: readonly SessionEnd[] = ["eof", "error", "idle-timeout", "server-
 
 // --- client side -------------------------------------------------------------
 
-/** Bytes sent, waiting for their echo: from one `echo()` call, or one `write()`. */
+/**
+ * Bytes sent, waiting for their echo: from one `echo()` call, or from a run of
+ * `write()` calls with no `echo()` between them (one segment for the run: each
+ * write's bytes go to `read()` as views of the wire, so nothing needs them apart).
+ */
 export interface Segment {
+  /** The `echo()` call's bytes; empty for a run of `write()` data. */
   readonly bytes: Uint8Array;
-  /** How many of `bytes` have come back. */
+  /** How many bytes it waits for: `bytes.byteLength`, or the run's, which grows while it is last. */
+  length: number;
+  /** How many of them have come back. */
   received: number;
   /**
    * Set for `echo()` segments, and called with `bytes` once every one of them
@@ -302,12 +309,28 @@ export class EchoLedger {
    * the echoed bytes are for `read()`. They are compared once `sent` has
    * recorded them on the wire.
    */
-  expect(bytes: Uint8Array, onEcho?: (echoed: Uint8Array) => void, onFail?: (error: EchoError) => void): Segment {
+  expect(bytes: Uint8Array, onEcho: (echoed: Uint8Array) => void, onFail?: (error: EchoError) => void): Segment {
     // Every field in the literal: one object shape for every segment keeps `receive` monomorphic.
-    const segment: Segment = { bytes, received: 0, complete: onEcho, fail: onFail };
+    const segment: Segment = { bytes, length: bytes.byteLength, received: 0, complete: onEcho, fail: onFail };
     this.segments[this.end++] = segment;
     this.outstanding += bytes.byteLength;
     return segment;
+  }
+
+  /**
+   * Records `length` bytes of `write()` data being sent, for `read()`. A run of
+   * writes is one segment: the pending one grows while it is the last, so 16
+   * small writes cost no object each and `receive` walks one segment for them
+   * (a pending segment always has bytes still to come: a full one leaves at once).
+   */
+  expectStream(length: number): void {
+    this.outstanding += length;
+    const last = this.end > this.head ? (this.segments[this.end - 1] as Segment) : undefined;
+    if (last !== undefined && last.complete === undefined) {
+      last.length += length;
+      return;
+    }
+    this.segments[this.end++] = { bytes: NO_BYTES, length, received: 0, complete: undefined, fail: undefined };
   }
 
   /**
@@ -338,7 +361,7 @@ export class EchoLedger {
     let streamed = 0;
     while (offset < size) {
       const segment = this.segments[this.head] as Segment;
-      const take = Math.min(segment.bytes.byteLength - segment.received, size - offset);
+      const take = Math.min(segment.length - segment.received, size - offset);
       if (segment.complete === undefined) {
         // `write()` data: its views start where the echoes before it end.
         if (echoed > 0) {
@@ -355,7 +378,7 @@ export class EchoLedger {
       }
       segment.received += take;
       offset += take;
-      if (segment.received === segment.bytes.byteLength) {
+      if (segment.received === segment.length) {
         this.segments[this.head] = undefined;
         this.head++;
         // The bytes sent, now known to be exactly the echo: no view of `chunk` is made or kept.
@@ -463,6 +486,8 @@ export class EchoLedger {
     }
   }
 }
+
+const NO_BYTES = new Uint8Array(0);
 
 /** Emptied slots a ledger's list keeps before it is compacted. */
 const COMPACT_SLOTS = 1024;

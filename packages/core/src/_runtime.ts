@@ -5,7 +5,7 @@
  * the shape of a TCP address.
  */
 
-import { type Dialer, openConnection } from "./_client.ts";
+import { type Dialer, openConnection, type QueueMicrotask } from "./_client.ts";
 import { type DatagramTable, openDatagramClient, startDatagramServer } from "./_datagram_io.ts";
 import { resolveConnectOptions } from "./_options.ts";
 import { type BytesEqual, NO_EVENTS } from "./_protocol.ts";
@@ -46,6 +46,12 @@ export interface RuntimeTable {
    * JS, several times slower on bulk data.
    */
   readonly bytesEqual?: BytesEqual;
+  /**
+   * The runtime's cheapest way to queue a microtask, if `queueMicrotask` is not:
+   * the client's small-write batch takes one per write it waits through
+   * (`IDLE_TURNS` in `_client.ts`).
+   */
+  readonly queueMicrotask?: QueueMicrotask;
 }
 
 /**
@@ -53,7 +59,15 @@ export interface RuntimeTable {
  * validate every option before the table is called, so a bad option never
  * opens a socket.
  */
-export function defineRuntime({ runtime, bind, dial, unixFs, datagram, bytesEqual }: RuntimeTable): EchoRuntime {
+export function defineRuntime({
+  runtime,
+  bind,
+  dial,
+  unixFs,
+  datagram,
+  bytesEqual,
+  queueMicrotask,
+}: RuntimeTable): EchoRuntime {
   const probe = unixProbe(dial);
   function listen(options: UnixListenOptions): Promise<EchoServer<UnixAddress>>;
   function listen(options: DatagramListenOptions): Promise<EchoDatagramServer>;
@@ -71,7 +85,7 @@ export function defineRuntime({ runtime, bind, dial, unixFs, datagram, bytesEqua
     options?: ConnectOptions | UnixConnectOptions | DatagramConnectOptions,
   ): Promise<EchoConnection<Address> | EchoDatagramClient> {
     if (options?.transport === "udp") return openDatagramClient(runtime, options, datagram);
-    return openConnection(runtime, options, dial, bytesEqual);
+    return openConnection(runtime, options, dial, bytesEqual, queueMicrotask);
   }
   return { runtime, listen, connect };
 }

@@ -63,9 +63,9 @@ describe("ClientConnection: how an early EOF is reported (no sockets)", () => {
 });
 
 describe("ClientConnection: writes per tick (no sockets)", () => {
-  function recording() {
+  function recording(queueTurn?: (task: () => void) => void) {
     const writes: number[] = [];
-    const connection = new ClientConnection("node", resolveConnectOptions({ port: 7 }));
+    const connection = new ClientConnection("node", resolveConnectOptions({ port: 7 }), undefined, queueTurn);
     const io: SocketIO = {
       write: (chunk) => {
         writes.push(chunk.byteLength);
@@ -98,6 +98,27 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
     for (let i = 0; i < 10; i++) await connection.write("ab");
     await written();
     expect(writes).toEqual([20]);
+  });
+
+  test("the batch waits through the runtime table's queueMicrotask, one turn per awaited write and three still ones", async () => {
+    // Node's own queueMicrotask is the costly one (packages/node/src/adapter.ts).
+    let turns = 0;
+    const { connection, writes } = recording((task) => {
+      turns++;
+      queueMicrotask(task);
+    });
+    for (let i = 0; i < 10; i++) await connection.write("ab");
+    await written();
+    expect(writes).toEqual([20]);
+    expect(turns).toBe(10 + 3);
+  });
+
+  test("write() under the high-water mark resolves at once, with one settled promise for every write", async () => {
+    const { connection } = recording();
+    const first = connection.write("ab");
+    const second = connection.write("cd");
+    expect(first).toBe(second);
+    await first;
   });
 
   test("small writes through an async helper, a helper in a helper, or the web-stream writer go out as one write", async () => {

@@ -169,8 +169,19 @@ function sendOn(
   onEcho?: (echoed: Uint8Array) => void,
   onFail?: (error: EchoError) => void,
 ): void {
-  ledger.expect(bytes, onEcho, onFail);
+  expectOn(ledger, bytes, onEcho, onFail);
   ledger.sent(bytes);
+}
+
+/** An `echo()` segment with `onEcho`, else `write()` data (which runs together with the write before it). */
+function expectOn(
+  ledger: EchoLedger,
+  bytes: Uint8Array,
+  onEcho?: (echoed: Uint8Array) => void,
+  onFail?: (error: EchoError) => void,
+): void {
+  if (onEcho) ledger.expect(bytes, onEcho, onFail);
+  else ledger.expectStream(bytes.byteLength);
 }
 
 describe("EchoLedger (client side matching, no sockets)", () => {
@@ -346,8 +357,8 @@ describe("EchoLedger (client side matching, no sockets)", () => {
     const ledger = new EchoLedger();
     const first = bytes(3, 5);
     const second = bytes(4, 6);
-    ledger.expect(first);
-    ledger.expect(second);
+    ledger.expectStream(first.byteLength);
+    ledger.expectStream(second.byteLength);
     // Written as one gathered copy, as the client writes a tick's small writes.
     const gathered = new Uint8Array(7);
     gathered.set(first);
@@ -364,6 +375,41 @@ describe("EchoLedger (client side matching, no sockets)", () => {
       [6, 6],
     ]);
     for (const piece of raw) expect(piece.buffer).toBe(gathered.buffer);
+  });
+
+  test("write() data with no echo() between is one segment, which grows while it is last, even once part of it is back", () => {
+    const ledger = new EchoLedger();
+    const raw: Uint8Array[] = [];
+    const pieces = [bytes(3, 1), bytes(2, 2), bytes(4, 3)];
+    ledger.expectStream(3);
+    ledger.expectStream(2);
+    ledger.sent(concat(pieces.slice(0, 2)));
+    ledger.receive(concat(pieces.slice(0, 2)).subarray(0, 4), raw);
+    // Four of its five bytes are back: the run grows by the next write.
+    ledger.expectStream(4);
+    ledger.sent(pieces[2] as Uint8Array);
+    ledger.expect(bytes(2, 9), () => {});
+    ledger.expectStream(1);
+    ledger.expectStream(1);
+    // The run of three writes (one byte of them still to come), the echo, the run of two.
+    expect(ledger.drain().map((segment) => segment.length - segment.received)).toEqual([5, 2, 2]);
+    expect(raw.flatMap((r) => [...r])).toEqual([1, 1, 1, 2]);
+  });
+
+  test("write() data that grew after part of it came back comes back whole and in order", () => {
+    const ledger = new EchoLedger();
+    const raw: Uint8Array[] = [];
+    const pieces = [bytes(3, 1), bytes(2, 2), bytes(4, 3)];
+    ledger.expectStream(3);
+    ledger.sent(pieces[0] as Uint8Array);
+    ledger.receive(bytes(2, 1), raw);
+    ledger.expectStream(2);
+    ledger.expectStream(4);
+    ledger.sent(concat(pieces.slice(1)));
+    ledger.receive(concat([bytes(1, 1), pieces[1] as Uint8Array, pieces[2] as Uint8Array]), raw);
+    expect(raw.flatMap((r) => [...r])).toEqual([...concat(pieces)]);
+    expect(ledger.isEmpty).toBe(true);
+    expect(() => ledger.receive(bytes(1, 3), raw)).toThrowError(/1 more bytes than were sent/);
   });
 
   test("wire: echo() and write() segments mixed in gathered writes, cut into chunks anywhere: views of the right bytes, echoes in order", () => {
@@ -385,7 +431,7 @@ describe("EchoLedger (client side matching, no sockets)", () => {
       for (let j = i; j <= echo.byteLength; j++) {
         const ledger = new EchoLedger();
         const done: Uint8Array[] = [];
-        for (const s of segments) ledger.expect(s.bytes, s.echo ? (e) => done.push(e) : undefined);
+        for (const s of segments) expectOn(ledger, s.bytes, s.echo ? (e) => done.push(e) : undefined);
         for (const w of writes) ledger.sent(w);
         const raw: Uint8Array[] = [];
         for (const [from, to] of [
@@ -414,7 +460,7 @@ describe("EchoLedger (client side matching, no sockets)", () => {
         const next = bytes(2, 7);
         const after: Uint8Array[] = [];
         ledger.expect(bytes(2, 8), () => {});
-        ledger.expect(next);
+        ledger.expectStream(next.byteLength);
         ledger.sent(concat([bytes(2, 8), next]));
         ledger.receive(concat([bytes(2, 8), next]), after);
         expect(
@@ -433,7 +479,7 @@ describe("EchoLedger (client side matching, no sockets)", () => {
       const pieces = Array.from({ length: 16 }, (_, i) => bytes(4, (round * 16 + i) & 0xff));
       // One write() among the echoes, as a stream of both would.
       for (const [i, piece] of pieces.entries()) {
-        ledger.expect(piece, i === 5 ? undefined : () => done.push(round * 16 + i));
+        expectOn(ledger, piece, i === 5 ? undefined : () => done.push(round * 16 + i));
       }
       const gathered = concat(pieces);
       ledger.sent(gathered);

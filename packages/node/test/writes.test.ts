@@ -2,13 +2,14 @@
  * The server's writes without a callback (adapter.ts, `DrainSocketIO`): what
  * the kernel did not take at once is reported flushed at 'drain', so a session
  * paused at its high-water mark reads again, every byte is counted out, and
- * the FIN after a half-close waits for the last of them.
+ * the FIN after a half-close waits for the last of them. And the client's
+ * small-write batch, which takes its microtasks from the adapter's table.
  */
 import * as assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as net from "node:net";
 import { test } from "vitest";
-import { listen } from "../src/index.ts";
+import { connect, listen } from "../src/index.ts";
 
 test("a peer that reads late gets every byte and EOF, and bytesOut counts them all (flushes reported at 'drain')", async () => {
   const server = await listen({ port: 0, highWaterMark: 4096 });
@@ -46,4 +47,27 @@ test("a peer that reads late gets every byte and EOF, and bytesOut counts them a
   assert.ok(Buffer.concat(got).equals(payload), "the echo differs from what was sent");
   assert.equal(bytesIn, payload.byteLength);
   assert.equal(bytesOut, payload.byteLength);
+});
+
+test("the client's small-write batch waits on settled-promise reactions, not Node's queueMicrotask (an AsyncResource each)", async () => {
+  const server = await listen({ port: 0 });
+  const connection = await connect({ hostname: "127.0.0.1", port: server.address.port as number });
+  const standard = globalThis.queueMicrotask;
+  let queued = 0;
+  globalThis.queueMicrotask = (task) => {
+    queued++;
+    standard(task);
+  };
+  try {
+    for (let i = 0; i < 10; i++) await connection.write("ab");
+    let back = 0;
+    while (back < 20) back += ((await connection.read()) as Uint8Array).byteLength;
+  } finally {
+    globalThis.queueMicrotask = standard;
+  }
+  await connection.closeWrite();
+  assert.equal(await connection.read(), null);
+  await connection.close();
+  await server.close();
+  assert.equal(queued, 0);
 });
