@@ -228,8 +228,12 @@ const IDLE_TURNS = 3;
 /** What `write()` returns while the connection is under its high-water mark: one promise for every write, not one each. */
 const WRITTEN: Promise<void> = Promise.resolve();
 
-/** A microtask for core's own callbacks; see `RuntimeTable.queueMicrotask`. */
-export type QueueMicrotask = (task: () => void) => void;
+/**
+ * A microtask for core's own callbacks; see `RuntimeTable.queueMicrotask`.
+ * Called as a plain function, never as a method: a host's own
+ * `queueMicrotask` may check its receiver.
+ */
+export type QueueMicrotask = (this: void, task: () => void) => void;
 
 const standardMicrotask: QueueMicrotask = (task) => queueMicrotask(task);
 
@@ -488,7 +492,8 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
       // Made at the first batch, not in a class field: a connection that never
       // batches makes none, and under tsx a field's closure is named at each construction.
       this.flusher ??= () => this.flushTurn();
-      this.queueTurn(this.flusher);
+      const queue = this.queueTurn;
+      queue(this.flusher);
     }
   }
 
@@ -500,15 +505,13 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
     if (this.batchCount > this.batchSeen) {
       this.batchSeen = this.batchCount;
       this.idleTurns = 0;
-      this.queueTurn(this.flusher as () => void);
+    } else if (++this.idleTurns >= IDLE_TURNS) {
+      this.flushQueued = false;
+      this.flushBatch();
       return;
     }
-    if (++this.idleTurns < IDLE_TURNS) {
-      this.queueTurn(this.flusher as () => void);
-      return;
-    }
-    this.flushQueued = false;
-    this.flushBatch();
+    const queue = this.queueTurn;
+    queue(this.flusher as () => void);
   }
 
   private flushBatch(): void {

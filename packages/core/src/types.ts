@@ -415,7 +415,9 @@ export interface EchoConnection<A extends Address = SocketAddress> extends Async
   /**
    * Streaming: sends bytes whose echo is delivered by `read()` instead of an
    * `echo()` promise. Resolves once the client's buffer is below its high-water
-   * mark, so `await`ing each write gives backpressure. Writes under 16 KiB are
+   * mark, so `await`ing each write gives backpressure (while it is below, the
+   * promise is one settled promise that every such write returns: do not tell
+   * writes apart by it). Writes under 16 KiB are
    * copied and gathered: they go out together once three microtask turns in a
    * row add nothing (an `await`ed loop of small writes, directly, through an
    * `async` helper or through `writable.getWriter()`, is one socket write of

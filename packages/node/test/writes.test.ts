@@ -6,6 +6,7 @@
  * small-write batch, which takes its microtasks from the adapter's table.
  */
 import * as assert from "node:assert/strict";
+import { createHook } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import * as net from "node:net";
 import { test } from "vitest";
@@ -52,22 +53,26 @@ test("a peer that reads late gets every byte and EOF, and bytesOut counts them a
 test("the client's small-write batch waits on settled-promise reactions, not Node's queueMicrotask (an AsyncResource each)", async () => {
   const server = await listen({ port: 0 });
   const connection = await connect({ hostname: "127.0.0.1", port: server.address.port as number });
-  const standard = globalThis.queueMicrotask;
-  let queued = 0;
-  globalThis.queueMicrotask = (task) => {
-    queued++;
-    standard(task);
-  };
+  // Node's queueMicrotask makes an async resource of type "Microtask" per call, whoever calls it.
+  let microtasks = 0;
+  const hook = createHook({
+    init(_id, type) {
+      if (type === "Microtask") microtasks++;
+    },
+  }).enable();
+  let echoed = 0;
   try {
+    // The hook sees one, so it would see the batch's.
+    queueMicrotask(() => {});
     for (let i = 0; i < 10; i++) await connection.write("ab");
-    let back = 0;
-    while (back < 20) back += ((await connection.read()) as Uint8Array).byteLength;
+    while (echoed < 20) echoed += ((await connection.read()) as Uint8Array).byteLength;
   } finally {
-    globalThis.queueMicrotask = standard;
+    hook.disable();
   }
   await connection.closeWrite();
   assert.equal(await connection.read(), null);
   await connection.close();
   await server.close();
-  assert.equal(queued, 0);
+  assert.equal(echoed, 20);
+  assert.equal(microtasks, 1);
 });
