@@ -353,12 +353,11 @@ export class EchoLedger {
     this.verify(chunk);
     const size = chunk.byteLength;
     let offset = 0;
-    // Verified bytes the wire cursor has not moved over yet, of `echo()` segments
-    // (they need no views) or of `write()` data: a run of either is one `advance`,
-    // so a chunk's 16 echoes move the cursor once, and 16 small writes gathered
-    // into one copy come back to `read()` as one view of it, not 16.
+    // Verified bytes of `echo()` segments the wire cursor has not moved over yet:
+    // they need no views, so a run of them (a chunk's 16 echoes) is one `advance`.
+    // A run of `write()` data is one segment already (`expectStream`), so its
+    // views (one per gathered copy) come from one `advance` too.
     let echoed = 0;
-    let streamed = 0;
     while (offset < size) {
       const segment = this.segments[this.head] as Segment;
       const take = Math.min(segment.length - segment.received, size - offset);
@@ -368,14 +367,8 @@ export class EchoLedger {
           this.advance(echoed, undefined);
           echoed = 0;
         }
-        streamed += take;
-      } else {
-        if (streamed > 0) {
-          this.advance(streamed, raw);
-          streamed = 0;
-        }
-        echoed += take;
-      }
+        this.advance(take, raw);
+      } else echoed += take;
       segment.received += take;
       offset += take;
       if (segment.received === segment.length) {
@@ -388,7 +381,6 @@ export class EchoLedger {
       }
     }
     if (echoed > 0) this.advance(echoed, undefined);
-    if (streamed > 0) this.advance(streamed, raw);
     this.matched += size;
     this.outstanding -= size;
     this.compact();
