@@ -48,6 +48,14 @@ export const { runtime, listen, connect } = defineRuntime({
   unixFs: { stat, unlink },
   datagram: { bind: bindDatagram, lookup: numeric },
   bytesEqual: (a, b) => Buffer.compare(a, b) === 0,
+  // The client's small-write batch goes out from one `setImmediate` instead of a
+  // microtask per awaited `write()`: in `load --size 64 --connections 50
+  // --in-flight 16` against the C echo server, 1.06x the chunks a second
+  // through `write()` and 1.05x the echoes through `echo()` (5 interleaved
+  // pairs each); ping-pong 0.99x (6), churn 0.98x (3), inside the noise.
+  afterIO: (task) => {
+    setImmediate(task);
+  },
 });
 
 // --- listen ---

@@ -5,7 +5,7 @@
  * the shape of a TCP address.
  */
 
-import { type Dialer, openConnection, type QueueMicrotask } from "./_client.ts";
+import { type AfterIO, type Dialer, openConnection } from "./_client.ts";
 import { type DatagramTable, openDatagramClient, startDatagramServer } from "./_datagram_io.ts";
 import { resolveConnectOptions } from "./_options.ts";
 import { type BytesEqual, NO_EVENTS } from "./_protocol.ts";
@@ -47,11 +47,14 @@ export interface RuntimeTable {
    */
   readonly bytesEqual?: BytesEqual;
   /**
-   * The runtime's cheapest way to queue a microtask, if `queueMicrotask` is not:
-   * the client's small-write batch takes one per write it waits through
-   * (`IDLE_TURNS` in `_client.ts`).
+   * Runs a task once the runtime has run the I/O callbacks due now (Node's and
+   * Bun's `setImmediate`). With it, the client's small-write batch is sent by
+   * one such task, after every write those callbacks made; without it, the
+   * batch waits through microtask turns, one per write it waits through
+   * (`IDLE_TURNS` in `_client.ts`), which is cheaper only where a microtask
+   * costs less than the runtime's `setImmediate` (Deno's).
    */
-  readonly queueMicrotask?: QueueMicrotask;
+  readonly afterIO?: AfterIO;
 }
 
 /**
@@ -66,7 +69,7 @@ export function defineRuntime({
   unixFs,
   datagram,
   bytesEqual,
-  queueMicrotask,
+  afterIO,
 }: RuntimeTable): EchoRuntime {
   const probe = unixProbe(dial);
   function listen(options: UnixListenOptions): Promise<EchoServer<UnixAddress>>;
@@ -85,7 +88,7 @@ export function defineRuntime({
     options?: ConnectOptions | UnixConnectOptions | DatagramConnectOptions,
   ): Promise<EchoConnection<Address> | EchoDatagramClient> {
     if (options?.transport === "udp") return openDatagramClient(runtime, options, datagram);
-    return openConnection(runtime, options, dial, bytesEqual, queueMicrotask);
+    return openConnection(runtime, options, dial, bytesEqual, afterIO);
   }
   return { runtime, listen, connect };
 }

@@ -417,11 +417,12 @@ export interface EchoConnection<A extends Address = SocketAddress> extends Async
    * `echo()` promise. Resolves once the client's buffer is below its high-water
    * mark, so `await`ing each write gives backpressure (while it is below, the
    * promise is one settled promise that every such write returns: do not tell
-   * writes apart by it). Writes under 16 KiB are
-   * copied and gathered: they go out together once three microtask turns in a
-   * row add nothing (an `await`ed loop of small writes, directly, through an
-   * `async` helper or through `writable.getWriter()`, is one socket write of
-   * up to 16 KiB), before any I/O or timer runs. A larger `Uint8Array` is sent as
+   * writes apart by it). Writes under 16 KiB are copied and gathered: they go
+   * out together once the I/O callbacks already due have run (Node, Bun: one
+   * `setImmediate`), or once three microtask turns in a row add nothing (Deno),
+   * so an `await`ed loop of small writes, directly, through an `async` helper
+   * or through `writable.getWriter()`, is one socket write of up to 16 KiB,
+   * sent without the event loop waiting for I/O. A larger `Uint8Array` is sent as
    * it is, and `read()` later returns views of it: do not modify it until
    * `read()` has returned its echo.
    */

@@ -63,9 +63,9 @@ describe("ClientConnection: how an early EOF is reported (no sockets)", () => {
 });
 
 describe("ClientConnection: writes per tick (no sockets)", () => {
-  function recording(queueTurn?: (task: () => void) => void) {
+  function recording(afterIO?: (task: () => void) => void) {
     const writes: number[] = [];
-    const connection = new ClientConnection("node", resolveConnectOptions({ port: 7 }), undefined, queueTurn);
+    const connection = new ClientConnection("node", resolveConnectOptions({ port: 7 }), undefined, afterIO);
     const io: SocketIO = {
       write: (chunk) => {
         writes.push(chunk.byteLength);
@@ -100,17 +100,31 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
     expect(writes).toEqual([20]);
   });
 
-  test("the batch waits through the runtime table's queueMicrotask, one turn per awaited write and three still ones", async () => {
-    // Node's own queueMicrotask is the costly one (packages/node/src/adapter.ts).
-    let turns = 0;
-    const { connection, writes } = recording((task) => {
-      turns++;
-      queueMicrotask(task);
-    });
+  test("with the runtime table's afterIO, one afterIO task per batch sends it, whatever the microtasks between the writes", async () => {
+    // Node's and Bun's setImmediate (their adapters): a microtask per awaited write cost more.
+    const tasks: Array<() => void> = [];
+    const { connection, writes } = recording((task) => tasks.push(task));
     for (let i = 0; i < 10; i++) await connection.write("ab");
-    await written();
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    expect(writes).toEqual([]);
+    expect(tasks.length).toBe(1);
+    (tasks.shift() as () => void)();
     expect(writes).toEqual([20]);
-    expect(turns).toBe(10 + 3);
+    // The next batch queues a task of its own.
+    await connection.write("cd");
+    expect(tasks.length).toBe(1);
+    (tasks.shift() as () => void)();
+    expect(writes).toEqual([20, 2]);
+  });
+
+  test("with afterIO, a batch that reaches 16 KiB goes at once, and its task then finds nothing to send", async () => {
+    const tasks: Array<() => void> = [];
+    const { connection, writes } = recording((task) => tasks.push(task));
+    for (let i = 0; i < 16; i++) await connection.write(new Uint8Array(1024));
+    expect(writes).toEqual([16 * 1024]);
+    expect(tasks.length).toBe(1);
+    (tasks.shift() as () => void)();
+    expect(writes).toEqual([16 * 1024]);
   });
 
   test("write() under the high-water mark resolves at once, with one settled promise for every write", async () => {

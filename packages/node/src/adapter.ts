@@ -45,19 +45,21 @@ type AdaptedSocket = net.Socket & { [ADAPTER]: NodeSocketIO };
 const isNode = !("Bun" in globalThis) && !("Deno" in globalThis);
 
 /**
- * Node's `queueMicrotask` makes an `AsyncResource` and a bound function for
- * every callback (lib/internal/process/task_queues.js), for async_hooks; a
- * reaction to a settled promise is the same microtask without them. The
- * client's small-write batch takes one per `await conn.write(piece)`: in `load
- * --mode stream --size 64` (50 x 16) they were 5% of the client's samples
- * (11% of a model of it without the kernel, where this alone cut the time per
- * chunk to 0.73x). Bun and Deno have a native `queueMicrotask`, as cheap or
- * cheaper (on Deno a reaction cost more). The batch's callback does not throw;
- * one that did would be an unhandled rejection here, not an uncaught exception.
+ * The client's small-write batch goes out from one `setImmediate` ("after I/O
+ * events' callbacks", https://nodejs.org/api/timers.html#setimmediatecallback-args)
+ * instead of waiting through a microtask per awaited `write()`: Node's
+ * `queueMicrotask` makes an `AsyncResource` and a bound function per call
+ * (lib/internal/process/task_queues.js), and even a settled promise's reaction
+ * was 19 turns for 16 writes. In `load --size 64 --connections 50 --in-flight
+ * 16` against the C echo server, echoes a second through `echo()` rose 1.25x
+ * (CPU per echo 0.80x, 5 interleaved pairs) and chunks through `write()` 1.08x
+ * (11 pairs, 0.99-1.48x); ping-pong read 0.97x (5 pairs, p50 level) and churn
+ * 0.99x (3). On Node itself only: under Bun's and Deno's `node:` modules the
+ * batch waits through microtasks (Deno's `setImmediate` cost more than its
+ * microtasks: packages/deno/src/adapter.ts).
  */
-const SETTLED = Promise.resolve();
-const reactionMicrotask = (task: () => void) => {
-  SETTLED.then(task);
+const afterIO = (task: () => void) => {
+  setImmediate(task);
 };
 
 export const { runtime, listen, connect } = defineRuntime({
@@ -67,7 +69,7 @@ export const { runtime, listen, connect } = defineRuntime({
   unixFs: { stat, unlink },
   datagram: { bind: bindDatagram, lookup: numeric },
   bytesEqual: (a, b) => Buffer.compare(a, b) === 0,
-  ...(isNode ? { queueMicrotask: reactionMicrotask } : {}),
+  ...(isNode ? { afterIO } : {}),
 });
 
 // --- listen ---

@@ -3,7 +3,7 @@
  * the kernel did not take at once is reported flushed at 'drain', so a session
  * paused at its high-water mark reads again, every byte is counted out, and
  * the FIN after a half-close waits for the last of them. And the client's
- * small-write batch, which takes its microtasks from the adapter's table.
+ * small-write batch, which the adapter's table sends from one `setImmediate`.
  */
 import * as assert from "node:assert/strict";
 import { createHook } from "node:async_hooks";
@@ -50,29 +50,31 @@ test("a peer that reads late gets every byte and EOF, and bytesOut counts them a
   assert.equal(bytesOut, payload.byteLength);
 });
 
-test("the client's small-write batch waits on settled-promise reactions, not Node's queueMicrotask (an AsyncResource each)", async () => {
+test("the client's small-write batch goes out from one setImmediate, with no microtask of Node's per write", async () => {
   const server = await listen({ port: 0 });
   const connection = await connect({ hostname: "127.0.0.1", port: server.address.port as number });
-  // Node's queueMicrotask makes an async resource of type "Microtask" per call, whoever calls it.
-  let microtasks = 0;
+  // Node makes an async resource of type "Immediate" per setImmediate, and one
+  // of type "Microtask" per queueMicrotask, whoever calls them.
+  const made = { Immediate: 0, Microtask: 0 };
   const hook = createHook({
     init(_id, type) {
-      if (type === "Microtask") microtasks++;
+      if (type === "Immediate" || type === "Microtask") made[type]++;
     },
   }).enable();
   let echoed = 0;
   try {
-    // The hook sees one, so it would see the batch's.
+    // The hook sees one of each, so it would see the batch's.
+    setImmediate(() => {});
     queueMicrotask(() => {});
     for (let i = 0; i < 10; i++) await connection.write("ab");
-    while (echoed < 20) echoed += ((await connection.read()) as Uint8Array).byteLength;
   } finally {
     hook.disable();
   }
+  while (echoed < 20) echoed += ((await connection.read()) as Uint8Array).byteLength;
   await connection.closeWrite();
   assert.equal(await connection.read(), null);
   await connection.close();
   await server.close();
   assert.equal(echoed, 20);
-  assert.equal(microtasks, 1);
+  assert.deepEqual(made, { Immediate: 2, Microtask: 1 });
 });
