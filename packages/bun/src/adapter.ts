@@ -11,6 +11,7 @@ import { stat, unlink } from "node:fs/promises";
 import type { Address, SocketAddress, SocketInfo } from "@tcp-echo/core";
 import {
   type AcceptedIO,
+  type AfterIO,
   type ConnectConfig,
   type DatagramBindConfig,
   type DatagramEvents,
@@ -41,6 +42,13 @@ type BunSocket = Socket<BunSocketIO>;
 
 // --- adapter ---
 
+/**
+ * Bun's own `setImmediate`, taken when this module loads: a test's fake timers
+ * would otherwise hold the client's small-write batch (and every later small
+ * write of the connection behind it) until the test moved its clock.
+ */
+const BUN_SET_IMMEDIATE: AfterIO = setImmediate;
+
 export const { runtime, listen, connect } = defineRuntime({
   runtime: "bun",
   bind,
@@ -53,9 +61,7 @@ export const { runtime, listen, connect } = defineRuntime({
   // --in-flight 16` against the C echo server, 1.06x the chunks a second
   // through `write()` and 1.05x the echoes through `echo()` (5 interleaved
   // pairs each); ping-pong 0.99x (6), churn 0.98x (3), inside the noise.
-  afterIO: (task) => {
-    setImmediate(task);
-  },
+  afterIO: BUN_SET_IMMEDIATE,
 });
 
 // --- listen ---

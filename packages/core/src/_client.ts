@@ -211,7 +211,7 @@ function captureClosed(resolve: () => void, reject: (error: EchoError) => void):
 
 function ignore(): void {}
 
-/** Writes smaller than this are gathered per tick; see `send`. */
+/** Writes smaller than this are gathered into a batch; see `send`. */
 const COALESCE_BYTES = 16 * 1024;
 /**
  * Microtask turns in a row that find a small-write batch unchanged before it
@@ -295,9 +295,9 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
   private readonly batch: Array<Uint8Array | undefined> = [];
   private batchCount = 0;
   private batchBytes = 0;
-  /** A `flushTurn` is queued as a microtask. */
+  /** A `flushTurn` is queued, as an `afterIO` task or a microtask. */
   private flushQueued = false;
-  /** `batchCount` at the last `flushTurn`; -1 when none has looked yet. */
+  /** `batchCount` at the last `flushTurn`; -1 when none has looked yet (microtask turns only, as is `idleTurns`). */
   private batchSeen = -1;
   /** `flushTurn`s in a row that found the batch as it was. */
   private idleTurns = 0;
@@ -464,8 +464,8 @@ export class ClientConnection implements EchoConnection<Address>, SocketEvents {
    * its caller one microtask after each write, after a flush queued by that
    * write has already run, so a flush on the first microtask sent each write
    * alone (57-86k chunks/s, a syscall apiece, in `load --mode stream --size 64`).
-   * It is sent at 16 KiB, or by one `afterIO` task once the I/O callbacks due
-   * now have run (their writes included), or, on a runtime without `afterIO`,
+   * It is sent at 16 KiB, or by one `afterIO` task once the callbacks and timers
+   * already due have run (their writes included), or, on a runtime without `afterIO`,
    * by `flushTurn` once `IDLE_TURNS` microtask turns in a row found nothing
    * new, still before any I/O runs. The microtask turns cost one per awaited
    * write: on Node, one `setImmediate` per batch instead sent 1.25x the echoes

@@ -6,7 +6,7 @@
  * `@tcp-echo/core`; users never need the names here.
  */
 
-export type { DialAttempt, Dialed, Dialer } from "./_client.ts";
+export type { AfterIO, DialAttempt, Dialed, Dialer } from "./_client.ts";
 export { PendingDial } from "./_client.ts";
 export type { DatagramBindConfig, DatagramEvents, DatagramIO, DatagramTable } from "./_datagram_io.ts";
 export { datagramAddress } from "./_datagram_io.ts";

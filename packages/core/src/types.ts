@@ -418,11 +418,11 @@ export interface EchoConnection<A extends Address = SocketAddress> extends Async
    * mark, so `await`ing each write gives backpressure (while it is below, the
    * promise is one settled promise that every such write returns: do not tell
    * writes apart by it). Writes under 16 KiB are copied and gathered: they go
-   * out together once the I/O callbacks already due have run (Node, Bun: one
-   * `setImmediate`), or once three microtask turns in a row add nothing (Deno),
+   * out together from one `setImmediate` (Node, Bun: after the callbacks and
+   * timers already due), or once three microtask turns in a row add nothing (Deno),
    * so an `await`ed loop of small writes, directly, through an `async` helper
    * or through `writable.getWriter()`, is one socket write of up to 16 KiB,
-   * sent without the event loop waiting for I/O. A larger `Uint8Array` is sent as
+   * sent without the event loop blocking on I/O. A larger `Uint8Array` is sent as
    * it is, and `read()` later returns views of it: do not modify it until
    * `read()` has returned its echo.
    */

@@ -227,6 +227,75 @@ describe("ClientConnection: writes per tick (no sockets)", () => {
   });
 });
 
+describe("ClientConnection: the batch sent by the runtime table's afterIO (no sockets)", () => {
+  /** A client whose `afterIO` tasks wait in `tasks` until the test runs them. */
+  function deferred() {
+    const tasks: Array<() => void> = [];
+    const writes: number[] = [];
+    const connection = new ClientConnection("node", resolveConnectOptions({ port: 7 }), undefined, (task) =>
+      tasks.push(task),
+    );
+    const io: SocketIO = {
+      write: (chunk) => {
+        writes.push(chunk.byteLength);
+        connection.onFlushed(chunk.byteLength);
+      },
+      pause: () => {},
+      resume: () => {},
+      closeWrite: () => writes.push(-1),
+      close: () => {},
+      destroy: () => {},
+    };
+    connection.attach({ info: { localAddress: address, remoteAddress: address }, io });
+    const runTasks = () => {
+      for (let task = tasks.shift(); task; task = tasks.shift()) task();
+    };
+    return { connection, writes, tasks, runTasks };
+  }
+
+  test("a large write goes after the small ones queued before it, and their task then sends nothing", () => {
+    const { connection, writes, runTasks } = deferred();
+    void connection.write("small");
+    void connection.write(new Uint8Array(64 * 1024));
+    expect(writes).toEqual([5, 64 * 1024]);
+    runTasks();
+    expect(writes).toEqual([5, 64 * 1024]);
+  });
+
+  test("closeWrite sends the FIN only once the task has sent the batch", async () => {
+    const { connection, writes, runTasks } = deferred();
+    void connection.write("x");
+    await connection.closeWrite();
+    expect(writes).toEqual([]);
+    runTasks();
+    expect(writes).toEqual([1, -1]);
+  });
+
+  test("close() sends a batch whose task has not run, then FIN; the task then sends nothing", async () => {
+    const { connection, writes, tasks, runTasks } = deferred();
+    void connection.write("abc");
+    const closing = connection.close();
+    expect(writes).toEqual([3, -1]);
+    expect(tasks.length).toBe(1);
+    runTasks();
+    expect(writes).toEqual([3, -1]);
+    connection.onData(new TextEncoder().encode("abc"));
+    connection.onEnd();
+    connection.onClose();
+    await closing;
+  });
+
+  test("a connection that failed before the task ran writes nothing when it runs", async () => {
+    const { connection, writes, runTasks } = deferred();
+    const echo = connection.echo("lost");
+    connection.onError(Object.assign(new Error("reset"), { code: "ECONNRESET" }));
+    connection.onClose();
+    expect(await codeOf(echo)).toBe("ECONNRESET");
+    runTasks();
+    expect(writes).toEqual([]);
+  });
+});
+
 describe("ClientConnection: a TLS peer closing without close_notify (no sockets)", () => {
   // rustls (Deno) reports it as an error mentioning TLS; OpenSSL (Node, Bun) as a plain EOF.
   const truncation = Object.assign(new Error("peer closed connection without sending TLS close_notify"), {

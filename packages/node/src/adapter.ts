@@ -13,6 +13,7 @@ import * as tls from "node:tls";
 import { type Address, EchoError, type SocketAddress, type SocketInfo } from "@tcp-echo/core";
 import {
   type AcceptedIO,
+  type AfterIO,
   type ConnectConfig,
   type DatagramBindConfig,
   type DatagramEvents,
@@ -57,10 +58,13 @@ const isNode = !("Bun" in globalThis) && !("Deno" in globalThis);
  * 0.99x (3). On Node itself only: under Bun's and Deno's `node:` modules the
  * batch waits through microtasks (Deno's `setImmediate` cost more than its
  * microtasks: packages/deno/src/adapter.ts).
+ *
+ * Node's own `setImmediate`, taken when this module loads: a test's fake
+ * timers (vitest's `vi.useFakeTimers()` fakes `setImmediate`, the global and
+ * node:timers' alike) would otherwise hold the batch, and every later small
+ * write of the connection behind it, until the test moved its clock.
  */
-const afterIO = (task: () => void) => {
-  setImmediate(task);
-};
+const afterIO: AfterIO = setImmediate;
 
 export const { runtime, listen, connect } = defineRuntime({
   runtime: "node",

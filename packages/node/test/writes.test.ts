@@ -9,7 +9,7 @@ import * as assert from "node:assert/strict";
 import { createHook } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import * as net from "node:net";
-import { test } from "vitest";
+import { test, vi } from "vitest";
 import { connect, listen } from "../src/index.ts";
 
 test("a peer that reads late gets every byte and EOF, and bytesOut counts them all (flushes reported at 'drain')", async () => {
@@ -77,4 +77,53 @@ test("the client's small-write batch goes out from one setImmediate, with no mic
   await server.close();
   assert.equal(echoed, 20);
   assert.deepEqual(made, { Immediate: 2, Microtask: 1 });
+});
+
+test("small writes with more than three still microtask turns between them are still one socket write", async () => {
+  const server = await listen({ port: 0 });
+  const connection = await connect({ hostname: "127.0.0.1", port: server.address.port as number });
+  const calls: number[] = [];
+  const write = net.Socket.prototype.write;
+  net.Socket.prototype.write = function (this: net.Socket, ...args: Parameters<net.Socket["write"]>) {
+    const [chunk] = args;
+    if (chunk instanceof Uint8Array) calls.push(chunk.byteLength);
+    return write.apply(this, args);
+  } as net.Socket["write"];
+  try {
+    for (let i = 0; i < 10; i++) {
+      await connection.write("ab");
+      // Without `afterIO` the batch goes out once three turns in a row add nothing.
+      for (let turn = 0; turn < 5; turn++) await Promise.resolve();
+    }
+    // Queued after the batch's own, so it runs once the batch is written; the
+    // server reads it only at the next poll, after the wrapper is gone.
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    net.Socket.prototype.write = write;
+  }
+  let echoed = 0;
+  while (echoed < 20) echoed += ((await connection.read()) as Uint8Array).byteLength;
+  await connection.close();
+  await server.close();
+  assert.deepEqual(calls, [20]);
+  assert.equal(echoed, 20);
+});
+
+test("under vi.useFakeTimers() the batch still goes out: the adapter took Node's setImmediate when it loaded", async () => {
+  const server = await listen({ port: 0 });
+  const connection = await connect({ hostname: "127.0.0.1", port: server.address.port as number });
+  const realTimeout = globalThis.setTimeout;
+  vi.useFakeTimers();
+  let outcome: string;
+  try {
+    outcome = await Promise.race([
+      connection.echo("hi").then((echo) => new TextDecoder().decode(echo)),
+      new Promise<string>((resolve) => realTimeout(() => resolve("no echo within 2 s"), 2000)),
+    ]);
+  } finally {
+    vi.useRealTimers();
+  }
+  await connection.close();
+  await server.close();
+  assert.equal(outcome, "hi");
 });
