@@ -4,7 +4,9 @@
  * Bun's own `socket.write`, wrapped on the socket prototype.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { writeWithStillTurns } from "@tcp-echo/testkit/fixtures";
 import { connect, type EchoServer, listen } from "../src/index.ts";
+import { onSocketWrites } from "./helpers.ts";
 
 let server: EchoServer;
 /** Byte lengths of every `socket.write` while `watching`. */
@@ -14,17 +16,9 @@ let restore: () => void;
 
 beforeAll(async () => {
   server = await listen({ port: 0 });
-  const probe = await Bun.connect({ hostname: "127.0.0.1", port: server.address.port, socket: { data() {} } });
-  const prototype = Object.getPrototypeOf(probe) as { write: (chunk: unknown, ...rest: unknown[]) => number };
-  probe.terminate();
-  const write = prototype.write;
-  prototype.write = function (this: unknown, chunk: unknown, ...rest: unknown[]) {
+  restore = await onSocketWrites(server.address.port, (chunk) => {
     if (watching && chunk instanceof Uint8Array) calls.push(chunk.byteLength);
-    return write.call(this, chunk, ...rest);
-  };
-  restore = () => {
-    prototype.write = write;
-  };
+  });
 });
 
 afterAll(async () => {
@@ -36,14 +30,7 @@ test("small writes with more than three still microtask turns between them are s
   const connection = await connect({ hostname: "127.0.0.1", port: server.address.port as number });
   watching = true;
   try {
-    for (let i = 0; i < 10; i++) {
-      await connection.write("ab");
-      // Without `afterIO` the batch goes out once three turns in a row add nothing.
-      for (let turn = 0; turn < 5; turn++) await Promise.resolve();
-    }
-    // Queued after the batch's own, so it runs after the batch is written; the
-    // server reads it only at the next poll, after this test has stopped watching.
-    await new Promise((resolve) => setImmediate(resolve));
+    await writeWithStillTurns(connection, "ab", 10);
   } finally {
     watching = false;
   }

@@ -131,3 +131,22 @@ export function noDelayOf(localPort: number, remotePort: number): boolean {
     close();
   }
 }
+
+/**
+ * Wraps Bun's `socket.write` on the socket prototype (found through a probe
+ * connection to `port`), so `seen` gets every chunk any socket writes; returns
+ * the undo.
+ */
+export async function onSocketWrites(port: number, seen: (chunk: unknown) => void): Promise<() => void> {
+  const probe = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+  const prototype = Object.getPrototypeOf(probe) as { write: (chunk: unknown, ...rest: unknown[]) => number };
+  probe.terminate();
+  const write = prototype.write;
+  prototype.write = function (this: unknown, chunk: unknown, ...rest: unknown[]) {
+    seen(chunk);
+    return write.call(this, chunk, ...rest);
+  };
+  return () => {
+    prototype.write = write;
+  };
+}

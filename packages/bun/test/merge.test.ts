@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { connect, type EchoServer, listen } from "../src/index.ts";
-import { randomBytes } from "./helpers.ts";
+import { onSocketWrites, randomBytes } from "./helpers.ts";
 
 const PIECE = 64 * 1024;
 let server: EchoServer;
@@ -16,17 +16,9 @@ let restore: () => void;
 
 beforeAll(async () => {
   server = await listen({ port: 0 });
-  const probe = await Bun.connect({ hostname: "127.0.0.1", port: server.address.port, socket: { data() {} } });
-  const prototype = Object.getPrototypeOf(probe) as { write: (chunk: unknown, ...rest: unknown[]) => number };
-  probe.terminate();
-  const write = prototype.write;
-  prototype.write = function (this: unknown, chunk: unknown, ...rest: unknown[]) {
+  restore = await onSocketWrites(server.address.port, (chunk) => {
     if (chunk instanceof Uint8Array && watched.has(chunk.buffer)) calls.push(chunk.byteLength);
-    return write.call(this, chunk, ...rest);
-  };
-  restore = () => {
-    prototype.write = write;
-  };
+  });
 });
 
 afterAll(async () => {

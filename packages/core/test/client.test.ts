@@ -62,25 +62,26 @@ describe("ClientConnection: how an early EOF is reported (no sockets)", () => {
   });
 });
 
-describe("ClientConnection: writes per tick (no sockets)", () => {
-  function recording(afterIO?: (task: () => void) => void) {
-    const writes: number[] = [];
-    const connection = new ClientConnection("node", resolveConnectOptions({ port: 7 }), undefined, afterIO);
-    const io: SocketIO = {
-      write: (chunk) => {
-        writes.push(chunk.byteLength);
-        connection.onFlushed(chunk.byteLength);
-      },
-      pause: () => {},
-      resume: () => {},
-      closeWrite: () => writes.push(-1),
-      close: () => {},
-      destroy: () => {},
-    };
-    connection.attach({ info: { localAddress: address, remoteAddress: address }, io });
-    return { connection, writes };
-  }
+/** A client over a socket that flushes every write at once, recording each write's length (-1: the FIN). */
+function recording(afterIO?: (task: () => void) => void) {
+  const writes: number[] = [];
+  const connection = new ClientConnection("node", resolveConnectOptions({ port: 7 }), undefined, afterIO);
+  const io: SocketIO = {
+    write: (chunk) => {
+      writes.push(chunk.byteLength);
+      connection.onFlushed(chunk.byteLength);
+    },
+    pause: () => {},
+    resume: () => {},
+    closeWrite: () => writes.push(-1),
+    close: () => {},
+    destroy: () => {},
+  };
+  connection.attach({ info: { localAddress: address, remoteAddress: address }, io });
+  return { connection, writes };
+}
 
+describe("ClientConnection: writes per tick (no sockets)", () => {
   test("pipelined small echoes in one tick go to the socket as one write, and still match one by one", async () => {
     const { connection, writes } = recording();
     const replies = ["ab", "cd", "ef"].map((text) => connection.echo(text));
@@ -231,22 +232,7 @@ describe("ClientConnection: the batch sent by the runtime table's afterIO (no so
   /** A client whose `afterIO` tasks wait in `tasks` until the test runs them. */
   function deferred() {
     const tasks: Array<() => void> = [];
-    const writes: number[] = [];
-    const connection = new ClientConnection("node", resolveConnectOptions({ port: 7 }), undefined, (task) =>
-      tasks.push(task),
-    );
-    const io: SocketIO = {
-      write: (chunk) => {
-        writes.push(chunk.byteLength);
-        connection.onFlushed(chunk.byteLength);
-      },
-      pause: () => {},
-      resume: () => {},
-      closeWrite: () => writes.push(-1),
-      close: () => {},
-      destroy: () => {},
-    };
-    connection.attach({ info: { localAddress: address, remoteAddress: address }, io });
+    const { connection, writes } = recording((task) => tasks.push(task));
     const runTasks = () => {
       for (let task = tasks.shift(); task; task = tasks.shift()) task();
     };

@@ -9,6 +9,7 @@ import * as assert from "node:assert/strict";
 import { createHook } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import * as net from "node:net";
+import { writeWithStillTurns } from "@tcp-echo/testkit/fixtures";
 import { test, vi } from "vitest";
 import { connect, listen } from "../src/index.ts";
 
@@ -90,14 +91,7 @@ test("small writes with more than three still microtask turns between them are s
     return write.apply(this, args);
   } as net.Socket["write"];
   try {
-    for (let i = 0; i < 10; i++) {
-      await connection.write("ab");
-      // Without `afterIO` the batch goes out once three turns in a row add nothing.
-      for (let turn = 0; turn < 5; turn++) await Promise.resolve();
-    }
-    // Queued after the batch's own, so it runs once the batch is written; the
-    // server reads it only at the next poll, after the wrapper is gone.
-    await new Promise((resolve) => setImmediate(resolve));
+    await writeWithStillTurns(connection, "ab", 10);
   } finally {
     net.Socket.prototype.write = write;
   }
