@@ -43,9 +43,11 @@ type BunSocket = Socket<BunSocketIO>;
 // --- adapter ---
 
 /**
- * Bun's own `setImmediate`, taken when this module loads: a test's fake timers
- * would otherwise hold the client's small-write batch (and every later small
- * write of the connection behind it) until the test moved its clock.
+ * Bun's own `setImmediate`, taken when this module loads: fake timers that
+ * replace the global (@sinonjs/fake-timers, vitest's) would otherwise hold the
+ * client's small-write batch, and every later small write of the connection
+ * behind it, until the test moved its clock. (`bun:test`'s own
+ * `jest.useFakeTimers()` leaves `setImmediate` real, as seen on Bun 1.4.5.)
  */
 const BUN_SET_IMMEDIATE: AfterIO = setImmediate;
 
