@@ -43,13 +43,19 @@ type BunSocket = Socket<BunSocketIO>;
 // --- adapter ---
 
 /**
+ * The client's small-write batch goes out from one `setImmediate` instead of a
+ * microtask per awaited `write()`: in `load --size 64 --connections 50
+ * --in-flight 16` against the C echo server, 1.06x the chunks a second through
+ * `write()` and 1.05x the echoes through `echo()` (5 interleaved pairs each);
+ * ping-pong 0.99x (6), churn 0.98x (3), inside the noise.
+ *
  * Bun's own `setImmediate`, taken when this module loads: fake timers that
  * replace the global (@sinonjs/fake-timers, vitest's) would otherwise hold the
- * client's small-write batch, and every later small write of the connection
- * behind it, until the test moved its clock. (`bun:test`'s own
- * `jest.useFakeTimers()` leaves `setImmediate` real, as seen on Bun 1.4.5.)
+ * batch, and every later small write of the connection behind it, until the
+ * test moved its clock. (`bun:test`'s own `jest.useFakeTimers()` leaves
+ * `setImmediate` real, as seen on Bun 1.4.5.)
  */
-const BUN_SET_IMMEDIATE: AfterIO = setImmediate;
+const afterIO: AfterIO = setImmediate;
 
 export const { runtime, listen, connect } = defineRuntime({
   runtime: "bun",
@@ -58,12 +64,7 @@ export const { runtime, listen, connect } = defineRuntime({
   unixFs: { stat, unlink },
   datagram: { bind: bindDatagram, lookup: numeric },
   bytesEqual: (a, b) => Buffer.compare(a, b) === 0,
-  // The client's small-write batch goes out from one `setImmediate` instead of a
-  // microtask per awaited `write()`: in `load --size 64 --connections 50
-  // --in-flight 16` against the C echo server, 1.06x the chunks a second
-  // through `write()` and 1.05x the echoes through `echo()` (5 interleaved
-  // pairs each); ping-pong 0.99x (6), churn 0.98x (3), inside the noise.
-  afterIO: BUN_SET_IMMEDIATE,
+  afterIO,
 });
 
 // --- listen ---

@@ -229,7 +229,7 @@ const IDLE_TURNS = 3;
 const WRITTEN: Promise<void> = Promise.resolve();
 
 /**
- * Runs a task once the runtime has run the I/O callbacks that are due now
+ * Runs a task once the runtime has run the callbacks and timers already due
  * (Node's and Bun's `setImmediate`); see `RuntimeTable.afterIO`. Called as a
  * plain function, never as a method: a host's own may check its receiver.
  */

@@ -49,11 +49,11 @@ export interface RuntimeTable {
   /**
    * Runs a task once the runtime has run the callbacks and timers already due,
    * never after a poll that blocks (Node's and Bun's own `setImmediate`, taken
-   * at load so that a test's fake timers do not hold it). With it, the client's
-   * small-write batch is sent by one such task, after every write those made; without it, the
-   * batch waits through microtask turns, one per write it waits through
-   * (`IDLE_TURNS` in `_client.ts`), which is cheaper only where a microtask
-   * costs less than the runtime's `setImmediate` (Deno's).
+   * at load so that a test's fake timers do not hold it). With it, the
+   * client's small-write batch is sent by one such task, after every write
+   * those made; without it, the batch waits through microtask turns, one per
+   * write it waits through (`IDLE_TURNS` in `_client.ts`), which is cheaper
+   * only where a microtask costs less than the runtime's `setImmediate` (Deno's).
    */
   readonly afterIO?: AfterIO;
 }
