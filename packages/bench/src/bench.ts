@@ -58,7 +58,8 @@ const USAGE = `usage: bench [options]
   --servers L      comma list of server ids (default all): c,c-uring,node,node-native,node-net,bun,
                    bun-native,bun-net,deno,deno-native,deno-net,deno-pipeto; node-workers-1,node-workers-2
                    (bun-, deno-: serve --workers 1 and 2, run in (b) and (d) unpinned); a runtime's name also
-                   picks its clients (node-client: tcp-echo load, node-native-client: the hand-written one)
+                   picks its clients (node-client: tcp-echo load, node-native-client: the hand-written one,
+                   node-promise-client: that one with a promise per message, in client-b)
                    and its UDP server, c the C UDP server
   --pin L          pinned,unpinned (default both; memory scenarios run once, unpinned when listed)
   --flood-mb N     bytes written in scenario (e), in MB (default 200)
@@ -434,7 +435,7 @@ async function main(): Promise<number> {
     }
     for (const scenario of clientScenarios) {
       log(`(client-${scenario.id}) the clients against the C server: ${scenario.title}, ${pin}`);
-      const runners = [undefined, ...presentClients];
+      const runners = [undefined, ...presentClients.filter((c) => !c.onlyIn || c.onlyIn.includes(scenario.id))];
       for (let rep = 1; rep <= settings.reps; rep++)
         for (const client of rotate(runners, rep - 1))
           await measureClient(context, native.echoServer, scenario, client, pin, rep);

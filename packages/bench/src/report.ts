@@ -38,7 +38,7 @@ export interface Row {
   readonly pin: Pin;
   readonly target: string;
   readonly label: string;
-  readonly kind: ServerKind | "client" | "reference";
+  readonly kind: ServerKind | "client" | "reference" | "floor";
   readonly median: number;
   readonly min: number;
   readonly max: number;
@@ -51,6 +51,8 @@ export interface Row {
    * `load` client: to the hand-written client); >1 is better.
    */
   readonly vsNative: number | undefined;
+  /** Our `load` client only: median of per-repetition ratios to the hand-written client with a promise per message; >1 is better. */
+  readonly vsFloor: number | undefined;
   /** `--workers N` rows only: median of per-repetition ratios to the same runtime's `--workers 1` row; >1 is better. */
   readonly vsOneWorker: number | undefined;
   readonly rttP50us: number | undefined;
@@ -127,6 +129,7 @@ export function summarize(
       };
       const vsIdiomatic = against("idiomatic");
       const vsNative = against("native");
+      const vsFloor = against("floor");
       const oneWorker = subject.oneWorker;
       const vsOneWorker =
         withRatios && oneWorker !== undefined
@@ -144,6 +147,7 @@ export function summarize(
         vsC,
         vsIdiomatic,
         vsNative,
+        vsFloor,
         vsOneWorker,
         rttP50us: medianOf(runs.map((m) => m.rttP50us ?? Number.NaN)),
         rttP99us: medianOf(runs.map((m) => m.rttP99us ?? Number.NaN)),
@@ -310,6 +314,7 @@ export function table(title: string, unit: string, rows: Row[]): string {
       row.stallMB !== undefined ? `${row.stalled ? "stalled at" : "never stalled,"} ${fmt(row.stallMB)} MB` : "",
       row.lostPercent !== undefined ? `lost ${fmt(row.lostPercent, 2)} %` : "",
       row.vsOneWorker !== undefined ? `${ratioText(row.vsOneWorker)} the 1-worker row` : "",
+      row.vsFloor !== undefined ? `${ratioText(row.vsFloor)} the promise floor` : "",
       row.errors ? `${row.errors} errors` : "",
       row.wrongBytes ? `${row.wrongBytes} WRONG BYTES` : "",
       row.failures.length ? `failed: ${row.failures[0]?.split("\n")[0]}` : "",

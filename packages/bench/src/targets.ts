@@ -77,10 +77,15 @@ export interface Client {
   readonly id: string;
   readonly label: string;
   readonly runtime: RuntimeName | "c";
-  /** `client`: our `tcp-echo load`; `native`: the hand-written client, which takes the C load generator's flags and prints its JSON line. */
-  readonly kind: "client" | "native";
+  /**
+   * `client`: our `tcp-echo load`; `native`: the hand-written client, which takes the C load generator's flags
+   * and prints its JSON line; `floor`: that client with a promise per message (`--promises 1`).
+   */
+  readonly kind: "client" | "native" | "floor";
   readonly command: string[];
   missing: string | undefined;
+  /** The client scenarios it runs in; every one when absent. */
+  readonly onlyIn?: readonly ClientScenario["id"][];
 }
 
 function unavailable(runtime: Runtime, needsPackage: boolean): string | undefined {
@@ -188,6 +193,10 @@ const NATIVE_CLIENTS: Record<RuntimeName, string> = {
 /**
  * Each runtime's `tcp-echo load` command (the client figure is the command a
  * user can run), and beside it the best hand-written client on that runtime.
+ * In (client-b) also that client driven through a promise per message, each
+ * awaited by a lane of its own (`--promises 1`, `LoadRun.lane` in
+ * `peers/loadgen.ts`): the floor of any client whose API is `await echo()`,
+ * which ours is read against too (`x floor`).
  */
 export function listClients(runtimes: Record<RuntimeName, Runtime>): Client[] {
   return Object.values(runtimes).flatMap((runtime): Client[] => [
@@ -206,6 +215,15 @@ export function listClients(runtimes: Record<RuntimeName, Runtime>): Client[] {
       kind: "native",
       command: runtime.command(join(PEERS_DIR, NATIVE_CLIENTS[runtime.name])),
       missing: unavailable(runtime, false),
+    },
+    {
+      id: `${runtime.name}-promise-client`,
+      label: `${runtime.name}: hand-written, a promise per message`,
+      runtime: runtime.name,
+      kind: "floor",
+      command: [...runtime.command(join(PEERS_DIR, NATIVE_CLIENTS[runtime.name])), "--promises", "1"],
+      missing: unavailable(runtime, false),
+      onlyIn: ["b"],
     },
   ]);
 }

@@ -21,7 +21,7 @@ const scratch = mkdtempSync(join(tmpdir(), "tcp-echo-bench-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("bench", () => {
-  test("smoke: no wrong byte and a nonzero rate from each server, from the Node client's load command and the hand-written Node client", async () => {
+  test("smoke: no wrong byte and a nonzero rate from each server, from the Node client's load command and the hand-written Node client, with and without a promise per message", async () => {
     const json = join(scratch, "smoke.json");
     const result = spawnSync(
       process.execPath,
@@ -55,6 +55,7 @@ describe("bench", () => {
       "client-b c-loadgen",
       "client-b node-client",
       "client-b node-native-client",
+      "client-b node-promise-client",
     ]);
     for (const measurement of report.measurements) {
       expect(measurement.failure).toBeUndefined();
@@ -77,8 +78,9 @@ describe("bench", () => {
     expect(result.wrong_bytes).toBe(1);
   });
 
-  // The hand-written clients check every byte as the C load generator does (a runtime that cannot run is skipped, its reason in the name).
-  for (const client of listClients(detectRuntimes()).filter((c) => c.kind === "native"))
+  // The hand-written clients, with a promise per message too, check every byte as the C load generator does (a
+  // runtime that cannot run is skipped, its reason in the name).
+  for (const client of listClients(detectRuntimes()).filter((c) => c.kind === "native" || c.kind === "floor"))
     test.skipIf(client.missing !== undefined)(
       `${client.label}: a server that changes one byte is caught, and the run fails${client.missing ? ` (${client.missing})` : ""}`,
       async () => {

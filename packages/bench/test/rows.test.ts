@@ -165,17 +165,24 @@ test("UDP rows: the median share lost, beside the ratio to the C server", () => 
 describe("client rows", () => {
   const clients = listClients({ node: runtime("node"), bun: runtime("bun"), deno: runtime("deno") });
 
-  test("each runtime has our load command and a hand-written client, which speaks the C load generator's flags", () => {
-    expect(clients.map((c) => [c.id, c.kind, c.command])).toEqual([
-      ["node-client", "client", ["node", "cli.ts", "load"]],
-      ["node-native-client", "native", ["node", join(PEERS_DIR, "node-onread-load.ts")]],
-      ["bun-client", "client", ["bun", "cli.ts", "load"]],
-      ["bun-native-client", "native", ["bun", join(PEERS_DIR, "bun-native-load.ts")]],
-      ["deno-client", "client", ["deno", "cli.ts", "load"]],
-      ["deno-native-client", "native", ["deno", join(PEERS_DIR, "deno-native-load.ts")]],
+  test("each runtime has our load command, a hand-written client that speaks the C load generator's flags, and that client with a promise per message in (client-b)", () => {
+    const promises = ["--promises", "1"];
+    expect(clients.map((c) => [c.id, c.kind, c.command, c.onlyIn])).toEqual([
+      ["node-client", "client", ["node", "cli.ts", "load"], undefined],
+      ["node-native-client", "native", ["node", join(PEERS_DIR, "node-onread-load.ts")], undefined],
+      ["node-promise-client", "floor", ["node", join(PEERS_DIR, "node-onread-load.ts"), ...promises], ["b"]],
+      ["bun-client", "client", ["bun", "cli.ts", "load"], undefined],
+      ["bun-native-client", "native", ["bun", join(PEERS_DIR, "bun-native-load.ts")], undefined],
+      ["bun-promise-client", "floor", ["bun", join(PEERS_DIR, "bun-native-load.ts"), ...promises], ["b"]],
+      ["deno-client", "client", ["deno", "cli.ts", "load"], undefined],
+      ["deno-native-client", "native", ["deno", join(PEERS_DIR, "deno-native-load.ts")], undefined],
+      ["deno-promise-client", "floor", ["deno", join(PEERS_DIR, "deno-native-load.ts"), ...promises], ["b"]],
     ]);
     const churn = CLIENT_SCENARIOS.find((s) => s.id === "d") as (typeof CLIENT_SCENARIOS)[number];
-    const [ours, handWritten] = clients;
+    const [ours, handWritten, floor] = clients;
+    expect(clientArgs(floor, CLIENT_SCENARIOS[1] as (typeof CLIENT_SCENARIOS)[number])).toEqual(
+      (CLIENT_SCENARIOS[1] as (typeof CLIENT_SCENARIOS)[number]).loadgen,
+    );
     expect(clientArgs(ours, churn)).toEqual([...churn.load, "--json"]);
     expect(clientArgs(handWritten, churn)).toEqual(churn.loadgen);
     expect(clientArgs(undefined, churn)).toEqual(churn.loadgen);
@@ -196,6 +203,7 @@ describe("client rows", () => {
     { id: "node-native-client", label: "node: hand-written client", runtime: "node", kind: "native" },
     { id: "bun-client", label: "bun: tcp-echo load", runtime: "bun", kind: "client" },
     { id: "bun-native-client", label: "bun: hand-written client", runtime: "bun", kind: "native" },
+    { id: "bun-promise-client", label: "bun: hand-written, a promise per message", runtime: "bun", kind: "floor" },
   ];
   // Repetition 2 is a machine twice as busy; repetition 3 lost the hand-written Node run.
   const measurements = [
@@ -204,16 +212,19 @@ describe("client rows", () => {
     measurement("client-b", "node-native-client", 1, 600),
     measurement("client-b", "bun-client", 1, 900),
     measurement("client-b", "bun-native-client", 1, 100),
+    measurement("client-b", "bun-promise-client", 1, 1800),
     measurement("client-b", "c-loadgen", 2, 500),
     measurement("client-b", "node-client", 2, 140),
     measurement("client-b", "node-native-client", 2, 200),
     measurement("client-b", "bun-client", 2, 450),
     measurement("client-b", "bun-native-client", 2, 50),
+    measurement("client-b", "bun-promise-client", 2, 300),
     measurement("client-b", "c-loadgen", 3, 1000),
     measurement("client-b", "node-client", 3, 300),
     measurement("client-b", "node-native-client", 3, Number.NaN, { failure: "hard timeout" }),
     measurement("client-b", "bun-client", 3, 900),
     measurement("client-b", "bun-native-client", 3, 100),
+    measurement("client-b", "bun-promise-client", 3, 1000),
   ];
   const rows = summarize(measurements, subjects, "client-b", "unpinned", "c-loadgen", "higher", true);
 
@@ -225,8 +236,25 @@ describe("client rows", () => {
       ["node-native-client", undefined],
       ["bun-client", 9],
       ["bun-native-client", undefined],
+      ["bun-promise-client", undefined],
     ]);
     expect(rows.find((row) => row.target === "node-native-client")?.vsC).toBeCloseTo(0.5, 10);
+  });
+
+  test("ours / the promise floor is the median of per-repetition ratios to the same runtime's floor, in the notes of our rows only", () => {
+    // Bun: 900/1800, 450/300, 900/1000 per repetition; the median is 0.9. Node has no floor row here.
+    expect(rows.map((row) => [row.target, row.vsFloor])).toEqual([
+      ["c-loadgen", undefined],
+      ["node-client", undefined],
+      ["node-native-client", undefined],
+      ["bun-client", expect.closeTo(0.9, 10)],
+      ["bun-native-client", undefined],
+      ["bun-promise-client", undefined],
+    ]);
+    const lines = table("(client-b)", "msg/s", rows).split("\n");
+    expect(lines.filter((line) => line.includes("the promise floor"))).toEqual([
+      expect.stringMatching(/^bun: tcp-echo load .* 0\.90x the promise floor$/),
+    ]);
   });
 
   test("the table shows it in the x native column, on our load rows only", () => {
@@ -234,7 +262,7 @@ describe("client rows", () => {
     const end = (header as string).indexOf("x native") + "x native".length;
     const column = (label: string) =>
       (lines.find((line) => line.startsWith(label)) as string).slice(end - "x native".length, end).trim();
-    expect(subjects.map((s) => column(s.label))).toEqual(["", "0.60x", "", "9.00x", ""]);
+    expect(subjects.map((s) => column(s.label))).toEqual(["", "0.60x", "", "9.00x", "", ""]);
   });
 
   test("client (e), small messages through write()/read(), is held to the small-message floors: 0.6x Node, 0.8x Bun", () => {

@@ -32,8 +32,10 @@ const handlers: Bun.SocketHandler<Connection> = {
       socket.terminate();
       return;
     }
-    if (mode !== "churn") write(socket);
-    else if (c.received === size && !c.halfClosed) {
+    if (mode !== "churn") {
+      c.flush ??= () => write(socket);
+      run.afterLanes(c.flush);
+    } else if (c.received === size && !c.halfClosed) {
       c.halfClosed = true;
       socket.shutdown();
     }

@@ -12,6 +12,10 @@
  *   pipelined  `conns` connections, each keeping `depth` messages of `size` bytes in flight
  *   bulk       `conns` connections writing `size`-byte chunks as fast as the kernel takes them
  *   churn      `conns` at a time: connect, echo `size` bytes, half-close, read to EOF, close
+ *
+ * `--promises 1` (pipelined; not in loadgen.c): each in-flight message is
+ * awaited by a lane of its own, the floor of an `await echo()` client API on
+ * the runtime (see `LoadRun.lane`).
  */
 
 import { Buffer } from "node:buffer";
@@ -28,10 +32,12 @@ export interface Options {
   readonly duration: number;
   readonly warmup: number;
   readonly seed: number;
+  /** Pipelined: each in-flight message is awaited by a lane of its own, as an app's `await echo()` is (`--promises 1`). */
+  readonly promises: boolean;
 }
 
 const USAGE =
-  "usage: <client> --port P [--host 127.0.0.1] [--mode pipelined|bulk|churn] [--conns C] [--size S] [--depth D] [--duration SEC] [--warmup SEC] [--seed N]";
+  "usage: <client> --port P [--host 127.0.0.1] [--mode pipelined|bulk|churn] [--conns C] [--size S] [--depth D] [--duration SEC] [--warmup SEC] [--seed N] [--promises 0|1]";
 
 export function parseOptions(args: readonly string[]): Options {
   const given: Record<string, string> = {};
@@ -52,6 +58,7 @@ export function parseOptions(args: readonly string[]): Options {
     duration: number("duration", 3),
     warmup: number("warmup", 1),
     seed: number("seed", 1),
+    promises: number("promises", 0) === 1,
   };
   if (
     !["pipelined", "bulk", "churn"].includes(mode) ||
@@ -113,8 +120,12 @@ export class Connection {
   completed = 0;
   /** Churn: the half-close was sent. */
   halfClosed = false;
+  /** The runtime file's write of what is allowed, made once per connection where it needs one. */
+  flush: (() => void) | undefined = undefined;
   /** Churn: the server's EOF was seen. */
   eof = false;
+  /** `--promises 1`: the lane awaiting each in-flight message's echo, by index % depth (see `LoadRun.lane`). */
+  readonly lanes: Array<(() => void) | undefined> = [];
   /** Send time of each in-flight message (ms), by index % depth; pipelined only. */
   readonly stamps: Float64Array;
   readonly openedAt = performance.now();
@@ -177,7 +188,34 @@ export class LoadRun {
 
   /** The next connection's bookkeeping. */
   connection(): Connection {
-    return new Connection(this, streamStart(this.options.seed, this.serial++));
+    const c = new Connection(this, streamStart(this.options.seed, this.serial++));
+    if (this.options.promises && this.options.mode === "pipelined") {
+      for (let slot = 0; slot < this.options.depth; slot++) void this.lane(c, slot);
+    }
+    return c;
+  }
+
+  /**
+   * `--promises 1`: the floor of a promise-based client API on this runtime.
+   * One message's slot, as `for (;;) await conn.echo(message)` is: a promise
+   * per message, resolved from the read callback and awaited here, and the
+   * next message allowed only once its lane has resumed. The runtime's file
+   * writes what the lanes allowed after them (`afterLanes`).
+   */
+  private async lane(c: Connection, slot: number): Promise<void> {
+    const { size } = this.options;
+    while (!this.stopped) {
+      await new Promise<void>((resolve) => {
+        c.lanes[slot] = resolve;
+      });
+      c.allowed += size;
+    }
+  }
+
+  /** Runs `write` now, or with `--promises 1` once the lanes this read woke have run (they run first: microtasks are FIFO). */
+  afterLanes(write: () => void): void {
+    if (this.options.promises) queueMicrotask(write);
+    else write();
   }
 
   /** Churn opens a new connection in a closed one's place, unless the run is over or has failed 1,000 times. */
@@ -229,7 +267,12 @@ export class LoadRun {
         const slot = c.completed % depth;
         if (this.measuring) this.record(now - (c.stamps[slot] as number));
         c.stamps[slot] = now;
-        c.allowed += size;
+        const lane = c.lanes[slot];
+        if (lane === undefined) c.allowed += size;
+        else {
+          c.lanes[slot] = undefined;
+          lane();
+        }
       }
       c.completed++;
       if (this.measuring) this.messages++;

@@ -40,7 +40,7 @@ function open(): void {
           socket.destroy();
           return false;
         }
-        if (mode !== "churn") write();
+        if (mode !== "churn") run.afterLanes(write);
         else if (c.received === run.options.size && !c.halfClosed) {
           c.halfClosed = true;
           socket.end();
