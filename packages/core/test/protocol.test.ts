@@ -655,4 +655,41 @@ describe("firstDifference (byte loop, word loop, native comparison)", () => {
       expect(done).toEqual([64, 64, 200, 17]);
     }
   });
+
+  test("ledger: a chunk that is all of one sent view is compared and handed to read() as it is, no view made of either", () => {
+    const handed: Array<[Uint8Array, Uint8Array]> = [];
+    const { equal } = countingEqual();
+    const ledger = new EchoLedger((a, b) => {
+      handed.push([a, b]);
+      return equal(a, b);
+    });
+    // Two gathered writes of 1 KiB (a 50x16 batch), echoed a chunk each, then one chunk across both.
+    const first = view(1024, 0, 1).slice();
+    const second = view(1024, 0, 2).slice();
+    for (const sent of [first, second, first, second]) {
+      expectOn(ledger, sent);
+      ledger.sent(sent);
+    }
+    const raw: Uint8Array[] = [];
+    const echoOfFirst = first.slice();
+    ledger.receive(echoOfFirst, raw);
+    expect(handed).toEqual([[echoOfFirst, first]]);
+    expect(handed[0]?.[0]).toBe(echoOfFirst);
+    expect(handed[0]?.[1]).toBe(first);
+    expect(raw).toHaveLength(1);
+    expect(raw[0]).toBe(first);
+    // Parts of views are still views of exactly their bytes, and still checked.
+    const across = new Uint8Array(3072);
+    across.set(second, 0);
+    across.set(first, 1024);
+    across.set(second, 2048);
+    across[1024 + 700] = (across[1024 + 700] as number) ^ 1;
+    ledger.receive(across.subarray(0, 1536), raw);
+    expect(raw.slice(1).map((piece) => [piece.byteLength, piece.byteOffset])).toEqual([
+      [1024, 0],
+      [512, 0],
+    ]);
+    expect(raw[1]).toBe(second);
+    expect(() => ledger.receive(across.subarray(1536), raw)).toThrowError(/at byte 2748: /);
+  });
 });
