@@ -78,7 +78,7 @@ export interface LoadReport {
 const PROGRESS_SECONDS = 1;
 /** Distinct messages, each at its own offset in the pattern (1,031: prime, so no in-flight depth lines up with it). */
 const PAYLOADS = 1031;
-/** Chunks between two stream lanes' starts in the pattern (prime, so no two of the first thousands of lanes start at the same chunk). */
+/** Chunks between two stream lanes' starts in the pattern (prime, so lanes start at distinct chunks until there are more lanes than chunks). */
 const LANE_STRIDE = 4099;
 /** Stream chunk views made once, at most (the pattern's chunks of 16 B and more); smaller chunks are made as they are sent. */
 const CHUNK_VIEWS = 65536;

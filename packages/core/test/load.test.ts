@@ -99,7 +99,7 @@ test("stream: each chunk's view is made once and shared: a lane that comes round
   expect(second[0]).not.toBe(first[0]);
 });
 
-test("stream: chunks under 16 B are made as they are sent (a view each would be too many to keep), still consecutive runs", async () => {
+test("stream: chunks under 16 B, too many to keep a view each, are still consecutive runs of one buffer", async () => {
   const { host, lanes } = fakeHost(echoingConnection);
   const report = await stream(host, { connections: 1, inFlight: 4, size: 8, duration: 0.05 });
   expect(report.connectionsFailed).toBe(0);
